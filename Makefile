@@ -1,0 +1,40 @@
+# apikey: PGXS build.
+#
+#   make && make install                    build and install the extension
+#   make installcheck                       pg_regress + isolation suites against a
+#                                           running server preloaded with apikey
+#   bash scripts/test.sh                    everything, on a throwaway cluster
+#
+# The version lives in apikey.control only.
+
+EXTENSION  = apikey
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = apikey
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
+DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
+DOCS       = doc/apikey.md
+
+PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-sign-compare -Wno-missing-field-initializers \
+              -DAPIKEY_VERSION='"$(EXTVERSION)"'
+SHLIB_LINK  = -lsodium
+
+# pg_regress suites (sql/<name>.sql, expected/<name>.out).  They need a
+# server started with shared_preload_libraries = 'apikey' (see apikey.conf).
+REGRESS      = token lifecycle verify security badinput
+REGRESS_OPTS = --inputdir=. --load-extension=apikey
+
+# Concurrency specs (test/isolation/specs, test/isolation/expected).
+ISOLATION      = revoke_across_backends
+ISOLATION_OPTS = --inputdir=test/isolation
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
+
+# Lists the suites, for scripts/test.sh.
+print-%:
+	@echo $($*)

@@ -1,0 +1,416 @@
+/* apikey 0.1.0: API keys, rate limits and quotas inside PostgreSQL */
+
+\echo Use "CREATE EXTENSION apikey" to load this file. \quit
+
+-- Every name below is schema-qualified and every operator in function
+-- bodies is pg_catalog's: the script and the SQL functions must mean the
+-- same thing whatever search_path their caller has.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                   WHERE rolname OPERATOR(pg_catalog.=) 'apikey_admin') THEN
+        CREATE ROLE apikey_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+COMMENT ON SCHEMA apikey IS 'API keys, rate limits, quotas and audit (extension apikey)';
+GRANT USAGE ON SCHEMA apikey TO PUBLIC;
+
+
+------------------------------------------------------------------------
+-- Types
+------------------------------------------------------------------------
+
+CREATE TYPE apikey.verification AS (
+    valid       boolean,
+    code        text,
+    key_id      uuid,
+    owner       text,
+    org         text,
+    name        text,
+    scopes      text[],
+    tier        text,
+    expires_at  timestamptz,
+    metadata    jsonb
+);
+
+
+------------------------------------------------------------------------
+-- Helpers used by the tables
+------------------------------------------------------------------------
+
+CREATE FUNCTION apikey._check_rate_limits(rate_limits jsonb)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'apikey_check_rate_limits';
+
+COMMENT ON FUNCTION apikey._check_rate_limits(jsonb) IS
+'true, or an error saying what is wrong with a rate-limit array (CHECK constraints)';
+
+-- The status of a key.  verify() applies the same rule in C
+-- (ak_key_state in src/verify.c); the two must agree.
+CREATE FUNCTION apikey._key_status(revoked_at timestamptz,
+                                   expires_at timestamptz,
+                                   rotated_to uuid)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN revoked_at IS NOT NULL
+             AND (expires_at IS NULL OR revoked_at OPERATOR(pg_catalog.<) expires_at)
+            THEN 'revoked'
+        WHEN expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+            THEN CASE WHEN rotated_to IS NULL THEN 'expired' ELSE 'revoked' END
+        WHEN rotated_to IS NOT NULL
+            THEN 'rotating'
+        ELSE 'active'
+    END
+$$;
+
+COMMENT ON FUNCTION apikey._key_status(timestamptz, timestamptz, uuid) IS
+'active, rotating (old key within its rotation grace), revoked or expired';
+
+CREATE FUNCTION apikey.current_owner()
+RETURNS text
+LANGUAGE c STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'apikey_current_owner';
+
+COMMENT ON FUNCTION apikey.current_owner() IS
+'The owner the caller acts for: the key verified by check_request() in this transaction, else the JWT "sub" claim, else (outside PostgREST) the calling role';
+
+CREATE FUNCTION apikey.current_key_id()
+RETURNS uuid
+LANGUAGE c STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'apikey_current_key_id';
+
+COMMENT ON FUNCTION apikey.current_key_id() IS
+'The key verified by check_request() in this transaction, or NULL';
+
+
+------------------------------------------------------------------------
+-- Tables
+------------------------------------------------------------------------
+
+CREATE TABLE apikey.tiers (
+    name            text COLLATE "C" CONSTRAINT tiers_pkey PRIMARY KEY
+                    CHECK (name OPERATOR(pg_catalog.<>) ''),
+    rate_limits     jsonb NOT NULL DEFAULT '[]'
+                    CHECK (apikey._check_rate_limits(rate_limits)),
+    daily_quota     bigint CHECK (daily_quota OPERATOR(pg_catalog.>=) 0),
+    monthly_quota   bigint CHECK (monthly_quota OPERATOR(pg_catalog.>=) 0),
+    max_concurrency integer CHECK (max_concurrency OPERATOR(pg_catalog.>) 0),
+    price_per_1k    numeric NOT NULL DEFAULT 0
+                    CHECK (price_per_1k OPERATOR(pg_catalog.>=) 0)
+);
+
+COMMENT ON TABLE apikey.tiers IS
+'Plans: the rate limits, quotas and price a key gets unless it has its own';
+
+INSERT INTO apikey.tiers (name, rate_limits) VALUES
+    ('free',       '[{"name": "default", "limit": 10,   "period": "1 second", "burst": 100}]'),
+    ('premium',    '[{"name": "default", "limit": 100,  "period": "1 second", "burst": 1000}]'),
+    ('enterprise', '[{"name": "default", "limit": 1000, "period": "1 second", "burst": 10000}]');
+
+CREATE TABLE apikey.keys (
+    id              uuid CONSTRAINT keys_pkey PRIMARY KEY
+                    DEFAULT pg_catalog.gen_random_uuid(),
+    prefix          text NOT NULL CONSTRAINT keys_prefix_key UNIQUE,
+    key_hash        bytea NOT NULL CONSTRAINT keys_key_hash_key UNIQUE
+                    CHECK (pg_catalog.octet_length(key_hash) OPERATOR(pg_catalog.=) 32),
+    owner           text NOT NULL,
+    org             text,
+    name            text,
+    scopes          text[] NOT NULL DEFAULT '{}',
+    tier            text COLLATE "C" NOT NULL DEFAULT 'free'
+                    CONSTRAINT keys_tier_fkey REFERENCES apikey.tiers (name)
+                    ON UPDATE CASCADE,
+    rate_limits     jsonb CHECK (apikey._check_rate_limits(rate_limits)),
+    daily_quota     bigint CHECK (daily_quota OPERATOR(pg_catalog.>=) 0),
+    monthly_quota   bigint CHECK (monthly_quota OPERATOR(pg_catalog.>=) 0),
+    max_concurrency integer CHECK (max_concurrency OPERATOR(pg_catalog.>) 0),
+    allowed_ips     cidr[],
+    metadata        jsonb NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at      timestamptz,
+    revoked_at      timestamptz,
+    revoke_reason   text,
+    last_used_at    timestamptz,
+    rotated_from    uuid CONSTRAINT keys_rotated_from_fkey
+                    REFERENCES apikey.keys (id) ON DELETE SET NULL,
+    rotated_to      uuid CONSTRAINT keys_rotated_to_fkey
+                    REFERENCES apikey.keys (id) ON DELETE SET NULL,
+    jwt_role        text,
+    daily_usage     bigint NOT NULL DEFAULT 0,
+    usage_day       date,
+    monthly_usage   bigint NOT NULL DEFAULT 0,
+    usage_month     date
+);
+
+CREATE INDEX keys_owner_idx ON apikey.keys (owner);
+CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
+    WHERE revoked_at IS NULL AND expires_at IS NOT NULL;
+
+COMMENT ON TABLE apikey.keys IS
+'One row per API key; only a BLAKE2b-256 digest of the token is stored';
+COMMENT ON COLUMN apikey.keys.prefix IS
+'Display prefix: <prefix>_ and the first 8 characters of the body; unique';
+COMMENT ON COLUMN apikey.keys.key_hash IS
+'BLAKE2b-256 of the token, keyed with the pepper when apikey.pepper_file is set';
+COMMENT ON COLUMN apikey.keys.rate_limits IS
+'The key''s own rate limits; NULL means its tier''s';
+COMMENT ON COLUMN apikey.keys.jwt_role IS
+'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
+
+CREATE TABLE apikey.audit_log (
+    id              bigint GENERATED ALWAYS AS IDENTITY
+                    CONSTRAINT audit_log_pkey PRIMARY KEY,
+    at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    action          text NOT NULL CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY[
+                        'issued', 'updated', 'rotated', 'revoked', 'expired',
+                        'denied', 'quota_alert'])),
+    key_id          uuid,
+    owner           text,
+    actor           text,
+    client_ip       inet,
+    request_method  text,
+    request_path    text,
+    status          integer,
+    detail          jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE INDEX audit_log_key_id_idx ON apikey.audit_log (key_id, at);
+CREATE INDEX audit_log_owner_idx ON apikey.audit_log (owner, at);
+CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
+
+COMMENT ON TABLE apikey.audit_log IS
+'Append-only record of every key change and denied request';
+
+
+------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------
+
+CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
+SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
+       k.rate_limits, k.daily_quota, k.monthly_quota, k.max_concurrency,
+       k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
+       k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
+       k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
+  FROM apikey.keys AS k;
+
+COMMENT ON VIEW apikey.key_list IS
+'apikey.keys without key_hash, with the status of each key';
+
+
+------------------------------------------------------------------------
+-- Triggers: cache invalidation and the append-only audit log
+------------------------------------------------------------------------
+
+CREATE FUNCTION apikey._invalidate()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'apikey_invalidate_trigger';
+
+CREATE FUNCTION apikey._audit_guard()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'apikey_audit_guard';
+
+CREATE TRIGGER keys_invalidate_insert
+    AFTER INSERT ON apikey.keys
+    FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
+
+-- Usage counters and last_used_at change every flush; they are not cached.
+CREATE TRIGGER keys_invalidate_update
+    AFTER UPDATE ON apikey.keys
+    FOR EACH ROW
+    WHEN ((OLD.key_hash, OLD.prefix, OLD.owner, OLD.org, OLD.name, OLD.scopes,
+           OLD.tier, OLD.rate_limits, OLD.daily_quota, OLD.monthly_quota,
+           OLD.max_concurrency, OLD.allowed_ips, OLD.metadata, OLD.expires_at,
+           OLD.revoked_at, OLD.rotated_to)
+          IS DISTINCT FROM
+          (NEW.key_hash, NEW.prefix, NEW.owner, NEW.org, NEW.name, NEW.scopes,
+           NEW.tier, NEW.rate_limits, NEW.daily_quota, NEW.monthly_quota,
+           NEW.max_concurrency, NEW.allowed_ips, NEW.metadata, NEW.expires_at,
+           NEW.revoked_at, NEW.rotated_to))
+    EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER keys_invalidate_delete
+    AFTER DELETE ON apikey.keys
+    FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER keys_invalidate_truncate
+    AFTER TRUNCATE ON apikey.keys
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER tiers_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.tiers
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER audit_log_append_only
+    BEFORE UPDATE OR DELETE ON apikey.audit_log
+    FOR EACH ROW EXECUTE FUNCTION apikey._audit_guard();
+
+CREATE TRIGGER audit_log_no_truncate
+    BEFORE TRUNCATE ON apikey.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._audit_guard();
+
+
+------------------------------------------------------------------------
+-- Key lifecycle (SECURITY DEFINER: they check the caller themselves)
+------------------------------------------------------------------------
+
+CREATE FUNCTION apikey.issue(
+    owner       text,
+    name        text        DEFAULT NULL,
+    scopes      text[]      DEFAULT '{}',
+    tier        text        DEFAULT 'free',
+    expires_at  timestamptz DEFAULT NULL,
+    allowed_ips cidr[]      DEFAULT NULL,
+    metadata    jsonb       DEFAULT '{}',
+    prefix      text        DEFAULT 'ak_live',
+    org         text        DEFAULT NULL,
+    rate_limits jsonb       DEFAULT NULL)
+RETURNS TABLE (key_id uuid, token text, display_prefix text)
+LANGUAGE c VOLATILE ROWS 1
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_issue';
+
+COMMENT ON FUNCTION apikey.issue(text, text, text[], text, timestamptz, cidr[], jsonb, text, text, jsonb) IS
+'Issues a key; the token is returned once and only its digest is stored';
+
+CREATE FUNCTION apikey.rotate(
+    key_id  uuid,
+    grace   interval DEFAULT '7 days')
+RETURNS TABLE (key_id uuid, token text, display_prefix text,
+               old_key_expires_at timestamptz)
+LANGUAGE c VOLATILE ROWS 1
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_rotate';
+
+COMMENT ON FUNCTION apikey.rotate(uuid, interval) IS
+'Issues a new key with the same settings; the old one works until old_key_expires_at';
+
+CREATE FUNCTION apikey.revoke(
+    key_id  uuid,
+    reason  text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_revoke';
+
+COMMENT ON FUNCTION apikey.revoke(uuid, text) IS
+'Revokes a key at once in every backend; false if it no longer worked';
+
+CREATE FUNCTION apikey.update(
+    key_id  uuid,
+    changes jsonb)
+RETURNS apikey.key_list
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_update';
+
+COMMENT ON FUNCTION apikey.update(uuid, jsonb) IS
+'Changes name, scopes, expires_at, allowed_ips, metadata (owners) and tier, rate_limits, quotas, max_concurrency, jwt_role (admins)';
+
+CREATE FUNCTION apikey.introspect(display_prefix text)
+RETURNS jsonb
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_introspect';
+
+COMMENT ON FUNCTION apikey.introspect(text) IS
+'Everything known about a key, by display prefix (admins only; no digest)';
+
+
+------------------------------------------------------------------------
+-- Verification (the hot path: shared and backend memory only)
+------------------------------------------------------------------------
+
+CREATE FUNCTION apikey.verify(
+    token     text,
+    scope     text DEFAULT NULL,
+    client_ip inet DEFAULT NULL)
+RETURNS apikey.verification
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_verify';
+
+COMMENT ON FUNCTION apikey.verify(text, text, inet) IS
+'VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, BLOCKED, IP_NOT_ALLOWED or INSUFFICIENT_SCOPE; never raises for a bad token';
+
+
+------------------------------------------------------------------------
+-- Live counters (admins only)
+------------------------------------------------------------------------
+
+CREATE FUNCTION apikey._stats(
+    OUT requests_total       bigint,
+    OUT valid_total          bigint,
+    OUT invalid_total        bigint,
+    OUT rate_limited_total   bigint,
+    OUT quota_exceeded_total bigint,
+    OUT blocked_total        bigint,
+    OUT overloaded_total     bigint,
+    OUT cache_hits           bigint,
+    OUT cache_misses         bigint,
+    OUT buckets_in_use       bigint,
+    OUT buckets_capacity     bigint,
+    OUT events_dropped       bigint)
+RETURNS record
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_stats';
+
+CREATE VIEW apikey.stats WITH (security_invoker = true) AS
+SELECT * FROM apikey._stats();
+
+COMMENT ON VIEW apikey.stats IS
+'Live counters from shared memory, summed over all backends since the server started';
+
+
+------------------------------------------------------------------------
+-- Row-level security and privileges (contract §9)
+------------------------------------------------------------------------
+
+ALTER TABLE apikey.keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY keys_admin ON apikey.keys TO apikey_admin USING (true);
+CREATE POLICY keys_owner ON apikey.keys TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+
+ALTER TABLE apikey.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_admin ON apikey.audit_log TO apikey_admin USING (true);
+CREATE POLICY audit_log_owner ON apikey.audit_log TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+
+-- Owners read their rows, never key_hash; every write goes through the
+-- functions above.
+GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
+              daily_quota, monthly_quota, max_concurrency, allowed_ips,
+              metadata, created_at, expires_at, revoked_at, revoke_reason,
+              last_used_at, rotated_from, rotated_to, jwt_role, daily_usage,
+              usage_day, monthly_usage, usage_month)
+    ON apikey.keys TO PUBLIC;
+GRANT SELECT ON apikey.key_list TO PUBLIC;
+GRANT SELECT ON apikey.audit_log TO PUBLIC;
+GRANT SELECT ON apikey.tiers TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON apikey.tiers TO apikey_admin;
+
+REVOKE ALL ON FUNCTION apikey._invalidate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apikey._audit_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apikey.introspect(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey.introspect(text) TO apikey_admin;
+REVOKE ALL ON FUNCTION apikey._stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey._stats() TO apikey_admin;
+GRANT SELECT ON apikey.stats TO apikey_admin;
+
+-- pg_dump keeps the rows of these tables (the three seeded tiers are
+-- re-created by CREATE EXTENSION, so only tiers added later are dumped).
+SELECT pg_catalog.pg_extension_config_dump('apikey.keys', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.tiers',
+    $$WHERE name NOT IN ('free', 'premium', 'enterprise')$$);

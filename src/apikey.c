@@ -1,0 +1,95 @@
+/*-------------------------------------------------------------------------
+ *
+ * apikey.c
+ *	  Module load: libsodium, the GUCs of contract §10, the shared-memory
+ *	  hooks, and the guard every SQL entry point calls.
+ *
+ * Everything but sodium_init() happens only while the postmaster loads
+ * shared_preload_libraries: without shared memory there is nothing apikey
+ * can do correctly, so a library loaded any other way (CREATE EXTENSION in
+ * a server that does not preload it) only makes each entry point report
+ * SQLSTATE 55000.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "apikey.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+/* GUC variables */
+int			ak_max_keys_cached = 10000;
+char	   *ak_pepper_file = NULL;
+char	   *ak_static_key_owner = NULL;
+
+bool		ak_preloaded = false;
+
+void		_PG_init(void);
+
+void
+ak_report_not_preloaded(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("apikey must be loaded via shared_preload_libraries"),
+			 errhint("Add apikey to shared_preload_libraries in postgresql.conf and restart the server."),
+			 errhidestmt(true)));
+}
+
+static void
+ak_define_gucs(void)
+{
+	/* first: the pepper keys every digest, including the static key's */
+	DefineCustomStringVariable("apikey.pepper_file",
+							   "File holding the server pepper that keys token digests.",
+							   "64 hexadecimal digits. Changing it makes every stored key unknown.",
+							   &ak_pepper_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	if (ak_pepper_file != NULL && *ak_pepper_file != '\0')
+		ak_pepper_load(ak_pepper_file);
+
+	ak_define_static_key_guc();
+
+	DefineCustomStringVariable("apikey.static_key_owner",
+							   "Owner reported for the static development key.",
+							   NULL,
+							   &ak_static_key_owner,
+							   "static",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_keys_cached",
+							"Keys each backend keeps in its verification cache.",
+							"0 disables the cache: every verification reads the table.",
+							&ak_max_keys_cached,
+							10000, 0, 10000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+}
+
+void
+_PG_init(void)
+{
+	if (sodium_init() < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libsodium")));
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	ak_define_gucs();
+	MarkGUCPrefixReserved("apikey");
+	ak_shmem_install_hooks();
+	ak_preloaded = true;
+}

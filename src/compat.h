@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  Every PostgreSQL-version-specific branch of apikey lives here.
+ *
+ * apikey is built and tested on PostgreSQL 15.  The branches below carry
+ * the API changes of later majors that touch this code, so that the rest
+ * of src/ never tests PG_VERSION_NUM itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef APIKEY_COMPAT_H
+#define APIKEY_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 150000
+#error "apikey requires PostgreSQL 15 or later (shmem_request_hook)"
+#endif
+
+/*
+ * Token buckets are kept as exact rationals (see bucket.c); their
+ * intermediate products need 128 bits.  Every platform PostgreSQL
+ * supports with gcc or clang has them.
+ */
+#ifndef HAVE_INT128
+#error "apikey requires a compiler with 128-bit integer support"
+#endif
+
+/*
+ * A dense, zero-based index of the current backend among MaxBackends,
+ * used to give each backend its own slot of shared counters.
+ * PostgreSQL 17 replaced the one-based MyBackendId with MyProcNumber.
+ */
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#define AK_MY_BACKEND_INDEX()	((int) MyProcNumber)
+#else
+#include "storage/backendid.h"
+#define AK_MY_BACKEND_INDEX()	((int) MyBackendId - 1)
+#endif
+
+/* SetSingleFuncCall was renamed InitMaterializedSRF in 15.1. */
+#if PG_VERSION_NUM < 150001
+#define InitMaterializedSRF(fcinfo, flags) SetSingleFuncCall(fcinfo, flags)
+#endif
+
+/* PostgreSQL 17 made the JSON lexer context caller-allocatable. */
+#if PG_VERSION_NUM >= 170000
+#define ak_make_json_lex(json, len) \
+	makeJsonLexContextCstringLen(NULL, (json), (len), GetDatabaseEncoding(), true)
+#else
+#define ak_make_json_lex(json, len) \
+	makeJsonLexContextCstringLen((json), (len), GetDatabaseEncoding(), true)
+#endif
+
+/* PostgreSQL 16 made JSON parser callbacks return an error code. */
+#if PG_VERSION_NUM >= 160000
+#define AK_JSON_ACTION			JsonParseErrorType
+#define AK_JSON_ACTION_DONE		return JSON_SUCCESS
+#else
+#define AK_JSON_ACTION			void
+#define AK_JSON_ACTION_DONE		return
+#endif
+
+/*
+ * A GUC check hook that replaces *newval must allocate the new value the
+ * way the GUC machinery frees it: malloc before 16, guc_malloc after.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ak_guc_strdup(s)	guc_strdup(LOG, (s))
+#define ak_guc_free(p)		guc_free(p)
+#else
+#define ak_guc_strdup(s)	strdup(s)
+#define ak_guc_free(p)		free(p)
+#endif
+
+#endif							/* APIKEY_COMPAT_H */

@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * limits.c
+ *	  Rate-limit specifications (contract §6): the JSON arrays stored in
+ *	  apikey.keys.rate_limits and apikey.tiers.rate_limits.
+ *
+ *	  [{"name": "minute", "limit": 100, "period": "1 minute", "burst": 10}]
+ *
+ * "period" is an interval string or a number of seconds; "burst" (the
+ * bucket capacity) defaults to "limit"; "name" defaults to "default".
+ * The same parser validates input (CHECK constraints on both columns call
+ * apikey._check_rate_limits) and fills the verification cache, so a spec
+ * that was accepted can always be used.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "apikey.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/numeric.h"
+
+#define AK_MIN_PERIOD_US	INT64CONST(1000)	/* 1 millisecond */
+#define AK_MAX_PERIOD_US	(INT64CONST(366) * USECS_PER_DAY)
+#define AK_MAX_LIMIT_VALUE	INT64CONST(1000000000)
+
+PG_FUNCTION_INFO_V1(apikey_check_rate_limits);
+
+static void
+ak_limit_error(const char *what, int index, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s: %s", what, problem),
+			 index >= 0 ?
+			 errdetail("The problem is in limit %d of the array.", index + 1) : 0,
+			 errhint("A limit looks like {\"name\": \"minute\", \"limit\": 100, \"period\": \"1 minute\", \"burst\": 10}.")));
+}
+
+/* Length of a limit name, or -1 if it is not [A-Za-z0-9_.:-]{1,32}. */
+static int
+ak_limit_name_length(const JsonbValue *v)
+{
+	int			len;
+
+	if (v->type != jbvString)
+		return -1;
+	len = v->val.string.len;
+	if (len < 1 || len > AK_LIMIT_NAME_LEN)
+		return -1;
+	for (int i = 0; i < len; i++)
+	{
+		char		c = v->val.string.val[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-'))
+			return -1;
+	}
+	return len;
+}
+
+/* A JSON number that is a whole number in [1, AK_MAX_LIMIT_VALUE], or -1. */
+static int64
+ak_positive_integer(const JsonbValue *v)
+{
+	char	   *text;
+	char	   *end;
+	long long	value;
+
+	if (v->type != jbvNumeric)
+		return -1;
+	text = DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	value = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || value < 1 || value > AK_MAX_LIMIT_VALUE)
+		return -1;
+	return value;
+}
+
+/* Microseconds of an interval, months counted as 30 days; -1 on overflow. */
+int64
+ak_interval_to_us(const Interval *interval)
+{
+	int128		us = (int128) interval->time +
+		(int128) interval->day * USECS_PER_DAY +
+		(int128) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+
+	if (us > PG_INT64_MAX || us < -PG_INT64_MAX)
+		return -1;
+	return (int64) us;
+}
+
+/* A period as an interval string or a number of seconds; -1 if invalid. */
+static int64
+ak_period_us(const JsonbValue *v)
+{
+	int64		us = -1;
+
+	if (v->type == jbvString)
+	{
+		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
+		Interval   *interval;
+
+		interval = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+														 CStringGetDatum(text),
+														 ObjectIdGetDatum(InvalidOid),
+														 Int32GetDatum(-1)));
+		us = ak_interval_to_us(interval);
+	}
+	else if (v->type == jbvNumeric)
+	{
+		char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+															   NumericGetDatum(v->val.numeric)));
+		char	   *end;
+		double		seconds;
+
+		errno = 0;
+		seconds = strtod(text, &end);
+		if (errno == 0 && *end == '\0' &&
+			seconds > 0 && seconds <= (double) AK_MAX_PERIOD_US / USECS_PER_SEC)
+			us = (int64) (seconds * USECS_PER_SEC + 0.5);
+	}
+
+	if (us < AK_MIN_PERIOD_US || us > AK_MAX_PERIOD_US)
+		return -1;
+	return us;
+}
+
+static void
+ak_limit_parse_one(JsonbContainer *object, AkLimit *limit, int index,
+				   const char *what)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		have_limit = false,
+				have_period = false,
+				have_burst = false;
+
+	strcpy(limit->name, "default");
+
+	it = JsonbIteratorInit(object);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char		key[16];
+
+		if (tok != WJB_KEY)
+			continue;
+		if (v.val.string.len >= (int) sizeof(key))
+			ak_limit_error(what, index, "unknown field");
+		memcpy(key, v.val.string.val, v.val.string.len);
+		key[v.val.string.len] = '\0';
+
+		if (JsonbIteratorNext(&it, &v, true) != WJB_VALUE)
+			elog(ERROR, "unexpected jsonb token in a rate limit");
+
+		if (strcmp(key, "name") == 0)
+		{
+			int			len = ak_limit_name_length(&v);
+
+			if (len < 0)
+				ak_limit_error(what, index,
+							   "\"name\" must be 1 to 32 characters among letters, digits and _ . : -");
+			memcpy(limit->name, v.val.string.val, len);
+			limit->name[len] = '\0';
+		}
+		else if (strcmp(key, "limit") == 0)
+		{
+			if ((limit->limit = ak_positive_integer(&v)) < 0)
+				ak_limit_error(what, index,
+							   "\"limit\" must be a whole number between 1 and 1000000000");
+			have_limit = true;
+		}
+		else if (strcmp(key, "burst") == 0)
+		{
+			if ((limit->burst = ak_positive_integer(&v)) < 0)
+				ak_limit_error(what, index,
+							   "\"burst\" must be a whole number between 1 and 1000000000");
+			have_burst = true;
+		}
+		else if (strcmp(key, "period") == 0)
+		{
+			if ((limit->period_us = ak_period_us(&v)) < 0)
+				ak_limit_error(what, index,
+							   "\"period\" must be an interval or a number of seconds between 1 millisecond and 366 days");
+			have_period = true;
+		}
+		else
+			ak_limit_error(what, index,
+						   psprintf("unknown field \"%s\"", key));
+	}
+
+	if (!have_limit)
+		ak_limit_error(what, index, "\"limit\" is missing");
+	if (!have_period)
+		ak_limit_error(what, index, "\"period\" is missing");
+	if (!have_burst)
+		limit->burst = limit->limit;
+}
+
+/*
+ * Parses a rate-limit array into out[AK_MAX_LIMITS], raising 22023 for
+ * anything invalid; "what" names the value in messages.  Returns the number
+ * of limits (0 for an empty array: no rate limit at all).
+ */
+int
+ak_limits_parse(Jsonb *spec, AkLimit *out, const char *what)
+{
+	int			n;
+
+	if (!JB_ROOT_IS_ARRAY(spec) || JB_ROOT_IS_SCALAR(spec))
+		ak_limit_error(what, -1, "it must be a JSON array of limits");
+
+	n = JB_ROOT_COUNT(spec);
+	if (n > AK_MAX_LIMITS)
+		ak_limit_error(what, -1,
+					   psprintf("at most %d limits are allowed", AK_MAX_LIMITS));
+
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(&spec->root, i);
+
+		if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+			ak_limit_error(what, i, "each limit must be a JSON object");
+		ak_limit_parse_one(elem->val.binary.data, &out[i], i, what);
+
+		for (int j = 0; j < i; j++)
+			if (strcmp(out[j].name, out[i].name) == 0)
+				ak_limit_error(what, i,
+							   psprintf("the name \"%s\" is used twice", out[i].name));
+	}
+	return n;
+}
+
+/*
+ * apikey._check_rate_limits(jsonb) RETURNS boolean, for CHECK constraints:
+ * true, or an error that says what is wrong.
+ */
+Datum
+apikey_check_rate_limits(PG_FUNCTION_ARGS)
+{
+	AkLimit		limits[AK_MAX_LIMITS];
+
+	if (!PG_ARGISNULL(0))
+		(void) ak_limits_parse(PG_GETARG_JSONB_P(0), limits, "rate_limits");
+	PG_RETURN_BOOL(true);
+}
