@@ -1,0 +1,106 @@
+-- The public surface of contract §4-§5 and §9: objects, signatures,
+-- privileges, row-level security.  Catches an accidental API change.
+\set ON_ERROR_STOP on
+\set QUIET on
+BEGIN;
+SELECT plan(31);
+
+SELECT has_schema('apikey');
+SELECT has_role('apikey_admin');
+SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
+          'apikey_admin is NOLOGIN');
+
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log']);
+SELECT views_are('apikey', ARRAY['key_list', 'stats']);
+SELECT types_are('apikey', ARRAY['verification']);
+
+SELECT columns_are('apikey', 'keys', ARRAY[
+    'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
+    'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
+    'allowed_ips', 'metadata', 'created_at', 'expires_at', 'revoked_at',
+    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role',
+    'daily_usage', 'usage_day', 'monthly_usage', 'usage_month']);
+SELECT columns_are('apikey', 'tiers', ARRAY[
+    'name', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
+    'price_per_1k']);
+SELECT columns_are('apikey', 'audit_log', ARRAY[
+    'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
+    'request_method', 'request_path', 'status', 'detail']);
+SELECT columns_are('apikey', 'stats', ARRAY[
+    'requests_total', 'valid_total', 'invalid_total', 'rate_limited_total',
+    'quota_exceeded_total', 'blocked_total', 'overloaded_total', 'cache_hits',
+    'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped']);
+SELECT is(
+    (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
+      WHERE attrelid = 'apikey.key_list'::regclass AND attnum > 0),
+    (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
+      WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0
+        AND attname <> 'key_hash' AND NOT attisdropped) || 'status'::name,
+    'key_list is keys without key_hash, plus status');
+SELECT is(
+    (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
+       FROM pg_attribute WHERE attrelid = 'apikey.verification'::regclass AND attnum > 0),
+    ARRAY['valid boolean', 'code text', 'key_id uuid', 'owner text', 'org text',
+          'name text', 'scopes text[]', 'tier text', 'expires_at timestamp with time zone',
+          'metadata jsonb'],
+    'apikey.verification has the columns of the contract');
+
+-- named arguments with their defaults, as PostgREST calls them
+SELECT is(pg_get_function_arguments('apikey.issue'::regproc),
+    'owner text, name text DEFAULT NULL::text, scopes text[] DEFAULT ''{}''::text[], '
+    'tier text DEFAULT ''free''::text, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, '
+    'allowed_ips cidr[] DEFAULT NULL::cidr[], metadata jsonb DEFAULT ''{}''::jsonb, '
+    'prefix text DEFAULT ''ak_live''::text, org text DEFAULT NULL::text, '
+    'rate_limits jsonb DEFAULT NULL::jsonb', 'issue() arguments');
+SELECT is(pg_get_function_result('apikey.issue'::regproc),
+    'TABLE(key_id uuid, token text, display_prefix text)', 'issue() result');
+SELECT is(pg_get_function_arguments('apikey.rotate'::regproc),
+    'key_id uuid, grace interval DEFAULT ''7 days''::interval', 'rotate() arguments');
+SELECT is(pg_get_function_result('apikey.rotate'::regproc),
+    'TABLE(key_id uuid, token text, display_prefix text, old_key_expires_at timestamp with time zone)',
+    'rotate() result');
+SELECT function_returns('apikey', 'revoke', ARRAY['uuid', 'text'], 'boolean');
+SELECT function_returns('apikey', 'update', ARRAY['uuid', 'jsonb'], 'apikey.key_list');
+SELECT function_returns('apikey', 'introspect', ARRAY['text'], 'jsonb');
+SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
+    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet',
+    'verify() arguments');
+SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'inet'], 'apikey.verification');
+SELECT function_returns('apikey', 'current_owner', ARRAY[]::text[], 'text');
+SELECT function_returns('apikey', 'current_key_id', ARRAY[]::text[], 'uuid');
+
+-- privileges: PUBLIC reads every column of keys but key_hash, writes nothing
+SELECT is(
+    (SELECT array_agg(column_name::text ORDER BY column_name)
+       FROM information_schema.column_privileges
+      WHERE table_schema = 'apikey' AND table_name = 'keys' AND grantee = 'PUBLIC'
+        AND privilege_type = 'SELECT'),
+    (SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute
+      WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0 AND attname <> 'key_hash'),
+    'PUBLIC may SELECT every column of keys but key_hash');
+SELECT is(
+    (SELECT count(*)::int FROM information_schema.table_privileges
+      WHERE table_schema = 'apikey' AND grantee = 'PUBLIC'
+        AND privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+    0, 'PUBLIC writes no table');
+SELECT table_privs_are('apikey', 'tiers', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
+
+-- row-level security: enabled and forced where owners read
+SELECT is(
+    (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
+      WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
+    ARRAY['audit_log', 'keys'], 'RLS is enabled and forced on keys and audit_log');
+SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
+
+-- pg_dump keeps the user data
+SELECT is(
+    (SELECT array_agg(c.relname::text ORDER BY c.relname)
+       FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
+      WHERE e.extname = 'apikey'),
+    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'tiers'],
+    'pg_extension_config_dump covers keys, tiers and audit_log');
+
+SELECT * FROM finish();
+ROLLBACK;
