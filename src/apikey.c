@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "apikey.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -28,6 +29,9 @@ char	   *ak_pepper_file = NULL;
 char	   *ak_static_key_owner = NULL;
 
 bool		ak_preloaded = false;
+bool		ak_handling_token = false;
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 void		_PG_init(void);
 
@@ -39,6 +43,41 @@ ak_report_not_preloaded(void)
 			 errmsg("apikey must be loaded via shared_preload_libraries"),
 			 errhint("Add apikey to shared_preload_libraries in postgresql.conf and restart the server."),
 			 errhidestmt(true)));
+}
+
+/*
+ * Any message raised while a token is in hand -- ours, or PostgreSQL's from
+ * deep inside an index scan -- is logged without its statement, which may
+ * carry the token (log_min_error_statement).  An ERROR leaves the token path
+ * for good, so the flag is cleared with it; errors caught by an exception
+ * block clear it at (sub)transaction abort (ak_token_path_abort).
+ */
+static void
+ak_emit_log(ErrorData *edata)
+{
+	if (ak_handling_token)
+	{
+		edata->hide_stmt = true;
+		if (edata->elevel >= ERROR)
+			ak_handling_token = false;
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+static void
+ak_token_path_abort(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		ak_handling_token = false;
+}
+
+static void
+ak_token_path_subabort(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ak_handling_token = false;
 }
 
 static void
@@ -91,5 +130,10 @@ _PG_init(void)
 	ak_define_gucs();
 	MarkGUCPrefixReserved("apikey");
 	ak_shmem_install_hooks();
+
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = ak_emit_log;
+	RegisterXactCallback(ak_token_path_abort, NULL);
+	RegisterSubXactCallback(ak_token_path_subabort, NULL);
 	ak_preloaded = true;
 }

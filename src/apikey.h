@@ -70,6 +70,14 @@ extern bool ak_preloaded;
 
 extern void ak_report_not_preloaded(void) pg_attribute_noreturn();
 
+/*
+ * Brackets the code of an entry point that holds a token: any message
+ * raised in between is logged without its statement (see ak_emit_log).
+ */
+extern bool ak_handling_token;
+#define AK_TOKEN_PATH_BEGIN()	(ak_handling_token = true)
+#define AK_TOKEN_PATH_END()		(ak_handling_token = false)
+
 /* ---- shared memory and counters (shmem.c) ---- */
 typedef enum AkCounter
 {

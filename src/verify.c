@@ -261,10 +261,12 @@ apikey_verify(PG_FUNCTION_ARGS)
 
 	AK_REQUIRE_PRELOAD();
 	desc = ak_result_tupdesc(fcinfo);
+	AK_TOKEN_PATH_BEGIN();
 	code = ak_verify(ak_token_arg(fcinfo, 0),
 					 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 					 PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
 					 &key);
+	AK_TOKEN_PATH_END();
 
 	memset(nulls, true, sizeof(nulls));
 	values[0] = BoolGetDatum(code == AK_CODE_VALID);

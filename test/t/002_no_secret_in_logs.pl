@@ -91,6 +91,25 @@ unlike($err, qr/tooshort-secret/, 'without quoting it');
 my @tokens = split /\n/, $sql->(q{SELECT token FROM tok});
 is(scalar(@tokens), 6, 'six tokens were issued');
 
+# An error raised deep in a verification (here: its tier's table is gone)
+# is logged without the statement that carries the token.  Statement
+# logging is off for this session, as it would be for an application role.
+my $literal = $tokens[1];
+($ret, $out, $err) = $node->psql('postgres', qq{
+    SET log_statement = none;
+    SET log_min_error_statement = error;
+    BEGIN;
+    ALTER TABLE apikey.tiers RENAME TO tiers_gone;
+    SELECT apikey.verify('$literal');
+    ROLLBACK;
+    SELECT 1/0 AS unrelated_error;
+}, on_error_stop => 0);
+like($err, qr/relation "apikey.tiers" does not exist/, 'a miss without its tier table fails');
+my $log_now = slurp_file($node->logfile);
+like($log_now, qr/ERROR:  55000: relation "apikey.tiers" does not exist/, 'the error is logged');
+like($log_now, qr/STATEMENT:\s+SELECT 1\/0 AS unrelated_error/,
+	'a later unrelated error still logs its statement');
+
 # nothing holds a token: not the apikey tables, not the log
 is($sql->(q{
     SELECT count(*) FROM tok,
