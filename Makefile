@@ -22,11 +22,11 @@ SHLIB_LINK  = -lsodium
 
 # pg_regress suites (sql/<name>.sql, expected/<name>.out).  They need a
 # server started with shared_preload_libraries = 'apikey' (see apikey.conf).
-REGRESS      = token lifecycle verify security badinput
+REGRESS      = token lifecycle verify security badinput check
 REGRESS_OPTS = --inputdir=. --load-extension=apikey
 
 # Concurrency specs (test/isolation/specs, test/isolation/expected).
-ISOLATION      = revoke_across_backends
+ISOLATION      = revoke_across_backends limits_across_backends
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CONFIG ?= pg_config

@@ -20,13 +20,28 @@
 #include "apikey.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
 
-/* GUC variables */
+/* GUC variables (ak_max_buckets lives in bucket.c) */
 int			ak_max_keys_cached = 10000;
 char	   *ak_pepper_file = NULL;
 char	   *ak_static_key_owner = NULL;
+int			ak_on_table_full = AK_TABLE_FULL_CLOSED;
+int			ak_ip_rate_limit = 0;
+int			ak_ip_rate_period = 1;
+int			ak_ip_burst = 0;
+int			ak_max_inflight = 0;
+int			ak_abuse_threshold = 0;
+int			ak_abuse_cooldown = 300;
+static int	ak_test_clock_offset = 0;
+
+static const struct config_enum_entry ak_table_full_options[] = {
+	{"closed", AK_TABLE_FULL_CLOSED, false},
+	{"open", AK_TABLE_FULL_OPEN, false},
+	{NULL, 0, false}
+};
 
 bool		ak_preloaded = false;
 bool		ak_handling_token = false;
@@ -114,6 +129,93 @@ ak_define_gucs(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_buckets",
+							"Rate-limit buckets kept in shared memory.",
+							"About 80 bytes each. Full buckets are evicted when room is needed.",
+							&ak_max_buckets,
+							100000, 1000, INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("apikey.on_table_full",
+							 "What check() does when the bucket table is full of non-full buckets.",
+							 "closed refuses with OVERLOADED; open admits without limiting.",
+							 &ak_on_table_full,
+							 AK_TABLE_FULL_CLOSED, ak_table_full_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.ip_rate_limit",
+							"Requests per apikey.ip_rate_period allowed per client address.",
+							"0 disables the per-address limit.",
+							&ak_ip_rate_limit,
+							0, 0, 1000000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.ip_rate_period",
+							"Period of the per-address limit.",
+							NULL,
+							&ak_ip_rate_period,
+							1, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.ip_burst",
+							"Burst of the per-address limit.",
+							"0 means apikey.ip_rate_limit.",
+							&ak_ip_burst,
+							0, 0, 1000000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_inflight",
+							"Admitted requests in flight across the server before check() answers OVERLOADED.",
+							"0 disables the limit. A request is in flight until its transaction ends.",
+							&ak_max_inflight,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.abuse_threshold",
+							"Failed verifications per minute, per client address or display prefix, that start a cooldown.",
+							"0 disables abuse detection.",
+							&ak_abuse_threshold,
+							0, 0, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.abuse_cooldown",
+							"How long an abusive address or key is answered BLOCKED.",
+							NULL,
+							&ak_abuse_cooldown,
+							300, 1, 7 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.test_clock_offset",
+							"Moves apikey's clock, for tests of refill and expiry.",
+							"Not for production: it changes every decision of the session.",
+							&ak_test_clock_offset,
+							0, INT_MIN, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+}
+
+int64
+ak_now_us(void)
+{
+	return GetCurrentTimestamp() + (int64) ak_test_clock_offset * 1000;
 }
 
 void

@@ -12,6 +12,9 @@
  *	  identity.c   who is calling: admin check, current owner, actor
  *	  verify.c     the verification decision and verify()
  *	  lifecycle.c  issue, rotate, revoke, update, introspect
+ *	  bucket.c     token buckets and counters in shared memory (GCRA)
+ *	  limiter.c    check(), consume(), throttle(): the order of the checks
+ *	  headers.c    rate-limit headers (contract §7)
  *
  *-------------------------------------------------------------------------
  */
@@ -51,9 +54,26 @@
 #define AK_MAX_METADATA		(64 * 1024)
 
 /* ---- GUCs (apikey.c) ---- */
+typedef enum AkTableFull
+{
+	AK_TABLE_FULL_CLOSED,		/* refuse: OVERLOADED */
+	AK_TABLE_FULL_OPEN			/* admit without limiting */
+} AkTableFull;
+
 extern int	ak_max_keys_cached;
 extern char *ak_pepper_file;
 extern char *ak_static_key_owner;
+extern int	ak_max_buckets;
+extern int	ak_on_table_full;
+extern int	ak_ip_rate_limit;
+extern int	ak_ip_rate_period;
+extern int	ak_ip_burst;
+extern int	ak_max_inflight;
+extern int	ak_abuse_threshold;
+extern int	ak_abuse_cooldown;
+
+/* The time apikey decides with: now, plus apikey.test_clock_offset. */
+extern int64 ak_now_us(void);
 
 /* ---- the preload guard (apikey.c) ---- */
 extern bool ak_preloaded;
@@ -120,7 +140,60 @@ typedef struct AkLimit
 } AkLimit;
 
 extern int	ak_limits_parse(Jsonb *spec, AkLimit *out, const char *what);
+extern void ak_limit_check(const AkLimit *limit, const char *what, int index);
+extern int64 ak_limit_max_burst(int64 limit, int64 period_us);
 extern int64 ak_interval_to_us(const Interval *interval);
+
+/* ---- token buckets in shared memory (bucket.c) ---- */
+#define AK_BUCKET_ID_LEN	16
+
+typedef enum AkBucketKind
+{
+	AK_BK_KEY_LIMIT = 1,		/* one per limit of a key */
+	AK_BK_IP,					/* per client address */
+	AK_BK_NAMED,				/* throttle() */
+	AK_BK_CONCURRENCY,			/* requests in flight per key */
+	AK_BK_ABUSE_IP,				/* failed verifications per address */
+	AK_BK_ABUSE_PREFIX			/* failed verifications per display prefix */
+} AkBucketKind;
+
+typedef struct AkBucket AkBucket;
+
+/* One limit after a decision. */
+typedef struct AkLimitOutcome
+{
+	int64		remaining;		/* whole tokens left */
+	int64		full_in_us;		/* until the bucket is full again */
+	int64		retry_in_us;	/* until the refused request would pass; 0 */
+} AkLimitOutcome;
+
+typedef enum AkDebit
+{
+	AK_DEBIT_OK,
+	AK_DEBIT_REJECTED,
+	AK_DEBIT_NO_ROOM			/* apikey.max_buckets reached */
+} AkDebit;
+
+extern void ak_bucket_shmem_request(void);
+extern void ak_bucket_shmem_startup(void);
+extern uint32 ak_limit_tag(const AkLimit *limit);
+extern AkDebit ak_bucket_debit(AkBucketKind kind, const uint8 *owner,
+							   const AkLimit *limits, int n, int64 cost,
+							   int64 now_us, AkLimitOutcome *out);
+extern void ak_bucket_refund(AkBucketKind kind, const uint8 *owner,
+							 const AkLimit *limits, int n, int64 cost);
+extern void ak_bucket_peek(AkBucketKind kind, const uint8 *owner,
+						   const AkLimit *limits, int n, int64 now_us,
+						   AkLimitOutcome *out);
+extern AkDebit ak_slot_acquire(const uint8 *owner, int32 max, AkBucket **slot);
+extern void ak_slot_release(AkBucket *slot);
+extern bool ak_inflight_acquire(int max);
+extern void ak_inflight_release(void);
+extern void ak_abuse_record(AkBucketKind kind, const uint8 *owner,
+							int threshold, int64 cooldown_us, int64 now_us);
+extern int64 ak_abuse_blocked_until(AkBucketKind kind, const uint8 *owner,
+									int64 now_us);
+extern void ak_bucket_usage(int64 *in_use, int64 *capacity);
 
 /* ---- the verification cache (keycache.c) ---- */
 
@@ -154,12 +227,14 @@ typedef struct AkKeyInfo
 	/* effective limits: the key's own, else its tier's */
 	int			nlimits;
 	AkLimit    *limits;
+	char	   *policy_header;	/* RateLimit-Policy for these limits */
 	int64		daily_quota;	/* -1: none */
 	int64		monthly_quota;	/* -1: none */
 	int32		max_concurrency;	/* 0: none */
 } AkKeyInfo;
 
 extern const AkKeyInfo *ak_keycache_lookup(const uint8 *hash);
+extern const AkKeyInfo *ak_keycache_lookup_id(const pg_uuid_t *id);
 extern void ak_keycache_shmem_request(void);
 extern void ak_keycache_shmem_startup(void);
 extern Datum apikey_invalidate_trigger(PG_FUNCTION_ARGS);
@@ -190,9 +265,39 @@ typedef enum AkCode
 extern const char *const ak_code_names[];
 
 extern AkCode ak_verify(text *token, text *scope, inet *client_ip,
-						const AkKeyInfo **key);
+						int64 now_us, const AkKeyInfo **key,
+						int64 *blocked_until);
+extern void ak_owner_id(const char *text, size_t len, uint8 *id);
+extern void ak_ip_owner_id(const inet *ip, uint8 *id);
 extern AkCode ak_key_state(const AkKeyInfo *key, TimestampTz now);
 extern text *ak_token_arg(FunctionCallInfo fcinfo, int argno);
 extern TupleDesc ak_result_tupdesc(FunctionCallInfo fcinfo);
+
+/* ---- rate-limit headers (headers.c) ---- */
+#define AK_MAX_HEADERS	8
+
+typedef struct AkHeaders
+{
+	int			n;
+	const char *name[AK_MAX_HEADERS];
+	char	   *value[AK_MAX_HEADERS];
+} AkHeaders;
+
+/* What the headers describe: limits after a decision. */
+typedef struct AkLimitReport
+{
+	int			nlimits;
+	const AkLimit *limits;
+	const char *policy;			/* RateLimit-Policy, or NULL to build it */
+	AkLimitOutcome outcome[AK_MAX_LIMITS];
+	int			restrictive;	/* index of the limit with fewest tokens */
+} AkLimitReport;
+
+extern char *ak_policy_header(const AkLimit *limits, int n);
+extern int	ak_most_restrictive(const AkLimitReport *report);
+extern void ak_headers_build(AkHeaders *h, const AkLimitReport *report,
+							 int64 now_us, int64 retry_after_us);
+extern Jsonb *ak_headers_jsonb(const AkHeaders *h);
+extern int64 ak_unix_seconds_ceil(int64 pg_us);
 
 #endif							/* APIKEY_H */

@@ -100,8 +100,15 @@ typedef struct AkCacheEntry
 	AkKeyInfo  *info;			/* NULL: no key has this digest */
 } AkCacheEntry;
 
+typedef struct AkIdEntry
+{
+	pg_uuid_t	id;				/* hash key, must be first */
+	AkCacheEntry *entry;		/* the cache entry of this key */
+} AkIdEntry;
+
 static MemoryContext ak_cache_context = NULL;
 static HTAB *ak_cache = NULL;
+static HTAB *ak_cache_ids = NULL;	/* key id -> entry, for consume() */
 static dlist_head ak_lru_keys = DLIST_STATIC_INIT(ak_lru_keys);
 static dlist_head ak_lru_misses = DLIST_STATIC_INIT(ak_lru_misses);
 static int	ak_cached_keys = 0;
@@ -220,6 +227,10 @@ ak_cache_reset(void)
 	ctl.hcxt = ak_cache_context;
 	ak_cache = hash_create("apikey key cache", 256, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(AkIdEntry);
+	ak_cache_ids = hash_create("apikey key cache by id", 256, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	dlist_init(&ak_lru_keys);
 	dlist_init(&ak_lru_misses);
 	ak_cached_keys = 0;
@@ -232,6 +243,7 @@ ak_cache_remove(AkCacheEntry *entry)
 	dlist_delete(&entry->lru);
 	if (entry->info)
 	{
+		hash_search(ak_cache_ids, &entry->info->id, HASH_REMOVE, NULL);
 		pfree(entry->info);
 		ak_cached_keys--;
 	}
@@ -355,6 +367,7 @@ typedef struct AkKeyRow
 	Datum	   *allowed;
 	int			nlimits;
 	AkLimit		limits[AK_MAX_LIMITS];
+	char	   *policy_header;
 } AkKeyRow;
 
 static void
@@ -370,6 +383,8 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 	char	  **scopes = ak_pack(pack, NULL, row->nscopes * sizeof(char *));
 	inet	  **allowed = ak_pack(pack, NULL, row->nallowed * sizeof(inet *));
 	AkLimit    *limits = ak_pack(pack, row->limits, row->nlimits * sizeof(AkLimit));
+	char	   *policy = row->policy_header
+		? ak_pack(pack, row->policy_header, strlen(row->policy_header) + 1) : NULL;
 
 	for (int i = 0; i < row->nscopes; i++)
 	{
@@ -400,6 +415,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 	info->allowed = allowed;
 	info->nlimits = row->nlimits;
 	info->limits = limits;
+	info->policy_header = policy;
 }
 
 /* Columns of apikey.keys that verification reads, by attribute number. */
@@ -630,11 +646,14 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 	if (need_tier_limits || row->fixed.daily_quota < 0 ||
 		row->fixed.monthly_quota < 0 || row->fixed.max_concurrency == 0)
 		ak_fill_from_tier(row, need_tier_limits, nsp, snapshot);
+	if (row->nlimits > 0)
+		row->policy_header = ak_policy_header(row->limits, row->nlimits);
 }
 
 /*
- * Reads the key whose digest is hash, or returns NULL if there is none.
- * The result is one chunk allocated in dest.
+ * Reads a key, by the digest of its token or by its id, or returns NULL if
+ * there is none.  The result is one chunk allocated in dest; *digest is
+ * set to the key's digest.
  *
  * The tables are read directly through their indexes, as the catalogs are:
  * no planner, no executor, and no privilege or row-level security check,
@@ -642,7 +661,8 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
  * about the token it is given.
  */
 static AkKeyInfo *
-ak_key_fetch(const uint8 *hash, MemoryContext dest)
+ak_key_fetch(const uint8 *hash, const pg_uuid_t *id, MemoryContext dest,
+			 uint8 *digest)
 {
 	MemoryContext scratch;
 	MemoryContext old;
@@ -650,7 +670,6 @@ ak_key_fetch(const uint8 *hash, MemoryContext dest)
 	Relation	rel;
 	Snapshot	snapshot;
 	HeapTuple	tuple;
-	bytea	   *hash_value;
 	AkKeyInfo  *info = NULL;
 
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "apikey key fetch",
@@ -661,22 +680,35 @@ ak_key_fetch(const uint8 *hash, MemoryContext dest)
 	ak_keys_relid = ak_relation_oid(nsp, "keys");
 	ak_tiers_relid = ak_relation_oid(nsp, "tiers");
 
-	hash_value = palloc(VARHDRSZ + AK_HASH_LEN);
-	SET_VARSIZE(hash_value, VARHDRSZ + AK_HASH_LEN);
-	memcpy(VARDATA(hash_value), hash, AK_HASH_LEN);
-
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(ak_keys_relid, AccessShareLock);
 	{
 		const AkKeysColumns *cols = ak_keys_columns(rel);
 
-		tuple = ak_fetch_one(rel, ak_relation_oid(nsp, "keys_key_hash_key"),
-							 cols->key_hash, F_BYTEAEQ, InvalidOid,
-							 PointerGetDatum(hash_value), snapshot);
+		if (id == NULL)
+		{
+			bytea	   *value = palloc(VARHDRSZ + AK_HASH_LEN);
+
+			SET_VARSIZE(value, VARHDRSZ + AK_HASH_LEN);
+			memcpy(VARDATA(value), hash, AK_HASH_LEN);
+			tuple = ak_fetch_one(rel, ak_relation_oid(nsp, "keys_key_hash_key"),
+								 cols->key_hash, F_BYTEAEQ, InvalidOid,
+								 PointerGetDatum(value), snapshot);
+		}
+		else
+			tuple = ak_fetch_one(rel, ak_relation_oid(nsp, "keys_pkey"),
+								 cols->id, F_UUID_EQ, InvalidOid,
+								 UUIDPGetDatum(id), snapshot);
+
 		if (HeapTupleIsValid(tuple))
 		{
 			AkKeyRow	row;
 			AkPack		pack = {NULL, 0};
+			bool		isnull;
+			bytea	   *stored;
+
+			stored = DatumGetByteaPP(ak_getattr(tuple, rel, cols->key_hash, &isnull));
+			memcpy(digest, VARDATA_ANY(stored), AK_HASH_LEN);
 
 			ak_decode_key_row(&row, tuple, rel, cols, nsp, snapshot);
 			ak_keyinfo_pack(&row, &pack);
@@ -704,34 +736,12 @@ ak_cache_make_room(dlist_head *lru, int *count, int max)
 		ak_cache_remove(dlist_tail_element(AkCacheEntry, lru, lru));
 }
 
-/*
- * The key whose token digest is hash, or NULL if there is none.  The result
- * is valid until the next call.
- */
-const AkKeyInfo *
-ak_keycache_lookup(const uint8 *hash)
+/* Caches what was read for a digest: a key, or info == NULL for none. */
+static void
+ak_cache_insert(const uint8 *hash, AkKeyInfo *info)
 {
 	AkCacheEntry *entry;
-	AkKeyInfo  *info;
 	bool		found;
-
-	if (unlikely(ak_cache_context == NULL))
-		ak_cache_init();
-	ak_cache_sync();
-
-	entry = hash_search(ak_cache, hash, HASH_FIND, NULL);
-	if (entry)
-	{
-		ak_count(AK_CACHE_HITS);
-		dlist_move_head(entry->info ? &ak_lru_keys : &ak_lru_misses, &entry->lru);
-		return entry->info;
-	}
-
-	ak_count(AK_CACHE_MISSES);
-	if (ak_max_keys_cached <= 0)
-		return ak_key_fetch(hash, CurrentMemoryContext);
-
-	info = ak_key_fetch(hash, ak_cache_context);
 
 	/* unknown digests may take an eighth of the room, so floods of made-up tokens cannot evict real keys */
 	if (info)
@@ -745,6 +755,9 @@ ak_keycache_lookup(const uint8 *hash)
 	entry->info = info;
 	if (info)
 	{
+		AkIdEntry  *ide = hash_search(ak_cache_ids, &info->id, HASH_ENTER, &found);
+
+		ide->entry = entry;
 		dlist_push_head(&ak_lru_keys, &entry->lru);
 		ak_cached_keys++;
 	}
@@ -752,6 +765,74 @@ ak_keycache_lookup(const uint8 *hash)
 	{
 		dlist_push_head(&ak_lru_misses, &entry->lru);
 		ak_cached_misses++;
+	}
+}
+
+static void
+ak_cache_begin_lookup(void)
+{
+	if (unlikely(ak_cache_context == NULL))
+		ak_cache_init();
+	ak_cache_sync();
+}
+
+/*
+ * The key whose token digest is hash, or NULL if there is none.  The result
+ * is valid until the next lookup.
+ */
+const AkKeyInfo *
+ak_keycache_lookup(const uint8 *hash)
+{
+	AkCacheEntry *entry;
+	AkKeyInfo  *info;
+	uint8		digest[AK_HASH_LEN];
+
+	ak_cache_begin_lookup();
+	entry = hash_search(ak_cache, hash, HASH_FIND, NULL);
+	if (entry)
+	{
+		ak_count(AK_CACHE_HITS);
+		dlist_move_head(entry->info ? &ak_lru_keys : &ak_lru_misses, &entry->lru);
+		return entry->info;
+	}
+
+	ak_count(AK_CACHE_MISSES);
+	if (ak_max_keys_cached <= 0)
+		return ak_key_fetch(hash, NULL, CurrentMemoryContext, digest);
+	info = ak_key_fetch(hash, NULL, ak_cache_context, digest);
+	ak_cache_insert(hash, info);
+	return info;
+}
+
+/*
+ * The key with this id, or NULL if there is none (not cached: ids of no key
+ * are not a flood worth defending against).  Valid until the next lookup.
+ */
+const AkKeyInfo *
+ak_keycache_lookup_id(const pg_uuid_t *id)
+{
+	AkIdEntry  *ide;
+	AkKeyInfo  *info;
+	uint8		digest[AK_HASH_LEN];
+
+	ak_cache_begin_lookup();
+	ide = hash_search(ak_cache_ids, id, HASH_FIND, NULL);
+	if (ide)
+	{
+		ak_count(AK_CACHE_HITS);
+		dlist_move_head(&ak_lru_keys, &ide->entry->lru);
+		return ide->entry->info;
+	}
+
+	ak_count(AK_CACHE_MISSES);
+	if (ak_max_keys_cached <= 0)
+		return ak_key_fetch(NULL, id, CurrentMemoryContext, digest);
+	info = ak_key_fetch(NULL, id, ak_cache_context, digest);
+	if (info)
+	{
+		/* a cached "no such digest" for this key would now be wrong */
+		ak_cache_evict(digest);
+		ak_cache_insert(digest, info);
 	}
 	return info;
 }

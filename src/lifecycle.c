@@ -1084,9 +1084,42 @@ apikey_update(PG_FUNCTION_ARGS)
 /* ---- introspect ---- */
 
 /*
+ * The live state of a key's buckets, as a JSON array: what check() would
+ * report now, without debiting anything.
+ */
+static char *
+ak_live_limits_json(const pg_uuid_t *id)
+{
+	const AkKeyInfo *key = ak_keycache_lookup_id(id);
+	AkLimitOutcome out[AK_MAX_LIMITS];
+	StringInfoData buf;
+	int64		now_us = ak_now_us();
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	if (key != NULL && key->nlimits > 0)
+	{
+		ak_bucket_peek(AK_BK_KEY_LIMIT, (const uint8 *) key->id.data,
+					   key->limits, key->nlimits, now_us, out);
+		for (int i = 0; i < key->nlimits; i++)
+		{
+			appendStringInfo(&buf, "%s{\"name\": ", i ? ", " : "");
+			escape_json(&buf, key->limits[i].name);
+			appendStringInfo(&buf, ", \"burst\": " INT64_FORMAT
+							 ", \"remaining\": " INT64_FORMAT
+							 ", \"full_in_ms\": " INT64_FORMAT "}",
+							 key->limits[i].burst, out[i].remaining,
+							 (out[i].full_in_us + 999) / 1000);
+		}
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
  * apikey.introspect(display_prefix text) RETURNS jsonb
- *	  Everything known about a key, for admins: no digest, the token masked.
- *	  NULL when no key has this display prefix.
+ *	  Everything known about a key, for admins: no digest, the token masked,
+ *	  and its buckets as they are now.  NULL when no key has this prefix.
  */
 Datum
 apikey_introspect(PG_FUNCTION_ARGS)
@@ -1106,7 +1139,7 @@ apikey_introspect(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ak_param(&p, TEXTOID, PG_GETARG_DATUM(0), false);
-	if (ak_spi("SELECT jsonb_build_object("
+	if (ak_spi("SELECT k.id, jsonb_build_object("
 			   "  'key_id', k.id,"
 			   "  'display_prefix', k.prefix,"
 			   "  'masked_token', k.prefix || repeat('*', 30),"
@@ -1131,7 +1164,15 @@ apikey_introspect(PG_FUNCTION_ARGS)
 			   " FROM apikey.key_list AS k"
 			   " JOIN apikey.tiers AS t ON t.name = k.tier"
 			   " WHERE k.prefix = $1", &p) == 1)
-		result = SPI_datumTransfer(ak_spi_value(0, 1, &isnull), false, -1);
+	{
+		pg_uuid_t  *id = DatumGetUUIDP(ak_spi_value(0, 1, &isnull));
+		Datum		live = DirectFunctionCall1(jsonb_in,
+											   CStringGetDatum(psprintf("{\"live_limits\": %s}",
+																		ak_live_limits_json(id))));
+
+		result = DirectFunctionCall2(jsonb_concat, ak_spi_value(0, 2, &isnull), live);
+		result = SPI_datumTransfer(result, false, -1);
+	}
 	SPI_finish();
 	if (isnull)
 		PG_RETURN_NULL();

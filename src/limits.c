@@ -24,6 +24,8 @@
 #define AK_MIN_PERIOD_US	INT64CONST(1000)	/* 1 millisecond */
 #define AK_MAX_PERIOD_US	(INT64CONST(366) * USECS_PER_DAY)
 #define AK_MAX_LIMIT_VALUE	INT64CONST(1000000000)
+/* the longest a bucket may take to refill from empty: its state must fit */
+#define AK_MAX_HORIZON_US	(INT64CONST(100) * 366 * USECS_PER_DAY)
 
 PG_FUNCTION_INFO_V1(apikey_check_rate_limits);
 
@@ -198,6 +200,40 @@ ak_limit_parse_one(JsonbContainer *object, AkLimit *limit, int index,
 		ak_limit_error(what, index, "\"period\" is missing");
 	if (!have_burst)
 		limit->burst = limit->limit;
+	ak_limit_check(limit, what, index);
+}
+
+/* The longest an empty bucket of this limit takes to refill. */
+static int128
+ak_limit_horizon_us(const AkLimit *limit)
+{
+	return (int128) limit->burst * limit->period_us / limit->limit;
+}
+
+/*
+ * Checks the ranges of a limit however it was given (JSON, throttle()
+ * arguments): limit and burst in [1, 10^9], period in [1 ms, 366 days],
+ * and a bucket that refills from empty within 100 years.
+ */
+void
+ak_limit_check(const AkLimit *limit, const char *what, int index)
+{
+	if (limit->limit < 1 || limit->limit > AK_MAX_LIMIT_VALUE)
+		ak_limit_error(what, index, "the limit must be a whole number between 1 and 1000000000");
+	if (limit->burst < 1 || limit->burst > AK_MAX_LIMIT_VALUE)
+		ak_limit_error(what, index, "the burst must be a whole number between 1 and 1000000000");
+	if (limit->period_us < AK_MIN_PERIOD_US || limit->period_us > AK_MAX_PERIOD_US)
+		ak_limit_error(what, index, "the period must be between 1 millisecond and 366 days");
+	if (ak_limit_horizon_us(limit) > AK_MAX_HORIZON_US)
+		ak_limit_error(what, index, "an empty bucket would take more than 100 years to refill (burst * period / limit)");
+}
+
+/* The largest burst that keeps a limit's horizon within bounds. */
+int64
+ak_limit_max_burst(int64 limit, int64 period_us)
+{
+	return (int64) Min((int128) AK_MAX_HORIZON_US * limit / period_us,
+					   (int128) AK_MAX_LIMIT_VALUE);
 }
 
 /*

@@ -17,7 +17,8 @@
  *	  the backends that filled them.
  *
  *	  The other parts of shared memory document their own protocol in the
- *	  file that owns them (keycache.c: the invalidation ring).
+ *	  file that owns them: keycache.c (the invalidation ring), bucket.c (the
+ *	  rate-limit buckets).
  *
  *-------------------------------------------------------------------------
  */
@@ -60,6 +61,7 @@ ak_shmem_request(void)
 	/* the slots must start on a cache line boundary */
 	RequestAddinShmemSpace(add_size(ak_counters_size(), PG_CACHE_LINE_SIZE));
 	ak_keycache_shmem_request();
+	ak_bucket_shmem_request();
 }
 
 static void
@@ -89,6 +91,7 @@ ak_shmem_startup(void)
 	}
 
 	ak_keycache_shmem_startup();
+	ak_bucket_shmem_startup();
 
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -159,6 +162,7 @@ apikey_stats(PG_FUNCTION_ARGS)
 
 	AK_REQUIRE_PRELOAD();
 	desc = ak_result_tupdesc(fcinfo);
+	ak_bucket_usage(&in_use, &capacity);
 	for (int i = 0; i < lengthof(columns); i++)
 		values[n++] = Int64GetDatum((int64) ak_counter_total(columns[i]));
 	values[n++] = Int64GetDatum(in_use);

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <sodium.h>
+
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type_d.h"
@@ -142,18 +144,91 @@ ak_static_key_info(void)
 	return info;
 }
 
+/* An owner id for a text (a display prefix, a throttle() name): BLAKE2b-128. */
+void
+ak_owner_id(const char *text, size_t len, uint8 *id)
+{
+	crypto_generichash(id, AK_BUCKET_ID_LEN, (const unsigned char *) text, len,
+					   NULL, 0);
+}
+
+/*
+ * The owner id of a client address: IPv4 as IPv4-mapped IPv6, IPv6 by its
+ * /64, which is what one client is usually given.
+ */
+void
+ak_ip_owner_id(const inet *ip, uint8 *id)
+{
+	memset(id, 0, AK_BUCKET_ID_LEN);
+	if (ip_family(ip) == PGSQL_AF_INET)
+	{
+		id[10] = id[11] = 0xff;
+		memcpy(id + 12, ip_addr(ip), 4);
+	}
+	else
+		memcpy(id, ip_addr(ip), 8);
+}
+
+/* Whether a code is a failure to authenticate (HTTP 401). */
+static bool
+ak_code_is_401(AkCode code)
+{
+	return code == AK_CODE_MALFORMED || code == AK_CODE_NOT_FOUND ||
+		code == AK_CODE_REVOKED || code == AK_CODE_EXPIRED;
+}
+
+/*
+ * Abuse cooldown: failed verifications are counted per client address and,
+ * for well-formed tokens, per display prefix (someone guessing the rest of
+ * a known key).  display is NULL when the token was malformed.
+ */
+static void
+ak_abuse_count_failure(inet *client_ip, const char *display, size_t display_len,
+					   int64 now_us)
+{
+	uint8		owner[AK_BUCKET_ID_LEN];
+	int64		cooldown_us = (int64) ak_abuse_cooldown * USECS_PER_SEC;
+
+	if (client_ip != NULL)
+	{
+		ak_ip_owner_id(client_ip, owner);
+		ak_abuse_record(AK_BK_ABUSE_IP, owner, ak_abuse_threshold, cooldown_us, now_us);
+	}
+	if (display != NULL)
+	{
+		ak_owner_id(display, display_len, owner);
+		ak_abuse_record(AK_BK_ABUSE_PREFIX, owner, ak_abuse_threshold, cooldown_us, now_us);
+	}
+}
+
+/* The end of the cooldown of the address or the key, or 0. */
+static int64
+ak_abuse_cooldown_until(inet *client_ip, const AkKeyInfo *key, int64 now_us)
+{
+	uint8		owner[AK_BUCKET_ID_LEN];
+	int64		until = 0;
+
+	if (client_ip != NULL)
+	{
+		ak_ip_owner_id(client_ip, owner);
+		until = ak_abuse_blocked_until(AK_BK_ABUSE_IP, owner, now_us);
+	}
+	ak_owner_id(key->display_prefix, strlen(key->display_prefix), owner);
+	return Max(until, ak_abuse_blocked_until(AK_BK_ABUSE_PREFIX, owner, now_us));
+}
+
 static AkCode
-ak_verify_token(text *token, text *scope, inet *client_ip,
-				const AkKeyInfo **key)
+ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
+				const AkKeyInfo **key, size_t *prefix_len)
 {
 	const char *tok;
 	size_t		len;
-	size_t		prefix_len;
 	uint8		hash[AK_HASH_LEN];
 	const AkKeyInfo *k;
 	AkCode		code;
 
 	*key = NULL;
+	*prefix_len = 0;
 	if (token == NULL)
 		return AK_CODE_MALFORMED;
 	len = VARSIZE_ANY_EXHDR(token);
@@ -166,14 +241,14 @@ ak_verify_token(text *token, text *scope, inet *client_ip,
 		ak_token_hash(tok, len, hash);
 		if (ak_static_key_matches(hash))
 			k = ak_static_key_info();
-		else if (!ak_token_is_well_formed(tok, len, &prefix_len))
+		else if (!ak_token_is_well_formed(tok, len, prefix_len))
 			return AK_CODE_MALFORMED;
 		else
 			k = ak_keycache_lookup(hash);
 	}
 	else
 	{
-		if (!ak_token_is_well_formed(tok, len, &prefix_len))
+		if (!ak_token_is_well_formed(tok, len, prefix_len))
 			return AK_CODE_MALFORMED;
 		ak_token_hash(tok, len, hash);
 		k = ak_keycache_lookup(hash);
@@ -183,7 +258,7 @@ ak_verify_token(text *token, text *scope, inet *client_ip,
 		return AK_CODE_NOT_FOUND;
 	*key = k;
 
-	code = ak_key_state(k, GetCurrentTimestamp());
+	code = ak_key_state(k, now_us);
 	if (code != AK_CODE_VALID)
 		return code;
 	if (!ak_ip_allowed(k, client_ip))
@@ -195,17 +270,35 @@ ak_verify_token(text *token, text *scope, inet *client_ip,
 }
 
 /*
- * Verifies a token and counts the outcome.  *key is the key the token
- * belongs to, when there is one (also for most failures), else NULL; it
- * is valid until the next verification.
+ * Verifies a token at now_us and counts the outcome.  *key is the key the
+ * token belongs to, when there is one (also for most failures), else NULL;
+ * it is valid until the next verification.  For BLOCKED, *blocked_until is
+ * the end of the cooldown.
  */
 AkCode
-ak_verify(text *token, text *scope, inet *client_ip, const AkKeyInfo **key)
+ak_verify(text *token, text *scope, inet *client_ip, int64 now_us,
+		  const AkKeyInfo **key, int64 *blocked_until)
 {
-	AkCode		code = ak_verify_token(token, scope, client_ip, key);
+	size_t		prefix_len;
+	AkCode		code = ak_verify_token(token, scope, client_ip, now_us, key,
+									   &prefix_len);
+
+	*blocked_until = 0;
+	if (ak_abuse_threshold > 0)
+	{
+		if (ak_code_is_401(code))
+			ak_abuse_count_failure(client_ip,
+								   prefix_len ? VARDATA_ANY(token) : NULL,
+								   prefix_len + 1 + AK_DISPLAY_BODY_LEN, now_us);
+		else if (*key != NULL &&
+				 (*blocked_until = ak_abuse_cooldown_until(client_ip, *key, now_us)) > 0)
+			code = AK_CODE_BLOCKED;
+	}
 
 	ak_count(AK_REQUESTS);
 	ak_count(code == AK_CODE_VALID ? AK_VALID : AK_INVALID);
+	if (code == AK_CODE_BLOCKED)
+		ak_count(AK_BLOCKED);
 	return code;
 }
 
@@ -256,6 +349,7 @@ apikey_verify(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	const AkKeyInfo *key;
 	AkCode		code;
+	int64		blocked_until;
 	Datum		values[10];
 	bool		nulls[10];
 
@@ -265,7 +359,7 @@ apikey_verify(PG_FUNCTION_ARGS)
 	code = ak_verify(ak_token_arg(fcinfo, 0),
 					 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 					 PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
-					 &key);
+					 ak_now_us(), &key, &blocked_until);
 	AK_TOKEN_PATH_END();
 
 	memset(nulls, true, sizeof(nulls));

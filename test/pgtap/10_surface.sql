@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(31);
+SELECT plan(36);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
@@ -12,7 +12,7 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), fal
 
 SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log']);
 SELECT views_are('apikey', ARRAY['key_list', 'stats']);
-SELECT types_are('apikey', ARRAY['verification']);
+SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
     'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
@@ -66,6 +66,28 @@ SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
     'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet',
     'verify() arguments');
 SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'inet'], 'apikey.verification');
+SELECT is(pg_get_function_arguments('apikey.check'::regproc),
+    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet, cost integer DEFAULT 1',
+    'check() arguments');
+SELECT is(
+    (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
+       FROM pg_attribute WHERE attrelid = 'apikey.check_result'::regclass AND attnum > 0),
+    ARRAY['allowed boolean', 'status integer', 'code text', 'key_id uuid', 'owner text',
+          'scopes text[]', 'tier text', 'limit_value bigint', 'remaining bigint',
+          'reset_at timestamp with time zone', 'retry_after_ms bigint', 'headers jsonb'],
+    'apikey.check_result has the columns of the contract');
+SELECT is(
+    (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
+       FROM pg_attribute WHERE attrelid = 'apikey.limit_result'::regclass AND attnum > 0),
+    ARRAY['allowed boolean', 'code text', 'limit_value bigint', 'remaining bigint',
+          'reset_at timestamp with time zone', 'retry_after_ms bigint'],
+    'apikey.limit_result has the columns of the contract');
+SELECT is(pg_get_function_arguments('apikey.consume'::regproc),
+    'key_id uuid, cost integer DEFAULT 1, refund_on_rollback boolean DEFAULT false',
+    'consume() arguments');
+SELECT is(pg_get_function_arguments('apikey.throttle'::regproc),
+    'bucket text, rate integer, period interval, burst integer DEFAULT NULL::integer, cost integer DEFAULT 1',
+    'throttle() arguments');
 SELECT function_returns('apikey', 'current_owner', ARRAY[]::text[], 'text');
 SELECT function_returns('apikey', 'current_key_id', ARRAY[]::text[], 'uuid');
 

@@ -1,0 +1,129 @@
+# Shared state over the life of a server:
+#  - a concurrency slot is released when its backend is terminated;
+#  - buckets survive a clean restart, start full after a crash, and a
+#    damaged dump file is logged and ignored;
+#  - a full bucket table refuses (on_table_full = closed) or admits without
+#    limiting (open), and makes room again once buckets are full.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('shared_state');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'apikey'
+apikey.max_buckets = 1000
+restart_after_crash = on
+log_statement = none
+});
+$node->start;
+$node->safe_psql('postgres', q{
+    CREATE EXTENSION apikey;
+    CREATE TABLE tok AS
+    SELECT 'slot' AS what, token, key_id FROM apikey.issue('state', rate_limits => '[]')
+    UNION ALL
+    SELECT 'bucket', token, key_id FROM apikey.issue('state',
+        rate_limits => '[{"limit": 1, "period": "1 hour", "burst": 10}]');
+    UPDATE apikey.keys SET max_concurrency = 1
+     WHERE id = (SELECT key_id FROM tok WHERE what = 'slot');
+});
+
+my $check = sub {
+	my ($what, $extra) = @_;
+	$extra //= '';
+	return $node->safe_psql('postgres',
+		"SELECT c.code FROM tok, apikey.check(tok.token$extra) c WHERE what = '$what'");
+};
+
+# ---- a slot held by a backend that is terminated ----
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+is($holder->query_safe(q{SELECT c.code FROM tok, apikey.check(tok.token) c WHERE what = 'slot'}),
+	'OK', 'a session takes the only slot in an open transaction');
+is($check->('slot'), 'CONCURRENCY_LIMITED', 'another session finds no slot');
+my $pid = $holder->query_safe('SELECT pg_backend_pid()');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('postgres', q{SELECT c.code FROM tok, apikey.check(tok.token) c WHERE what = 'slot'}, 'OK'),
+	'the slot is free once its backend is terminated');
+eval { $holder->quit };
+
+# the in-flight count too
+$holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe('SET apikey.max_inflight = 1');
+$holder->query_safe(q{SELECT apikey.check(token, cost => 0) FROM tok WHERE what = 'bucket'});
+is($node->safe_psql('postgres',
+		q{SET apikey.max_inflight = 1; SELECT c.code FROM tok, apikey.check(tok.token) c WHERE what = 'bucket'}),
+	'OVERLOADED', 'an open transaction holds the in-flight slot');
+$pid = $holder->query_safe('SELECT pg_backend_pid()');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+{
+	local $ENV{PGOPTIONS} = '-c apikey.max_inflight=1';
+	ok($node->poll_query_until('postgres',
+			q{SELECT c.code FROM tok, apikey.check(tok.token, cost => 0) c WHERE what = 'bucket'}, 'OK'),
+		'and gives it back when terminated');
+}
+eval { $holder->quit };
+
+# ---- restart and crash ----
+$node->safe_psql('postgres', q{SELECT apikey.consume(key_id, 4) FROM tok WHERE what = 'bucket'});
+my $remaining = q{SELECT c.remaining FROM tok, apikey.check(tok.token, cost => 0) c WHERE what = 'bucket'};
+is($node->safe_psql('postgres', $remaining), '6', '6 of 10 tokens are left');
+$node->restart(mode => 'fast');
+is($node->safe_psql('postgres', $remaining), '6', 'after a clean restart, still 6');
+ok(!-e $node->data_dir . '/pg_stat/apikey_buckets.stat', 'the dump file is removed once loaded');
+
+# a crash: a backend killed with SIGKILL makes the postmaster reinitialize
+# shared memory without the shutdown dump
+my $victim = $node->background_psql('postgres');
+$pid = $victim->query_safe('SELECT pg_backend_pid()');
+kill 'KILL', $pid;
+eval { $victim->quit };
+ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'the server is back after the crash');
+ok($node->poll_query_until('postgres', $remaining, '10'), 'after a crash the buckets start full');
+
+# a damaged dump file is logged and ignored
+$node->safe_psql('postgres', q{SELECT apikey.consume(key_id, 3) FROM tok WHERE what = 'bucket'});
+$node->stop('fast');
+my $dump = $node->data_dir . '/pg_stat/apikey_buckets.stat';
+ok(-s $dump, 'a clean shutdown writes the dump');
+open(my $fh, '+<', $dump) or die;
+binmode $fh;
+seek($fh, 0, 0);
+print $fh "JUNK";
+close $fh;
+$node->start;
+like(slurp_file($node->logfile), qr/ignoring invalid data in file "pg_stat\/apikey_buckets.stat"/,
+	'a damaged dump is reported in the log');
+is($node->safe_psql('postgres', $remaining), '10', 'and ignored: the buckets start full');
+
+# ---- a full table ----
+# 1000 buckets of 1 per hour, each left empty by its first request
+my $fill = q{
+    SELECT count(*) FILTER (WHERE t.allowed), count(*) FILTER (WHERE t.code = 'OVERLOADED')
+      FROM generate_series(1, 1200) AS g,
+           LATERAL apikey.throttle('fill-' || g, 1, '1 hour') AS t};
+my ($admitted, $overloaded) = split /\|/, $node->safe_psql('postgres', $fill);
+cmp_ok($admitted, '>=', 990, "the table took about 1000 buckets ($admitted)");
+is($admitted + $overloaded, 1200, 'every other request was refused as OVERLOADED');
+is($node->safe_psql('postgres', q{SELECT buckets_in_use = buckets_capacity FROM apikey.stats}),
+	't', 'stats show the table full');
+is($check->('bucket'), 'OVERLOADED', 'a key whose bucket does not fit is refused (closed)');
+is($node->safe_psql('postgres', q{
+    SET apikey.on_table_full = open;
+    SELECT c.code || ' ' || coalesce(c.remaining::text, 'unlimited')
+      FROM tok, apikey.check(tok.token) c WHERE what = 'bucket'}),
+	'OK unlimited', 'with on_table_full = open it is admitted, without limit');
+
+# an hour later every bucket is full again: room is made on demand
+is($node->safe_psql('postgres', q{
+    SET apikey.test_clock_offset = '2h';
+    SELECT c.code || ' ' || c.remaining FROM tok, apikey.check(tok.token) c WHERE what = 'bucket'}),
+	'OK 9', 'full buckets are evicted when room is needed');
+cmp_ok($node->safe_psql('postgres', q{SELECT buckets_in_use FROM apikey.stats}), '<', 10,
+	'the sweep removed every full bucket');
+
+$node->stop;
+done_testing();
