@@ -35,6 +35,9 @@ include $(PGXS)
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
 
+# PGXS tracks no header dependencies: every object depends on the shared ones.
+$(OBJS) $(OBJS:.o=.bc): src/apikey.h src/compat.h
+
 # Lists the suites, for scripts/test.sh.
 print-%:
 	@echo $($*)

@@ -58,11 +58,17 @@ CREATE TABLE bench.tokens AS
     SELECT t.token FROM generate_series(1, 20000) AS g,
            LATERAL apikey.issue('bench-' || g % 100, name => g::text, scopes => '{read}') AS t;
 CREATE TABLE bench.one AS
-    SELECT token FROM apikey.issue('bench', scopes => '{read}', allowed_ips => '{10.0.0.0/8}');
+    SELECT token FROM apikey.issue('bench', scopes => '{read}', allowed_ips => '{10.0.0.0/8}',
+                                   rate_limits => '[{"name": "second", "limit": 1000000000, "period": 1}]');
+CREATE TABLE bench.two AS
+    SELECT token FROM apikey.issue('bench', rate_limits =>
+        '[{"name": "second", "limit": 1000000000, "period": 1},
+          {"name": "day", "limit": 1000000000, "period": "1 day"}]');
 VACUUM ANALYZE;
 SQL
 
 token=$(psql -At -c "SELECT token FROM bench.one")
+token2=$(psql -At -c "SELECT token FROM bench.two")
 q() { psql -At -c "$1"; }
 
 echo "apikey in-server cost per call, one backend, PostgreSQL $(pg_config --version | awk '{print $2}')"
@@ -71,6 +77,15 @@ q "SELECT bench.cost('verify(token), cached key',
      'apikey.verify(''$token'')', 'bench.series', 5, '<= 2 us')"
 q "SELECT bench.cost('verify(token, scope, client_ip), cached',
      'apikey.verify(''$token'', ''read'', ''10.1.2.3'')', 'bench.series', 5, '<= 2 us')"
+q "SELECT bench.cost('check(token): verify + 1 limit + headers',
+     'apikey.check(''$token'', client_ip => ''10.1.2.3'')', 'bench.series', 5, '<= 5 us')"
+q "SELECT bench.cost('check(token): verify + 2 limits + headers',
+     'apikey.check(''$token2'')', 'bench.series', 5, '<= 5 us')"
+q "SET apikey.ip_rate_limit = 1000000000; SET apikey.max_inflight = 1000000000;
+   SELECT bench.cost('check(token): + address bucket + in-flight',
+     'apikey.check(''$token'', client_ip => ''10.1.2.3'')', 'bench.series', 5, '<= 5 us')"
+q "SELECT bench.cost('throttle(name, rate, period)',
+     'apikey.throttle(''bench'', 1000000000, ''1 second'')', 'bench.series', 5, '-')"
 q "SELECT bench.cost('verify(malformed): checksum only',
      'apikey.verify(''ak_live_00000000000000000000000000000000000000'')', 'bench.series', 5, '-')"
 q "SET apikey.max_keys_cached = 0; SELECT bench.cost('verify(token), cache miss (cache off)',

@@ -218,6 +218,22 @@ SELECT (apikey.check(:'pt')).code, (apikey.consume(:'pk')).code,
        (apikey.throttle('read-only', 1, '1 minute')).code, (apikey.verify(:'pt')).code;
 COMMIT;
 
+-- The headers object is built in jsonb's binary form: it must equal its own
+-- re-parsed text, and every key must be found by ? (a binary search over
+-- the sorted keys), in every shape check() produces.
+CREATE TEMP TABLE shapes AS
+SELECT 'no limits' AS shape, headers FROM apikey.check(:'nt')
+UNION ALL SELECT 'one limit', headers FROM apikey.check(:'ft')
+UNION ALL SELECT 'two limits', headers FROM apikey.check(:'mt', cost => 0)
+UNION ALL SELECT 'refused', headers FROM apikey.check(:'ct')
+UNION ALL SELECT 'unauthorized', headers FROM apikey.check('garbage');
+SELECT shape, (SELECT count(*) FROM jsonb_object_keys(headers)) AS n,
+       headers = headers::text::jsonb AS same_as_parsed,
+       headers::text = headers::text::jsonb::text AS same_text,
+       (SELECT bool_and(headers ? k) FROM jsonb_object_keys(headers::text::jsonb) AS k) AS keys_found,
+       (SELECT string_agg(k, ',') FROM jsonb_object_keys(headers) AS k) AS keys_in_order
+  FROM shapes ORDER BY shape;
+
 -- The counters moved.
 SELECT rate_limited_total > 0 AS rate_limited, blocked_total >= 2 AS blocked,
        overloaded_total >= 2 AS overloaded, buckets_in_use > 0 AS buckets,

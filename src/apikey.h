@@ -134,6 +134,7 @@ extern void ak_define_static_key_guc(void);
 typedef struct AkLimit
 {
 	char		name[AK_LIMIT_NAME_LEN + 1];
+	uint32		tag;			/* a hash of name: which bucket of a key */
 	int64		limit;			/* tokens added per period */
 	int64		period_us;		/* refill period, microseconds */
 	int64		burst;			/* bucket capacity */
@@ -233,7 +234,8 @@ typedef struct AkKeyInfo
 	int32		max_concurrency;	/* 0: none */
 } AkKeyInfo;
 
-extern const AkKeyInfo *ak_keycache_lookup(const uint8 *hash);
+extern bool ak_keycache_probe(const uint8 *hash, const AkKeyInfo **key);
+extern const AkKeyInfo *ak_keycache_fill(const uint8 *hash);
 extern const AkKeyInfo *ak_keycache_lookup_id(const pg_uuid_t *id);
 extern void ak_keycache_shmem_request(void);
 extern void ak_keycache_shmem_startup(void);
@@ -274,13 +276,18 @@ extern text *ak_token_arg(FunctionCallInfo fcinfo, int argno);
 extern TupleDesc ak_result_tupdesc(FunctionCallInfo fcinfo);
 
 /* ---- rate-limit headers (headers.c) ---- */
-#define AK_MAX_HEADERS	8
+#define AK_MAX_HEADERS		8
+#define AK_HEADER_STORAGE	1024	/* enough for AK_MAX_LIMITS limits */
 
+/* Header names and values; values are mostly written into storage. */
 typedef struct AkHeaders
 {
 	int			n;
 	const char *name[AK_MAX_HEADERS];
-	char	   *value[AK_MAX_HEADERS];
+	const char *value[AK_MAX_HEADERS];
+	int			value_len[AK_MAX_HEADERS];
+	int			used;
+	char		storage[AK_HEADER_STORAGE];
 } AkHeaders;
 
 /* What the headers describe: limits after a decision. */
@@ -297,6 +304,7 @@ extern char *ak_policy_header(const AkLimit *limits, int n);
 extern int	ak_most_restrictive(const AkLimitReport *report);
 extern void ak_headers_build(AkHeaders *h, const AkLimitReport *report,
 							 int64 now_us, int64 retry_after_us);
+extern void ak_header_add(AkHeaders *h, const char *name, const char *value);
 extern Jsonb *ak_headers_jsonb(const AkHeaders *h);
 extern int64 ak_unix_seconds_ceil(int64 pg_us);
 

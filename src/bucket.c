@@ -134,7 +134,10 @@ ak_bucket_key(AkBucketKey *key, AkBucketKind kind, const uint8 *id, uint32 tag)
 	memcpy(key->id, id, AK_BUCKET_ID_LEN);
 }
 
-/* The tag of a key's limit: a hash of its name, so reordering keeps state. */
+/*
+ * The tag of a key's limit: a hash of its name (never 0), so that reordering
+ * or adding limits keeps each one's state.  limits.c stores it in AkLimit.
+ */
 uint32
 ak_limit_tag(const AkLimit *limit)
 {
@@ -247,13 +250,18 @@ ak_gcra(const AkBucket *b, const AkLimit *limit, int64 cost, int64 now_us,
 	return admit;
 }
 
-static int
-ak_bucket_ptr_cmp(const void *a, const void *b)
+/* Sorts at most AK_MAX_LIMITS buckets by address: the spinlock order. */
+static void
+ak_sort_by_address(AkBucket **b, int n)
 {
-	uintptr_t	x = (uintptr_t) *(AkBucket *const *) a;
-	uintptr_t	y = (uintptr_t) *(AkBucket *const *) b;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && (uintptr_t) b[j - 1] > (uintptr_t) b[j]; j--)
+		{
+			AkBucket   *t = b[j];
 
-	return (x > y) - (x < y);
+			b[j] = b[j - 1];
+			b[j - 1] = t;
+		}
 }
 
 
@@ -332,7 +340,7 @@ ak_owner_keys(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 	for (int i = 0; i < n; i++)
 	{
 		ak_bucket_key(&keys[i], kind, owner,
-					  kind == AK_BK_KEY_LIMIT ? ak_limit_tag(&limits[i]) : 0);
+					  kind == AK_BK_KEY_LIMIT ? limits[i].tag : 0);
 		hash[i] = get_hash_value(ak_btable, &keys[i]);
 	}
 }
@@ -360,7 +368,7 @@ ak_bucket_debit(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 		return AK_DEBIT_NO_ROOM;
 
 	memcpy(ordered, found, n * sizeof(AkBucket *));
-	qsort(ordered, n, sizeof(AkBucket *), ak_bucket_ptr_cmp);
+	ak_sort_by_address(ordered, n);
 
 	for (int i = 0; i < n; i++)
 		SpinLockAcquire(&ordered[i]->mutex);
@@ -511,7 +519,8 @@ void
 ak_abuse_record(AkBucketKind kind, const uint8 *owner, int threshold,
 				int64 cooldown_us, int64 now_us)
 {
-	AkLimit		window = {"abuse", threshold, 60 * USECS_PER_SEC, threshold};
+	AkLimit		window = {.name = "abuse", .limit = threshold,
+	.period_us = 60 * USECS_PER_SEC, .burst = threshold};
 	AkBucketKey key;
 	uint32		hash;
 	AkBucket   *b;

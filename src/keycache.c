@@ -173,10 +173,23 @@ ak_digest_hash(const void *key, Size keysize)
 	return h;
 }
 
+/*
+ * Constant time, like sodium_memcmp, but inline: this runs on every
+ * verification.  The volatile accumulator keeps the compiler from turning
+ * it into an early exit.
+ */
 static int
 ak_digest_match(const void *key1, const void *key2, Size keysize)
 {
-	return sodium_memcmp(key1, key2, AK_HASH_LEN) == 0 ? 0 : 1;
+	volatile uint64 diff = 0;
+	uint64		a[AK_HASH_LEN / sizeof(uint64)];
+	uint64		b[AK_HASH_LEN / sizeof(uint64)];
+
+	memcpy(a, key1, AK_HASH_LEN);
+	memcpy(b, key2, AK_HASH_LEN);
+	for (int i = 0; i < lengthof(a); i++)
+		diff |= a[i] ^ b[i];
+	return diff != 0;
 }
 
 static void
@@ -777,24 +790,33 @@ ak_cache_begin_lookup(void)
 }
 
 /*
- * The key whose token digest is hash, or NULL if there is none.  The result
- * is valid until the next lookup.
+ * Whether the digest is cached; if so *key is its key, or NULL for a digest
+ * known to belong to no key.  *key is valid until the next lookup.
  */
-const AkKeyInfo *
-ak_keycache_lookup(const uint8 *hash)
+bool
+ak_keycache_probe(const uint8 *hash, const AkKeyInfo **key)
 {
 	AkCacheEntry *entry;
-	AkKeyInfo  *info;
-	uint8		digest[AK_HASH_LEN];
 
 	ak_cache_begin_lookup();
 	entry = hash_search(ak_cache, hash, HASH_FIND, NULL);
-	if (entry)
-	{
-		ak_count(AK_CACHE_HITS);
-		dlist_move_head(entry->info ? &ak_lru_keys : &ak_lru_misses, &entry->lru);
-		return entry->info;
-	}
+	if (entry == NULL)
+		return false;
+	ak_count(AK_CACHE_HITS);
+	dlist_move_head(entry->info ? &ak_lru_keys : &ak_lru_misses, &entry->lru);
+	*key = entry->info;
+	return true;
+}
+
+/*
+ * Reads the key of a digest that ak_keycache_probe did not find, caches
+ * the answer, and returns it (NULL: no such key).
+ */
+const AkKeyInfo *
+ak_keycache_fill(const uint8 *hash)
+{
+	AkKeyInfo  *info;
+	uint8		digest[AK_HASH_LEN];
 
 	ak_count(AK_CACHE_MISSES);
 	if (ak_max_keys_cached <= 0)

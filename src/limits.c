@@ -141,6 +141,7 @@ ak_limit_parse_one(JsonbContainer *object, AkLimit *limit, int index,
 				have_period = false,
 				have_burst = false;
 
+	memset(limit, 0, sizeof(*limit));
 	strcpy(limit->name, "default");
 
 	it = JsonbIteratorInit(object);
@@ -201,6 +202,7 @@ ak_limit_parse_one(JsonbContainer *object, AkLimit *limit, int index,
 	if (!have_burst)
 		limit->burst = limit->limit;
 	ak_limit_check(limit, what, index);
+	limit->tag = ak_limit_tag(limit);
 }
 
 /* The longest an empty bucket of this limit takes to refill. */

@@ -39,9 +39,19 @@
 static const char ak_base62[] =
 "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-#define IS_BASE62(c) \
-	(((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
-	 ((c) >= 'a' && (c) <= 'z'))
+/* ak_is_base62[c]: c is one of ak_base62 (a table: checked 38 times a token) */
+static const bool ak_is_base62[256] = {
+	['0'] = 1,['1'] = 1,['2'] = 1,['3'] = 1,['4'] = 1,['5'] = 1,['6'] = 1,
+	['7'] = 1,['8'] = 1,['9'] = 1,
+	['A'] = 1,['B'] = 1,['C'] = 1,['D'] = 1,['E'] = 1,['F'] = 1,['G'] = 1,
+	['H'] = 1,['I'] = 1,['J'] = 1,['K'] = 1,['L'] = 1,['M'] = 1,['N'] = 1,
+	['O'] = 1,['P'] = 1,['Q'] = 1,['R'] = 1,['S'] = 1,['T'] = 1,['U'] = 1,
+	['V'] = 1,['W'] = 1,['X'] = 1,['Y'] = 1,['Z'] = 1,
+	['a'] = 1,['b'] = 1,['c'] = 1,['d'] = 1,['e'] = 1,['f'] = 1,['g'] = 1,
+	['h'] = 1,['i'] = 1,['j'] = 1,['k'] = 1,['l'] = 1,['m'] = 1,['n'] = 1,
+	['o'] = 1,['p'] = 1,['q'] = 1,['r'] = 1,['s'] = 1,['t'] = 1,['u'] = 1,
+	['v'] = 1,['w'] = 1,['x'] = 1,['y'] = 1,['z'] = 1,
+};
 
 static unsigned char *ak_pepper = NULL; /* AK_PEPPER_LEN bytes, or NULL */
 
@@ -128,9 +138,14 @@ ak_token_is_well_formed(const char *token, size_t len, size_t *prefix_len)
 	if (!ak_prefix_is_valid(token, plen))
 		return false;
 
-	for (int i = 0; i < AK_BODY_LEN; i++)
-		if (!IS_BASE62(body[i]))
+	{
+		bool		base62 = true;
+
+		for (int i = 0; i < AK_BODY_LEN; i++)
+			base62 &= ak_is_base62[(unsigned char) body[i]];
+		if (!base62)
 			return false;
+	}
 
 	ak_checksum_digits(ak_crc32(token, plen + 1 + AK_RANDOM_LEN), expected);
 	if (memcmp(expected, body + AK_RANDOM_LEN, AK_CHECKSUM_LEN) != 0)

@@ -217,6 +217,13 @@ ak_abuse_cooldown_until(inet *client_ip, const AkKeyInfo *key, int64 now_us)
 	return Max(until, ak_abuse_blocked_until(AK_BK_ABUSE_PREFIX, owner, now_us));
 }
 
+/*
+ * The order of the work matters on the hot path: the digest is computed
+ * and looked up first, because a cached key proves the token well formed
+ * (the digest of a malformed token is never cached).  Only before a table
+ * read is the shape and checksum checked, so MALFORMED still never touches
+ * a table.
+ */
 static AkCode
 ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 				const AkKeyInfo **key, size_t *prefix_len)
@@ -236,26 +243,23 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 	if (len == 0 || len > AK_TOKEN_MAX_LEN)
 		return AK_CODE_MALFORMED;
 
-	if (ak_static_key_enabled())
-	{
-		ak_token_hash(tok, len, hash);
-		if (ak_static_key_matches(hash))
-			k = ak_static_key_info();
-		else if (!ak_token_is_well_formed(tok, len, prefix_len))
-			return AK_CODE_MALFORMED;
-		else
-			k = ak_keycache_lookup(hash);
-	}
-	else
+	ak_token_hash(tok, len, hash);
+	if (ak_static_key_matches(hash))
+		k = ak_static_key_info();
+	else if (!ak_keycache_probe(hash, &k))
 	{
 		if (!ak_token_is_well_formed(tok, len, prefix_len))
 			return AK_CODE_MALFORMED;
-		ak_token_hash(tok, len, hash);
-		k = ak_keycache_lookup(hash);
+		k = ak_keycache_fill(hash);
 	}
 
 	if (k == NULL)
+	{
+		/* a cached "no such key" skipped the shape check: the prefix is needed */
+		if (*prefix_len == 0)
+			(void) ak_token_is_well_formed(tok, len, prefix_len);
 		return AK_CODE_NOT_FOUND;
+	}
 	*key = k;
 
 	code = ak_key_state(k, now_us);
@@ -274,6 +278,9 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
  * token belongs to, when there is one (also for most failures), else NULL;
  * it is valid until the next verification.  For BLOCKED, *blocked_until is
  * the end of the cooldown.
+ *
+ * prefix_len is set by ak_verify_token only when the token named no key:
+ * a failure of a known key is counted against the key's display prefix.
  */
 AkCode
 ak_verify(text *token, text *scope, inet *client_ip, int64 now_us,
@@ -287,9 +294,14 @@ ak_verify(text *token, text *scope, inet *client_ip, int64 now_us,
 	if (ak_abuse_threshold > 0)
 	{
 		if (ak_code_is_401(code))
-			ak_abuse_count_failure(client_ip,
-								   prefix_len ? VARDATA_ANY(token) : NULL,
-								   prefix_len + 1 + AK_DISPLAY_BODY_LEN, now_us);
+		{
+			const char *display = *key ? (*key)->display_prefix
+				: prefix_len ? VARDATA_ANY(token) : NULL;
+			size_t		display_len = *key ? strlen(display)
+				: prefix_len + 1 + AK_DISPLAY_BODY_LEN;
+
+			ak_abuse_count_failure(client_ip, display, display_len, now_us);
+		}
 		else if (*key != NULL &&
 				 (*blocked_until = ak_abuse_cooldown_until(client_ip, *key, now_us)) > 0)
 			code = AK_CODE_BLOCKED;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Throughput of apikey.check() under pgbench -M prepared, in one run, against
+# what bounds it and what people write instead:
+#
+#   SELECT 1            the cheapest statement
+#   floor               bench/floor: a no-op C function with check()'s exact
+#                       signature and result (hash the token, build a constant
+#                       row with realistic headers) -- the interface floor
+#   check               apikey.check(token), admitted (limits set high)
+#   plpgsql             a table-based limiter: digest lookup + UPDATE ...
+#                       RETURNING token bucket, as users write it
+#
+# each on one hot key and over 10,000 keys (the 10k workloads read the token
+# by a random id from a small table: floor and check pay the same lookup),
+# at 1, 8 and 64 clients.  Prints TPS, p99 latency and the ratios to SELECT 1
+# and to the floor.  Benchmarks are not tests: nothing here fails on a number.
+#
+# Each run lasts WARM + SECONDS; the first WARM seconds are left out of every
+# figure, for every workload alike.  That is when each new pgbench backend
+# fills its verification cache: 64 backends meeting 10,000 keys make 640,000
+# first-touch misses (bench/inserver.sh: about 5 us each), a cost a
+# long-lived backend pays once, not per request.
+#
+# Usage: sudo bash bench/run.sh [SECONDS, default 10] [clients...]
+#        AK_BENCH_WARM=5 (default) sets WARM.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$here/scripts/lib.sh"
+
+seconds=${1:-10}
+shift || true
+warm=${AK_BENCH_WARM:-5}
+clients=${*:-1 8 64}
+ak_install_deps
+ak_build_install "$here"
+make -C "$here/bench/floor" -s >/dev/null
+
+work=$(ak_pg_workdir)
+port=${AK_BENCH_PORT:-54349}
+trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
+cp "$here/bench/floor/check_floor.so" "$work/"
+ak_cluster_start "$work" "$port" "max_connections = 150" "shared_buffers = 256MB" \
+    "log_min_messages = warning"
+export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+bindir=$(ak_bindir)
+psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+psql -v floor_so="$work/check_floor.so" >/dev/null <<'SQL'
+CREATE EXTENSION apikey;
+CREATE SCHEMA bench;
+
+CREATE FUNCTION bench.check_floor(token text, scope text DEFAULT NULL,
+                                  client_ip inet DEFAULT NULL, cost integer DEFAULT 1)
+RETURNS apikey.check_result LANGUAGE c VOLATILE
+AS :'floor_so', 'check_floor';
+
+-- keys whose limits admit everything: the benchmark measures the full,
+-- admitted path
+CREATE TABLE bench.tokens AS
+SELECT g AS id, t.token
+  FROM generate_series(1, 10000) AS g,
+       LATERAL apikey.issue('bench-' || g % 100, name => g::text,
+           rate_limits => '[{"name": "second", "limit": 1000000000, "period": 1}]') AS t;
+ALTER TABLE bench.tokens ADD PRIMARY KEY (id);
+
+-- what people write instead: a table of digests and token buckets
+CREATE TABLE bench.pl_keys (
+    key_hash    bytea PRIMARY KEY,
+    owner       text NOT NULL,
+    tokens      double precision NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    rate        double precision NOT NULL,
+    burst       double precision NOT NULL
+);
+INSERT INTO bench.pl_keys
+SELECT sha256(convert_to(token, 'UTF8')), 'bench', 1e9, now(), 1e9, 1e9 FROM bench.tokens;
+
+CREATE FUNCTION bench.pl_check(token text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    k bench.pl_keys;
+BEGIN
+    UPDATE bench.pl_keys
+       SET tokens = least(burst, tokens + rate * extract(epoch FROM clock_timestamp() - updated_at)) - 1,
+           updated_at = clock_timestamp()
+     WHERE key_hash = sha256(convert_to(token, 'UTF8'))
+       AND least(burst, tokens + rate * extract(epoch FROM clock_timestamp() - updated_at)) >= 1
+    RETURNING * INTO k;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('allowed', false);
+    END IF;
+    RETURN jsonb_build_object('allowed', true, 'owner', k.owner,
+        'headers', jsonb_build_object('X-RateLimit-Limit', k.burst::bigint::text,
+                                      'X-RateLimit-Remaining', floor(k.tokens)::bigint::text));
+END $$;
+
+VACUUM ANALYZE;
+SQL
+
+hot=$(psql -At -c "SELECT token FROM bench.tokens WHERE id = 1")
+# every key cached and every bucket created in one pass, before timing
+psql -At -c "SELECT count(*) FROM bench.tokens, apikey.check(token)" >/dev/null
+
+workloads="select1 floor_hot check_hot plpgsql_hot floor_10k check_10k plpgsql_10k"
+results=$work/results
+mkdir -p "$results"
+
+# run WORKLOAD CLIENTS: "tps p99_ms", over the seconds after the warm-up
+run() {
+    local w=$1 c=$2 j out
+    j=$(( c < 2 ? 1 : 2 ))
+    rm -f "$results"/log.*
+    out=$("$bindir/pgbench" -n -M prepared -T $((warm + seconds)) -c "$c" -j "$j" -P 1 \
+        -D token="$hot" -D warmed=0 -f "$here/bench/workloads/$w.sql" \
+        -l --sampling-rate=0.2 --log-prefix="$results/log" 2>&1) \
+        || { echo "$out" >&2; return 1; }
+    local tps p99 start
+    tps=$(awk -v warm="$warm" '/^progress: / { t = $2 + 0; if (t > warm) { s += $4; n++ } }
+                               END { if (n) printf "%.0f", s / n }' <<<"$out")
+    start=$(cat "$results"/log.* | awk 'NR == 1 || $5 < m { m = $5 } END { print m }')
+    p99=$(cat "$results"/log.* | awk -v from=$((start + warm)) '$5 >= from { print $3 }' | sort -n |
+          awk '{ a[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", a[i] / 1000 }')
+    echo "$tps $p99"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo "apikey.check() under pgbench -M prepared: $(nproc) cores, PostgreSQL $(pg_config --version | awk '{print $2}'), ${seconds}s per run after ${warm}s of warm-up"
+printf '%-8s %-13s %10s %9s %11s %9s\n' clients workload TPS "p99 ms" "vs SELECT1" "vs floor"
+for c in $clients; do
+    run select1 "$c" >/dev/null      # warm up the server and the OS
+    declare -A tps=() p99=()
+    for w in $workloads; do
+        read -r tps[$w] p99[$w] < <(run "$w" "$c")
+    done
+    for w in $workloads; do
+        floor=${w/check/floor}
+        floor=${floor/plpgsql/floor}
+        vs_floor=-
+        [ "$w" != select1 ] && [ "$floor" != "$w" ] && vs_floor=$(ratio "${tps[$w]}" "${tps[$floor]}")
+        printf '%-8s %-13s %10s %9s %11s %9s\n' "$c" "$w" "${tps[$w]}" "${p99[$w]}" \
+            "$(ratio "${tps[$w]}" "${tps[select1]}")" "$vs_floor"
+    done
+    unset tps p99
+done

@@ -1,0 +1,1 @@
+SELECT apikey.check(:token);
