@@ -55,8 +55,10 @@ SELECT allowed, remaining, headers->>'RateLimit' AS ratelimit,
 -- "second" has 2 left, "hour" 4: a cost of 3 is refused by "second" alone,
 -- and "hour" keeps its 4
 SELECT allowed, code, headers->>'RateLimit' AS ratelimit FROM apikey.check(:'mt', cost => 3);
-SELECT j->'live_limits' AS live FROM apikey.introspect(
-    (SELECT prefix FROM apikey.keys WHERE id = :'mk')) AS j;
+SELECT l->>'name' AS name, l->>'burst' AS burst, l->>'remaining' AS remaining,
+       ceil((l->>'full_in_ms')::numeric / 1000) AS full_in_s
+  FROM apikey.introspect((SELECT prefix FROM apikey.keys WHERE id = :'mk')) AS j,
+       jsonb_array_elements(j->'live_limits') AS l;
 SET apikey.test_clock_offset = '2s';
 -- "second" refilled; "hour" has 4: a cost of 5 is refused by "hour" alone
 SELECT allowed, code, headers->>'RateLimit' AS ratelimit,
