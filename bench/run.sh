@@ -21,15 +21,23 @@
 # first-touch misses (bench/inserver.sh: about 5 us each), a cost a
 # long-lived backend pays once, not per request.
 #
-# Usage: sudo bash bench/run.sh [SECONDS, default 10] [clients...]
-#        AK_BENCH_WARM=5 (default) sets WARM.
+# This VM's throughput swings by 10-20% over seconds (neighbours on the
+# host), more than the differences measured here.  So the workloads run in
+# ROUNDS rounds, each round running every workload back to back; TPS and p99
+# are medians over rounds, and each ratio is the median of the ratios
+# measured within a round -- between runs seconds apart -- shown with their
+# range.  The plpgsql limiter, far slower, runs in one round.
+#
+# Usage: sudo bash bench/run.sh [SECONDS, default 6] [clients...]
+#        AK_BENCH_WARM=5, AK_BENCH_ROUNDS=5 (defaults)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/scripts/lib.sh"
 
-seconds=${1:-10}
+seconds=${1:-6}
 shift || true
 warm=${AK_BENCH_WARM:-5}
+rounds=${AK_BENCH_ROUNDS:-5}
 clients=${*:-1 8 64}
 ak_install_deps
 ak_build_install "$here"
@@ -123,22 +131,45 @@ run() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
 
-echo "apikey.check() under pgbench -M prepared: $(nproc) cores, PostgreSQL $(pg_config --version | awk '{print $2}'), ${seconds}s per run after ${warm}s of warm-up"
-printf '%-8s %-13s %10s %9s %11s %9s\n' clients workload TPS "p99 ms" "vs SELECT1" "vs floor"
+# the workload each one is compared with, within a round
+baseline() {
+    case $1 in
+    select1) echo - ;;
+    check_*|plpgsql_*) echo "floor_${1#*_}" ;;
+    *) echo select1 ;;
+    esac
+}
+
+echo "apikey.check() under pgbench -M prepared: $(nproc) cores, PostgreSQL $(pg_config --version | awk '{print $2}')"
+echo "${seconds}s per run after ${warm}s of warm-up; medians of $rounds rounds (ratios: within each round)"
+printf '%-8s %-12s %9s %8s %11s %17s\n' clients workload TPS "p99 ms" "vs SELECT1" "vs floor [range]"
 for c in $clients; do
     run select1 "$c" >/dev/null      # warm up the server and the OS
-    declare -A tps=() p99=()
-    for w in $workloads; do
-        read -r tps[$w] p99[$w] < <(run "$w" "$c")
+    declare -A tps_runs=() p99_runs=() vs_select1=() vs_floor=()
+    for r in $(seq "$rounds"); do
+        declare -A now=()
+        for w in $workloads; do
+            [ "$r" -gt 1 ] && [ "${w#plpgsql}" != "$w" ] && continue
+            read -r t p < <(run "$w" "$c")
+            now[$w]=$t
+            tps_runs[$w]+="$t "
+            p99_runs[$w]+="$p "
+        done
+        for w in "${!now[@]}"; do
+            vs_select1[$w]+="$(ratio "${now[$w]}" "${now[select1]}") "
+            b=$(baseline "$w")
+            [ "$b" != - ] && [ "$b" != select1 ] && vs_floor[$w]+="$(ratio "${now[$w]}" "${now[$b]}") "
+        done
+        unset now
     done
     for w in $workloads; do
-        floor=${w/check/floor}
-        floor=${floor/plpgsql/floor}
-        vs_floor=-
-        [ "$w" != select1 ] && [ "$floor" != "$w" ] && vs_floor=$(ratio "${tps[$w]}" "${tps[$floor]}")
-        printf '%-8s %-13s %10s %9s %11s %9s\n' "$c" "$w" "${tps[$w]}" "${p99[$w]}" \
-            "$(ratio "${tps[$w]}" "${tps[select1]}")" "$vs_floor"
+        vf=-
+        [ -n "${vs_floor[$w]:-}" ] && vf="$(median ${vs_floor[$w]}) [$(range ${vs_floor[$w]})]"
+        printf '%-8s %-12s %9s %8s %11s %17s\n' "$c" "$w" "$(median ${tps_runs[$w]})" \
+            "$(median ${p99_runs[$w]})" "$(median ${vs_select1[$w]})" "$vf"
     done
-    unset tps p99
+    unset tps_runs p99_runs vs_select1 vs_floor
 done

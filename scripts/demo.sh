@@ -26,7 +26,8 @@ CREATE EXTENSION apikey;
 \echo '1. Issue a key for customer "acme". The token is shown once; only its digest is stored.'
 \echo
 SELECT key_id, token, display_prefix
-  FROM apikey.issue(owner => 'acme', name => 'demo', scopes => '{orders:*}') \gset
+  FROM apikey.issue(owner => 'acme', name => 'demo', scopes => '{orders:*}',
+                    rate_limits => '[{"name": "minute", "limit": 100, "period": "1 minute", "burst": 5}]') \gset
 SELECT :'token' AS token, :'display_prefix' AS display_prefix;
 
 \echo '2. Verify it (the first call reads the table, the next ones hit the cache).'
@@ -42,12 +43,18 @@ SELECT count(*) FILTER (WHERE (apikey.verify(:'token')).valid) AS valid
 \timing off
 
 \echo
-\echo '3. Revoke it from another session.'
+\echo '3. Rate-limit it: a burst of 5, then 100 per minute. The sixth request in a row is refused.'
+\echo
+SELECT n, allowed, status, code, headers->>'RateLimit' AS "RateLimit",
+       headers->>'Retry-After' AS "Retry-After"
+  FROM generate_series(1, 6) AS n, LATERAL apikey.check(:'token', 'orders:read') AS c;
+
+\echo '4. Revoke it from another session.'
 \echo
 \! psql -X -q -At -c "SELECT 'revoked: ' || apikey.revoke(id, reason => 'demo') FROM apikey.keys WHERE owner = 'acme'"
 
 \echo
-\echo '4. Verify it again: this session had it cached, and still knows at once.'
+\echo '5. Verify it again: this session had it cached, and still knows at once.'
 \echo
 SELECT valid, code, key_id = :'key_id' AS same_key FROM apikey.verify(:'token', scope => 'orders:read');
 

@@ -7,7 +7,8 @@
  *
  * A hit is a probe of a local hash table.  A miss reads apikey.keys (and
  * the key's tier) through their indexes with a fresh snapshot, bypassing
- * the executor, and caches the answer, including "no such key".
+ * the executor, and caches the answer, including "no such key".  A full
+ * cache forgets entries in batches, CLOCK-fashion (ak_cache_make_room).
  *
  * Invalidation
  *	  Triggers on apikey.keys (every change to a column verification uses)
@@ -54,7 +55,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
 #include "commands/trigger.h"
-#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -96,8 +96,8 @@ static AkInvalRing *ak_ring = NULL;
 typedef struct AkCacheEntry
 {
 	uint8		hash[AK_HASH_LEN];	/* hash key, must be first */
-	dlist_node	lru;
 	AkKeyInfo  *info;			/* NULL: no key has this digest */
+	bool		referenced;		/* used since the last eviction sweep */
 } AkCacheEntry;
 
 typedef struct AkIdEntry
@@ -109,8 +109,6 @@ typedef struct AkIdEntry
 static MemoryContext ak_cache_context = NULL;
 static HTAB *ak_cache = NULL;
 static HTAB *ak_cache_ids = NULL;	/* key id -> entry, for consume() */
-static dlist_head ak_lru_keys = DLIST_STATIC_INIT(ak_lru_keys);
-static dlist_head ak_lru_misses = DLIST_STATIC_INIT(ak_lru_misses);
 static int	ak_cached_keys = 0;
 static int	ak_cached_misses = 0;
 
@@ -244,8 +242,6 @@ ak_cache_reset(void)
 	ctl.entrysize = sizeof(AkIdEntry);
 	ak_cache_ids = hash_create("apikey key cache by id", 256, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	dlist_init(&ak_lru_keys);
-	dlist_init(&ak_lru_misses);
 	ak_cached_keys = 0;
 	ak_cached_misses = 0;
 }
@@ -253,7 +249,6 @@ ak_cache_reset(void)
 static void
 ak_cache_remove(AkCacheEntry *entry)
 {
-	dlist_delete(&entry->lru);
 	if (entry->info)
 	{
 		hash_search(ak_cache_ids, &entry->info->id, HASH_REMOVE, NULL);
@@ -381,23 +376,26 @@ typedef struct AkKeyRow
 	int			nlimits;
 	AkLimit		limits[AK_MAX_LIMITS];
 	char	   *policy_header;
+	char		display_prefix[AK_DISPLAY_MAX_LEN + 1];
 } AkKeyRow;
 
+/* Hot data first: see AkKeyInfo. */
 static void
 ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 {
 	AkKeyInfo  *info = ak_pack(pack, &row->fixed, sizeof(AkKeyInfo));
-	text	   *owner = ak_pack_varlena(pack, row->owner);
-	text	   *org = ak_pack_varlena(pack, row->org);
-	text	   *name = ak_pack_varlena(pack, row->name);
-	text	   *tier = ak_pack_varlena(pack, row->tier);
-	ArrayType  *scopes_array = ak_pack_varlena(pack, row->scopes_array);
-	Jsonb	   *metadata = ak_pack_varlena(pack, row->metadata);
-	char	  **scopes = ak_pack(pack, NULL, row->nscopes * sizeof(char *));
-	inet	  **allowed = ak_pack(pack, NULL, row->nallowed * sizeof(inet *));
 	AkLimit    *limits = ak_pack(pack, row->limits, row->nlimits * sizeof(AkLimit));
 	char	   *policy = row->policy_header
 		? ak_pack(pack, row->policy_header, strlen(row->policy_header) + 1) : NULL;
+	text	   *owner = ak_pack_varlena(pack, row->owner);
+	text	   *tier = ak_pack_varlena(pack, row->tier);
+	ArrayType  *scopes_array = ak_pack_varlena(pack, row->scopes_array);
+	char	   *display = ak_pack(pack, row->display_prefix, strlen(row->display_prefix) + 1);
+	text	   *org = ak_pack_varlena(pack, row->org);
+	text	   *name = ak_pack_varlena(pack, row->name);
+	Jsonb	   *metadata = ak_pack_varlena(pack, row->metadata);
+	char	  **scopes = ak_pack(pack, NULL, row->nscopes * sizeof(char *));
+	inet	  **allowed = ak_pack(pack, NULL, row->nallowed * sizeof(inet *));
 
 	for (int i = 0; i < row->nscopes; i++)
 	{
@@ -416,19 +414,20 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 
 	if (info == NULL)
 		return;
-	info->owner = owner;
-	info->org = org;
-	info->name = name;
-	info->tier = tier;
-	info->scopes_array = scopes_array;
-	info->metadata = metadata;
-	info->nscopes = row->nscopes;
-	info->scopes = scopes;
-	info->nallowed = row->nallowed;
-	info->allowed = allowed;
 	info->nlimits = row->nlimits;
 	info->limits = limits;
 	info->policy_header = policy;
+	info->owner = owner;
+	info->tier = tier;
+	info->scopes_array = scopes_array;
+	info->nscopes = row->nscopes;
+	info->display_prefix = display;
+	info->org = org;
+	info->name = name;
+	info->metadata = metadata;
+	info->scopes = scopes;
+	info->nallowed = row->nallowed;
+	info->allowed = allowed;
 }
 
 /* Columns of apikey.keys that verification reads, by attribute number. */
@@ -604,8 +603,7 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 	memcpy(&row->fixed.id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
 
 	prefix = ak_getattr_text(tuple, rel, cols->prefix);
-	text_to_cstring_buffer(prefix, row->fixed.display_prefix,
-						   sizeof(row->fixed.display_prefix));
+	text_to_cstring_buffer(prefix, row->display_prefix, sizeof(row->display_prefix));
 
 	row->owner = ak_getattr_text(tuple, rel, cols->owner);
 	row->org = ak_getattr_text(tuple, rel, cols->org);
@@ -742,11 +740,44 @@ ak_key_fetch(const uint8 *hash, const pg_uuid_t *id, MemoryContext dest,
 
 /* ---- lookup ---- */
 
+/*
+ * Makes room for one more entry of a kind (keys, or digests of no key) when
+ * count has reached max.  Eviction is CLOCK-like, in batches: a sweep
+ * forgets unreferenced entries of that kind and clears the flag of the
+ * others, until a tenth of them are gone.  A hit only sets a flag in the
+ * entry it just read, where an LRU list would write to two more.
+ */
 static void
-ak_cache_make_room(dlist_head *lru, int *count, int max)
+ak_cache_make_room(bool keys, int count, int max)
 {
-	while (*count >= max && !dlist_is_empty(lru))
-		ak_cache_remove(dlist_tail_element(AkCacheEntry, lru, lru));
+	int			target;
+
+	if (count < max)
+		return;
+	target = Max(max / 10, count - max + 1);
+	for (int pass = 0; pass < 2 && target > 0; pass++)
+	{
+		HASH_SEQ_STATUS seq;
+		AkCacheEntry *entry;
+
+		hash_seq_init(&seq, ak_cache);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+		{
+			if ((entry->info != NULL) != keys)
+				continue;
+			if (entry->referenced)
+			{
+				entry->referenced = false;
+				continue;
+			}
+			ak_cache_remove(entry);		/* allowed for the entry just returned */
+			if (--target == 0)
+			{
+				hash_seq_term(&seq);
+				break;
+			}
+		}
+	}
 }
 
 /* Caches what was read for a digest: a key, or info == NULL for none. */
@@ -758,27 +789,23 @@ ak_cache_insert(const uint8 *hash, AkKeyInfo *info)
 
 	/* unknown digests may take an eighth of the room, so floods of made-up tokens cannot evict real keys */
 	if (info)
-		ak_cache_make_room(&ak_lru_keys, &ak_cached_keys, ak_max_keys_cached);
+		ak_cache_make_room(true, ak_cached_keys, ak_max_keys_cached);
 	else
-		ak_cache_make_room(&ak_lru_misses, &ak_cached_misses,
-						   Max(ak_max_keys_cached / 8, 1));
+		ak_cache_make_room(false, ak_cached_misses, Max(ak_max_keys_cached / 8, 1));
 
 	entry = hash_search(ak_cache, hash, HASH_ENTER, &found);
 	Assert(!found);
 	entry->info = info;
+	entry->referenced = false;
 	if (info)
 	{
 		AkIdEntry  *ide = hash_search(ak_cache_ids, &info->id, HASH_ENTER, &found);
 
 		ide->entry = entry;
-		dlist_push_head(&ak_lru_keys, &entry->lru);
 		ak_cached_keys++;
 	}
 	else
-	{
-		dlist_push_head(&ak_lru_misses, &entry->lru);
 		ak_cached_misses++;
-	}
 }
 
 static void
@@ -803,7 +830,7 @@ ak_keycache_probe(const uint8 *hash, const AkKeyInfo **key)
 	if (entry == NULL)
 		return false;
 	ak_count(AK_CACHE_HITS);
-	dlist_move_head(entry->info ? &ak_lru_keys : &ak_lru_misses, &entry->lru);
+	entry->referenced = true;
 	*key = entry->info;
 	return true;
 }
@@ -842,7 +869,7 @@ ak_keycache_lookup_id(const pg_uuid_t *id)
 	if (ide)
 	{
 		ak_count(AK_CACHE_HITS);
-		dlist_move_head(&ak_lru_keys, &ide->entry->lru);
+		ide->entry->referenced = true;
 		return ide->entry->info;
 	}
 

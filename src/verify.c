@@ -122,7 +122,7 @@ ak_static_key_info(void)
 		info = palloc0(sizeof(AkKeyInfo));
 		info->expires_at = DT_NOEND;
 		info->revoked_at = DT_NOEND;
-		strlcpy(info->display_prefix, "static", sizeof(info->display_prefix));
+		info->display_prefix = "static";
 		info->name = cstring_to_text("static key");
 		star = CStringGetTextDatum("*");
 		info->scopes_array = construct_array(&star, 1, TEXTOID, -1, false, TYPALIGN_INT);
