@@ -130,6 +130,9 @@ extern bool ak_static_key_matches(const uint8 *hash);
 extern bool ak_static_key_enabled(void);
 extern void ak_define_static_key_guc(void);
 
+/* a token bucket in shared memory (bucket.c) */
+typedef struct AkBucket AkBucket;
+
 /* ---- rate-limit specifications (limits.c) ---- */
 typedef struct AkLimit
 {
@@ -158,7 +161,6 @@ typedef enum AkBucketKind
 	AK_BK_ABUSE_PREFIX			/* failed verifications per display prefix */
 } AkBucketKind;
 
-typedef struct AkBucket AkBucket;
 
 /* One limit after a decision. */
 typedef struct AkLimitOutcome
@@ -180,7 +182,8 @@ extern void ak_bucket_shmem_startup(void);
 extern uint32 ak_limit_tag(const AkLimit *limit);
 extern AkDebit ak_bucket_debit(AkBucketKind kind, const uint8 *owner,
 							   const AkLimit *limits, int n, int64 cost,
-							   int64 now_us, AkLimitOutcome *out);
+							   int64 now_us, AkLimitOutcome *out,
+							   AkBucket **hints);
 extern void ak_bucket_refund(AkBucketKind kind, const uint8 *owner,
 							 const AkLimit *limits, int n, int64 cost);
 extern void ak_bucket_peek(AkBucketKind kind, const uint8 *owner,
@@ -217,6 +220,7 @@ typedef struct AkKeyInfo
 	int32		max_concurrency;	/* 0: none */
 	int			nlimits;		/* effective limits: the key's own, else its tier's */
 	AkLimit    *limits;
+	AkBucket  **bucket_hints; /* where their buckets were last seen */
 	char	   *policy_header;	/* RateLimit-Policy for these limits */
 	text	   *owner;			/* columns of the result rows */
 	ArrayType  *scopes_array;

@@ -25,19 +25,31 @@
  *
  * Locking protocol
  *	  The table has AK_BUCKET_PARTITIONS partitions, each with an LWLock of
- *	  tranche "apikey buckets".
- *	  - Finding a bucket and reading or changing its state: its partition's
- *		lock in shared mode, then the bucket's spinlock around the few
- *		integer operations that read and write the state (no call, no
- *		allocation, no error inside).
- *	  - Several buckets of one owner debited together: their spinlocks are
- *		all taken, in address order, before any state is read, and released
+ *	  tranche "apikey buckets"; each bucket has a spinlock, initialized once
+ *	  for the life of the shared memory (ak_bucket_prepare_elements) and never
+ *	  again, even when the element is reused for another bucket.
+ *	  - A bucket's state (tat, scale, count, until_us, live) is read and
+ *		written only under its spinlock, and the critical section is a few
+ *		integer operations: no call, no allocation, no error, no division
+ *		but after a change of limit.  What is only reported (tokens left,
+ *		seconds until full) is computed after the spinlock is released.
+ *	  - Several buckets of one owner debited together: all their spinlocks
+ *		are taken, in address order, before any state is read, and released
  *		after every state is written, so that either all are debited or
  *		none.  Address order makes the nesting deadlock-free.
- *	  - Creating a bucket: its partition's lock in exclusive mode.
+ *	  - Finding a bucket in the table: its partition's lock in shared mode.
+ *		Creating one: in exclusive mode; a new bucket is set up, and marked
+ *		live, under its spinlock.
  *	  - Removing buckets (the sweep): every partition's lock in exclusive
- *		mode, taken in ascending order.  Apart from the sweep, no code path
- *		holds more than one partition lock at a time.
+ *		mode, taken in ascending order; each bucket is marked not live under
+ *		its spinlock before it leaves the table.  Apart from the sweep, no
+ *		code path holds more than one partition lock at a time.
+ *	  - Hints: a backend may remember where its key's buckets are and go
+ *		there directly, with no partition lock.  A hint is trusted only if,
+ *		under the bucket's spinlock, the bucket is live and has the expected
+ *		key; the element's memory stays a bucket for the life of the server
+ *		(the table has a fixed size), so a stale hint is always safe to lock.
+ *		Creation and removal change "live" under that same spinlock.
  *	  - A concurrency counter that a backend holds (count > 0) is never
  *		removed, so that backend releases it with the spinlock alone.
  *	  - AkBucketShared.inflight and .futile_sweep_at are atomics.
@@ -47,7 +59,6 @@
  */
 #include "postgres.h"
 
-#include <sodium.h>
 #include <unistd.h>
 
 #include "common/hashfn.h"
@@ -65,7 +76,7 @@
 
 #define AK_BUCKET_PARTITIONS	128 /* a power of 2 */
 #define AK_BUCKET_DUMP_FILE		"pg_stat/apikey_buckets.stat"
-#define AK_BUCKET_DUMP_MAGIC	0x414b4231	/* "AKB1" */
+#define AK_BUCKET_DUMP_MAGIC	0x414b4232	/* "AKB2" */
 #define AK_PG_MAJOR				(PG_VERSION_NUM / 100)
 #define AK_SWEEP_BACKOFF_US		(100 * 1000)	/* after a sweep freed nothing */
 
@@ -81,10 +92,10 @@ struct AkBucket
 {
 	AkBucketKey key;			/* hash key, must be first */
 	slock_t		mutex;
-	int32		rem_den;		/* the L that tat_rem is counted in */
-	int64		tat_us;			/* TAT = tat_us + tat_rem / rem_den us */
-	int32		tat_rem;
+	bool		live;			/* in the table (false once removed) */
 	int32		count;			/* concurrency counters: requests in flight */
+	int128		tat;			/* TAT, in units of 1/scale microseconds */
+	int64		scale;			/* the L that tat is counted in */
 	int64		until_us;		/* abuse buckets: cooldown end */
 };
 
@@ -94,6 +105,15 @@ typedef struct AkBucketShared
 	pg_atomic_uint32 inflight;	/* admitted requests whose transaction runs */
 	pg_atomic_uint64 futile_sweep_at;	/* when a sweep last freed nothing */
 } AkBucketShared;
+
+/* One limit's decision, taken under its bucket's spinlock. */
+typedef struct AkDecisionPoint
+{
+	int128		now;			/* now, in units of 1/L us */
+	int128		base;			/* max(TAT, now) */
+	int128		candidate;		/* base + cost * P */
+	bool		admit;
+} AkDecisionPoint;
 
 /* GUC */
 int			ak_max_buckets = 100000;
@@ -161,6 +181,36 @@ ak_bucket_shmem_request(void)
 	RequestNamedLWLockTranche("apikey buckets", AK_BUCKET_PARTITIONS);
 }
 
+/*
+ * Initializes the spinlock of every element of the table, once: each is
+ * drawn from the table's free lists and given back.  After this, a spinlock
+ * is never initialized again (see "Hints" above).
+ */
+static void
+ak_bucket_prepare_elements(void)
+{
+	AkBucketKey key;
+	uint64		n;
+
+	memset(&key, 0, sizeof(key));
+	for (n = 0;; n++)
+	{
+		AkBucket   *b;
+
+		memcpy(key.id, &n, sizeof(n));
+		b = hash_search(ak_btable, &key, HASH_ENTER_NULL, NULL);
+		if (b == NULL)
+			break;
+		SpinLockInit(&b->mutex);
+		b->live = false;
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		memcpy(key.id, &i, sizeof(i));
+		hash_search(ak_btable, &key, HASH_REMOVE, NULL);
+	}
+}
+
 /* Caller holds AddinShmemInitLock. */
 void
 ak_bucket_shmem_startup(void)
@@ -185,6 +235,8 @@ ak_bucket_shmem_startup(void)
 							  &info,
 							  HASH_ELEM | HASH_FUNCTION | HASH_PARTITION | HASH_FIXED_SIZE);
 
+	if (!found)
+		ak_bucket_prepare_elements();
 	if (!IsUnderPostmaster)
 	{
 		if (!found)
@@ -196,26 +248,30 @@ ak_bucket_shmem_startup(void)
 
 /* ---- GCRA ---- */
 
-/* The bucket's TAT in units of 1/L us (L = limit->limit). */
-static int128
+/* The bucket's TAT in units of 1/L us.  Caller holds its spinlock. */
+static inline int128
 ak_tat(const AkBucket *b, int64 L)
 {
-	int128		tat = (int128) b->tat_us * L;
-
-	if (b->tat_rem > 0)
-	{
-		/* counted in another limit: round up, never down */
-		tat += ((int128) b->tat_rem * L + b->rem_den - 1) / b->rem_den;
-	}
-	return tat;
+	if (likely(b->scale == L))
+		return b->tat;
+	/* the limit changed: rescale, rounding up (never gives tokens away) */
+	return b->tat <= 0 ? 0 : (b->tat * L + b->scale - 1) / b->scale;
 }
 
-static void
-ak_set_tat(AkBucket *b, int128 tat, int64 L)
+/*
+ * The decision of one limit, under its bucket's spinlock: a comparison and
+ * no division (but after a change of limit).
+ */
+static inline void
+ak_gcra_decide(const AkBucket *b, const AkLimit *limit, int64 cost,
+			   int64 now_us, AkDecisionPoint *d)
 {
-	b->tat_us = (int64) (tat / L);
-	b->tat_rem = (int32) (tat % L);
-	b->rem_den = (int32) L;
+	int128		P = limit->period_us;
+
+	d->now = (int128) now_us * limit->limit;
+	d->base = Max(ak_tat(b, limit->limit), d->now);
+	d->candidate = d->base + (int128) cost * P;
+	d->admit = d->candidate - d->now <= (int128) limit->burst * P;
 }
 
 static int64
@@ -225,29 +281,20 @@ ak_ceil_div(int128 a, int64 b)
 }
 
 /*
- * Decides a request of cost on one bucket at now (us): *next is the TAT to
- * store if every bucket admits, and out describes the bucket after the
- * decision.  Pure arithmetic: called under the bucket's spinlock.
+ * What a limit looks like after a decision: its state is "after" (the
+ * candidate if taken, the base if not).  Computed outside any lock.
  */
-static bool
-ak_gcra(const AkBucket *b, const AkLimit *limit, int64 cost, int64 now_us,
-		int128 *next, AkLimitOutcome *out)
+static void
+ak_gcra_outcome(const AkLimit *limit, const AkDecisionPoint *d, bool taken,
+				AkLimitOutcome *out)
 {
-	int64		L = limit->limit;
 	int128		P = limit->period_us;
 	int128		tau = (int128) limit->burst * P;
-	int128		now = (int128) now_us * L;
-	int128		tat = ak_tat(b, L);
-	int128		base = Max(tat, now);
-	int128		candidate = base + (int128) cost * P;
-	bool		admit = candidate - now <= tau;
-	int128		after = admit ? candidate : base;
+	int128		after = taken ? d->candidate : d->base;
 
-	*next = after;
-	out->remaining = (int64) ((tau - (after - now)) / P);
-	out->full_in_us = ak_ceil_div(after - now, L);
-	out->retry_in_us = admit ? 0 : ak_ceil_div(candidate - tau - now, L);
-	return admit;
+	out->remaining = (int64) ((tau - (after - d->now)) / P);
+	out->full_in_us = ak_ceil_div(after - d->now, limit->limit);
+	out->retry_in_us = d->admit ? 0 : ak_ceil_div(d->candidate - tau - d->now, limit->limit);
 }
 
 /* Sorts at most AK_MAX_LIMITS buckets by address: the spinlock order. */
@@ -269,22 +316,24 @@ ak_sort_by_address(AkBucket **b, int n)
 
 static void ak_bucket_sweep(int64 now_us);
 
+/* Makes a bucket new and full.  Caller holds the partition lock exclusively. */
 static void
-ak_bucket_init(AkBucket *b)
+ak_bucket_setup(AkBucket *b)
 {
-	SpinLockInit(&b->mutex);
-	b->rem_den = 1;
-	b->tat_us = 0;
-	b->tat_rem = 0;
+	SpinLockAcquire(&b->mutex);
+	b->tat = 0;
+	b->scale = 1;
 	b->count = 0;
 	b->until_us = 0;
+	b->live = true;
+	SpinLockRelease(&b->mutex);
 }
 
 /*
  * Finds the n buckets keys[] (all in one partition, hash[]), creating the
- * missing ones.  Returns with the partition lock held, in shared mode if
- * all existed and exclusive otherwise, or false -- without the lock --
- * when the table has no room even after a sweep.
+ * missing ones if create.  Returns with the partition lock held, in shared
+ * mode if all existed and exclusive otherwise, or false -- without the lock
+ * -- when the table has no room even after a sweep.
  */
 static bool
 ak_bucket_find(const AkBucketKey *keys, const uint32 *hash, int n,
@@ -318,7 +367,7 @@ ak_bucket_find(const AkBucketKey *keys, const uint32 *hash, int n,
 			if (found[i] == NULL)
 				full = true;
 			else if (!existed)
-				ak_bucket_init(found[i]);
+				ak_bucket_setup(found[i]);
 		}
 		if (!full)
 			return true;
@@ -329,10 +378,7 @@ ak_bucket_find(const AkBucketKey *keys, const uint32 *hash, int n,
 	return false;
 }
 
-
-/* ---- debit, refund, peek ---- */
-
-/* Fills keys[] and hash[] for the n limits of an owner. */
+/* Fills keys[] (and hash[], if not NULL) for the n limits of an owner. */
 static void
 ak_owner_keys(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 			  int n, AkBucketKey *keys, uint32 *hash)
@@ -341,55 +387,103 @@ ak_owner_keys(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 	{
 		ak_bucket_key(&keys[i], kind, owner,
 					  kind == AK_BK_KEY_LIMIT ? limits[i].tag : 0);
-		hash[i] = get_hash_value(ak_btable, &keys[i]);
+		if (hash)
+			hash[i] = get_hash_value(ak_btable, &keys[i]);
 	}
+}
+
+
+/* ---- debit, refund, peek ---- */
+
+/*
+ * The all-or-nothing step of a debit, on buckets found by the caller:
+ * takes their spinlocks in address order, and when require_live, gives up
+ * (returning false, changing nothing) unless each is live with its key.
+ */
+static bool
+ak_decide_all(AkBucket **found, const AkBucketKey *keys, const AkLimit *limits,
+			  int n, int64 cost, int64 now_us, bool require_live,
+			  AkDecisionPoint *d, bool *all)
+{
+	AkBucket   *ordered[AK_MAX_LIMITS];
+	bool		valid = true;
+
+	memcpy(ordered, found, n * sizeof(AkBucket *));
+	ak_sort_by_address(ordered, n);
+	for (int i = 0; i < n; i++)
+		SpinLockAcquire(&ordered[i]->mutex);
+
+	if (require_live)
+		for (int i = 0; i < n; i++)
+			valid &= found[i]->live &&
+				memcmp(&found[i]->key, &keys[i], sizeof(AkBucketKey)) == 0;
+	if (valid)
+	{
+		*all = true;
+		for (int i = 0; i < n; i++)
+		{
+			ak_gcra_decide(found[i], &limits[i], cost, now_us, &d[i]);
+			*all &= d[i].admit;
+		}
+		if (*all)
+			for (int i = 0; i < n; i++)
+			{
+				found[i]->tat = d[i].candidate;
+				found[i]->scale = limits[i].limit;
+			}
+	}
+
+	for (int i = n - 1; i >= 0; i--)
+		SpinLockRelease(&ordered[i]->mutex);
+	return valid;
 }
 
 /*
  * Debits cost from every limit of an owner at once, or from none.  out[i]
  * describes limit i after the decision; when it is a rejection, out[i].
  * retry_in_us is how long until limit i alone would admit the request.
+ *
+ * hints, when not NULL, are the caller's memory of where these buckets are
+ * (NULL entries: not known yet): tried first, with no partition lock, and
+ * refreshed when they were stale.
  */
 AkDebit
 ak_bucket_debit(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
-				int n, int64 cost, int64 now_us, AkLimitOutcome *out)
+				int n, int64 cost, int64 now_us, AkLimitOutcome *out,
+				AkBucket **hints)
 {
-	AkBucketKey keys[AK_MAX_LIMITS];
+	AkBucketKey keys[AK_MAX_LIMITS] = {{0}};
 	uint32		hash[AK_MAX_LIMITS];
 	AkBucket   *found[AK_MAX_LIMITS];
-	AkBucket   *ordered[AK_MAX_LIMITS];
-	int128		next[AK_MAX_LIMITS];
-	bool		admits[AK_MAX_LIMITS];
-	bool		all = true;
+	AkDecisionPoint d[AK_MAX_LIMITS];
+	bool		all = false;
+	bool		hinted = hints != NULL;
 
 	Assert(n >= 1 && n <= AK_MAX_LIMITS);
-	ak_owner_keys(kind, owner, limits, n, keys, hash);
-	if (!ak_bucket_find(keys, hash, n, found, now_us, true))
-		return AK_DEBIT_NO_ROOM;
+	ak_owner_keys(kind, owner, limits, n, keys, NULL);
 
-	memcpy(ordered, found, n * sizeof(AkBucket *));
-	ak_sort_by_address(ordered, n);
+	for (int i = 0; i < n && hinted; i++)
+		hinted = (hints[i] != NULL);
+	if (!hinted ||
+		!ak_decide_all(hints, keys, limits, n, cost, now_us, true, d, &all))
+	{
+		for (int i = 0; i < n; i++)
+			hash[i] = get_hash_value(ak_btable, &keys[i]);
+		if (!ak_bucket_find(keys, hash, n, found, now_us, true))
+			return AK_DEBIT_NO_ROOM;
+		(void) ak_decide_all(found, keys, limits, n, cost, now_us, false, d, &all);
+		LWLockRelease(PARTITION_LOCK(hash[0]));
+		if (hints)
+			memcpy(hints, found, n * sizeof(AkBucket *));
+	}
 
-	for (int i = 0; i < n; i++)
-		SpinLockAcquire(&ordered[i]->mutex);
-	for (int i = 0; i < n; i++)
-		all &= (admits[i] = ak_gcra(found[i], &limits[i], cost, now_us,
-									&next[i], &out[i]));
 	for (int i = 0; i < n; i++)
 	{
-		if (all)
-			ak_set_tat(found[i], next[i], limits[i].limit);
-		else if (admits[i])
-		{
-			/* not debited after all: describe it as it stays */
-			(void) ak_gcra(found[i], &limits[i], 0, now_us, &next[i], &out[i]);
+		ak_gcra_outcome(&limits[i], &d[i], all, &out[i]);
+		/* refused elsewhere: this limit would have admitted */
+		if (!all && d[i].admit)
 			out[i].retry_in_us = 0;
-		}
 	}
-	for (int i = n - 1; i >= 0; i--)
-		SpinLockRelease(&ordered[i]->mutex);
-	LWLockRelease(PARTITION_LOCK(hash[0]));
-
 	return all ? AK_DEBIT_OK : AK_DEBIT_REJECTED;
 }
 
@@ -414,7 +508,8 @@ ak_bucket_refund(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 		if (found[i] == NULL)
 			continue;
 		SpinLockAcquire(&found[i]->mutex);
-		ak_set_tat(found[i], ak_tat(found[i], L) - (int128) cost * limits[i].period_us, L);
+		found[i]->tat = ak_tat(found[i], L) - (int128) cost * limits[i].period_us;
+		found[i]->scale = L;
 		SpinLockRelease(&found[i]->mutex);
 	}
 	LWLockRelease(PARTITION_LOCK(hash[0]));
@@ -425,7 +520,6 @@ void
 ak_bucket_peek(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 			   int n, int64 now_us, AkLimitOutcome *out)
 {
-	static const AkBucket full = {0};
 	AkBucketKey keys[AK_MAX_LIMITS];
 	uint32		hash[AK_MAX_LIMITS];
 	AkBucket   *found[AK_MAX_LIMITS];
@@ -434,16 +528,18 @@ ak_bucket_peek(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 	(void) ak_bucket_find(keys, hash, n, found, now_us, false);
 	for (int i = 0; i < n; i++)
 	{
-		int128		unused;
+		AkDecisionPoint d;
+		AkBucket	full = {.scale = 1};
 
 		if (found[i] == NULL)
-			(void) ak_gcra(&full, &limits[i], 0, now_us, &unused, &out[i]);
+			ak_gcra_decide(&full, &limits[i], 0, now_us, &d);
 		else
 		{
 			SpinLockAcquire(&found[i]->mutex);
-			(void) ak_gcra(found[i], &limits[i], 0, now_us, &unused, &out[i]);
+			ak_gcra_decide(found[i], &limits[i], 0, now_us, &d);
 			SpinLockRelease(&found[i]->mutex);
 		}
+		ak_gcra_outcome(&limits[i], &d, false, &out[i]);
 	}
 	LWLockRelease(PARTITION_LOCK(hash[0]));
 }
@@ -512,8 +608,8 @@ ak_inflight_release(void)
 
 /*
  * Counts one failed verification of an owner (an address, a display
- * prefix): more than threshold-1 in a minute starts a cooldown.  The failures
- * are a bucket of threshold tokens refilled over a minute.
+ * prefix): the threshold-th within a minute starts a cooldown.  The
+ * failures are a bucket of threshold tokens refilled over a minute.
  */
 void
 ak_abuse_record(AkBucketKind kind, const uint8 *owner, int threshold,
@@ -524,17 +620,23 @@ ak_abuse_record(AkBucketKind kind, const uint8 *owner, int threshold,
 	AkBucketKey key;
 	uint32		hash;
 	AkBucket   *b;
-	int128		next;
-	AkLimitOutcome out;
+	AkDecisionPoint d;
+	int128		after;
 
 	ak_bucket_key(&key, kind, owner, 0);
 	hash = get_hash_value(ak_btable, &key);
 	if (!ak_bucket_find(&key, &hash, 1, &b, now_us, true))
 		return;					/* no room: better forget than refuse */
 	SpinLockAcquire(&b->mutex);
-	if (ak_gcra(b, &window, 1, now_us, &next, &out))
-		ak_set_tat(b, next, window.limit);
-	if (out.remaining < 1)
+	ak_gcra_decide(b, &window, 1, now_us, &d);
+	after = d.admit ? d.candidate : d.base;
+	if (d.admit)
+	{
+		b->tat = d.candidate;
+		b->scale = window.limit;
+	}
+	/* less than one token left: the threshold-th failure */
+	if (after + window.period_us - d.now > (int128) window.burst * window.period_us)
 		b->until_us = now_us + cooldown_us;
 	SpinLockRelease(&b->mutex);
 	LWLockRelease(PARTITION_LOCK(hash));
@@ -569,23 +671,24 @@ ak_abuse_blocked_until(AkBucketKind kind, const uint8 *owner, int64 now_us)
 static bool
 ak_bucket_idle(const AkBucket *b, int64 now_us)
 {
+	bool		full = b->tat <= (int128) now_us * b->scale;
+
 	switch ((AkBucketKind) b->key.kind)
 	{
 		case AK_BK_CONCURRENCY:
 			return b->count == 0;
 		case AK_BK_ABUSE_IP:
 		case AK_BK_ABUSE_PREFIX:
-			return b->until_us <= now_us &&
-				(b->tat_us < now_us || (b->tat_us == now_us && b->tat_rem == 0));
+			return full && b->until_us <= now_us;
 		default:
-			return b->tat_us < now_us || (b->tat_us == now_us && b->tat_rem == 0);
+			return full;
 	}
 }
 
 /*
  * Removes every idle bucket.  Holds every partition lock exclusively, so it
  * runs only when a bucket cannot be created (and at most once per
- * AK_SWEEP_BACKOFF_US after a sweep that found nothing), or from the worker.
+ * AK_SWEEP_BACKOFF_US after a sweep that found nothing).
  */
 static void
 ak_bucket_sweep(int64 now_us)
@@ -606,6 +709,8 @@ ak_bucket_sweep(int64 now_us)
 
 		SpinLockAcquire(&b->mutex);
 		idle = ak_bucket_idle(b, now_us);
+		if (idle)
+			b->live = false;
 		SpinLockRelease(&b->mutex);
 		if (idle)
 		{
@@ -630,12 +735,14 @@ ak_bucket_usage(int64 *in_use, int64 *capacity)
 
 /* ---- surviving a clean restart ---- */
 
-/* Whether a bucket is worth keeping across a restart. */
-static bool
-ak_bucket_persists(const AkBucket *b, int64 now_us)
+/* What the dump file keeps of a bucket. */
+typedef struct AkSavedBucket
 {
-	return b->key.kind != AK_BK_CONCURRENCY && !ak_bucket_idle(b, now_us);
-}
+	AkBucketKey key;
+	int128		tat;
+	int64		scale;
+	int64		until_us;
+} AkSavedBucket;
 
 /*
  * on_shmem_exit callback of the postmaster: writes the buckets that are not
@@ -649,7 +756,7 @@ ak_bucket_dump(int code, Datum arg)
 	HASH_SEQ_STATUS seq;
 	AkBucket   *b;
 	uint32		header[4] = {AK_BUCKET_DUMP_MAGIC, AK_PG_MAJOR,
-	(uint32) sizeof(AkBucket), 0};
+	(uint32) sizeof(AkSavedBucket), 0};
 	int64		now_us = GetCurrentTimestamp();
 	int64		count = 0;
 
@@ -663,9 +770,17 @@ ak_bucket_dump(int code, Datum arg)
 	hash_seq_init(&seq, ak_btable);
 	while ((b = hash_seq_search(&seq)) != NULL)
 	{
-		if (!ak_bucket_persists(b, now_us))
+		AkSavedBucket saved;
+
+		/* in-flight counts die with their transactions */
+		if (b->key.kind == AK_BK_CONCURRENCY || ak_bucket_idle(b, now_us))
 			continue;
-		if (fwrite(b, sizeof(AkBucket), 1, file) != 1)
+		memset(&saved, 0, sizeof(saved));
+		saved.key = b->key;
+		saved.tat = b->tat;
+		saved.scale = b->scale;
+		saved.until_us = b->until_us;
+		if (fwrite(&saved, sizeof(saved), 1, file) != 1)
 		{
 			hash_seq_term(&seq);
 			goto error;
@@ -703,7 +818,7 @@ ak_bucket_load(void)
 	FILE	   *file;
 	uint32		header[4];
 	uint32		trailer[4];
-	AkBucket	saved;
+	AkSavedBucket saved;
 	int64		count = 0;
 	int64		loaded = 0;
 	long		records;
@@ -720,13 +835,13 @@ ak_bucket_load(void)
 
 	if (fread(header, sizeof(header), 1, file) != 1 ||
 		header[0] != AK_BUCKET_DUMP_MAGIC || header[1] != AK_PG_MAJOR ||
-		header[2] != sizeof(AkBucket) ||
+		header[2] != sizeof(AkSavedBucket) ||
 		fseek(file, -(long) (sizeof(count) + sizeof(trailer)), SEEK_END) != 0 ||
 		fread(&count, sizeof(count), 1, file) != 1 ||
 		fread(trailer, sizeof(trailer), 1, file) != 1 ||
 		memcmp(header, trailer, sizeof(header)) != 0 ||
 		(records = (ftell(file) - (long) (sizeof(header) + sizeof(count) + sizeof(trailer)))
-		 / (long) sizeof(AkBucket)) != count ||
+		 / (long) sizeof(AkSavedBucket)) != count ||
 		fseek(file, sizeof(header), SEEK_SET) != 0)
 	{
 		ereport(LOG,
@@ -750,10 +865,9 @@ ak_bucket_load(void)
 		b = hash_search(ak_btable, &saved.key, HASH_ENTER_NULL, &found);
 		if (b == NULL)
 			break;				/* apikey.max_buckets was lowered */
-		ak_bucket_init(b);
-		b->rem_den = Max(saved.rem_den, 1);
-		b->tat_us = saved.tat_us;
-		b->tat_rem = saved.tat_rem;
+		ak_bucket_setup(b);
+		b->tat = saved.tat;
+		b->scale = Max(saved.scale, 1);
 		b->until_us = saved.until_us;
 		loaded++;
 	}

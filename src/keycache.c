@@ -385,6 +385,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 {
 	AkKeyInfo  *info = ak_pack(pack, &row->fixed, sizeof(AkKeyInfo));
 	AkLimit    *limits = ak_pack(pack, row->limits, row->nlimits * sizeof(AkLimit));
+	AkBucket  **hints = ak_pack(pack, NULL, row->nlimits * sizeof(AkBucket *));
 	char	   *policy = row->policy_header
 		? ak_pack(pack, row->policy_header, strlen(row->policy_header) + 1) : NULL;
 	text	   *owner = ak_pack_varlena(pack, row->owner);
@@ -416,6 +417,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 		return;
 	info->nlimits = row->nlimits;
 	info->limits = limits;
+	info->bucket_hints = hints;	/* zeroed: none known yet */
 	info->policy_header = policy;
 	info->owner = owner;
 	info->tier = tier;

@@ -177,12 +177,12 @@ ak_retry_after(const AkLimitReport *r)
  * Debits a set of limits into d->report; returns false (with d decided)
  * when the request must stop here.  *debited tells whether anything was
  * taken (a full table with on_table_full = open takes nothing); it may be
- * NULL.
+ * NULL.  hints: see ak_bucket_debit.
  */
 static bool
 ak_debit_step(AkDecision *d, AkBucketKind kind, const uint8 *owner,
 			  const AkLimit *limits, int n, const char *policy, int64 cost,
-			  bool *debited)
+			  bool *debited, AkBucket **hints)
 {
 	AkLimitReport *r = &d->report;
 	AkDebit		result;
@@ -190,7 +190,8 @@ ak_debit_step(AkDecision *d, AkBucketKind kind, const uint8 *owner,
 	r->nlimits = n;
 	r->limits = limits;
 	r->policy = policy;
-	result = ak_bucket_debit(kind, owner, limits, n, cost, d->now_us, r->outcome);
+	result = ak_bucket_debit(kind, owner, limits, n, cost, d->now_us,
+							 r->outcome, hints);
 	r->restrictive = ak_most_restrictive(r);
 	if (debited)
 		*debited = (result == AK_DEBIT_OK);
@@ -278,7 +279,7 @@ ak_check(text *token, text *scope, inet *client_ip, int64 cost, AkDecision *d)
 		ak_ip_limit(ip_limit);
 		ak_ip_owner_id(client_ip, ip_owner);
 		if (!ak_debit_step(d, AK_BK_IP, ip_owner, ip_limit, 1, NULL,
-						   Min(cost, ip_limit->burst), &ip_debited))
+						   Min(cost, ip_limit->burst), &ip_debited, NULL))
 			return;
 		d->report.nlimits = 0;
 	}
@@ -321,7 +322,7 @@ ak_check(text *token, text *scope, inet *client_ip, int64 cost, AkDecision *d)
 	if (key->nlimits > 0 &&
 		!ak_debit_step(d, AK_BK_KEY_LIMIT, (const uint8 *) key->id.data,
 					   key->limits, key->nlimits, key->policy_header, cost,
-					   NULL))
+					   NULL, key->bucket_hints))
 		goto refuse;
 
 	if (inflight)
@@ -465,7 +466,7 @@ apikey_consume(PG_FUNCTION_ARGS)
 		if (key->nlimits > 0)
 			(void) ak_debit_step(&d, AK_BK_KEY_LIMIT, (const uint8 *) key->id.data,
 								 key->limits, key->nlimits, key->policy_header,
-								 cost, NULL);
+								 cost, NULL, key->bucket_hints);
 	}
 	PG_RETURN_DATUM(ak_limit_result(fcinfo, &d));
 }
@@ -506,6 +507,6 @@ apikey_throttle(PG_FUNCTION_ARGS)
 	ak_decide(&d, true, 200, "OK", -1);
 	ak_owner_id(VARDATA_ANY(bucket), VARSIZE_ANY_EXHDR(bucket), owner);
 	(void) ak_debit_step(&d, AK_BK_NAMED, owner, &limit, 1, NULL,
-						 PG_GETARG_INT32(4), NULL);
+						 PG_GETARG_INT32(4), NULL, NULL);
 	PG_RETURN_DATUM(ak_limit_result(fcinfo, &d));
 }

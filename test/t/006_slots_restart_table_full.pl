@@ -125,5 +125,36 @@ is($node->safe_psql('postgres', q{
 cmp_ok($node->safe_psql('postgres', q{SELECT buckets_in_use FROM apikey.stats}), '<', 10,
 	'the sweep removed every full bucket');
 
+# ---- a session's remembered bucket is swept and its memory reused ----
+# A backend remembers where its key's buckets are (hints).  Here the bucket
+# becomes full, is swept, and its element is taken by other buckets; the
+# session must notice and neither debit a stranger's bucket nor lose track.
+$node->safe_psql('postgres', q{
+    CREATE TABLE hinted AS SELECT token, key_id FROM apikey.issue('state',
+        rate_limits => '[{"limit": 1, "period": "1 hour", "burst": 10}]')});
+my $hinted = $node->background_psql('postgres');
+is($hinted->query_safe(q{SELECT c.remaining FROM hinted, apikey.check(hinted.token) c}),
+	'9', 'a long-lived session debits its key (and remembers where its bucket is)');
+$node->safe_psql('postgres', q{
+    SET apikey.test_clock_offset = '4h';
+    SELECT count(*) FROM generate_series(1, 1200) AS g,
+           LATERAL apikey.throttle('reuse-' || g, 1, '1 hour') AS t});
+# every stranger bucket as (code: remaining) of a look that takes nothing;
+# one debited through a stale hint would be in debt: RATE_LIMITED
+my $strangers = q{
+    SET apikey.test_clock_offset = '4h';
+    SELECT string_agg(DISTINCT t.code || ': ' || coalesce(t.remaining::text, '-'), ', ')
+      FROM generate_series(1, 1200) AS g,
+           LATERAL apikey.throttle('reuse-' || g, 1, '1 hour', cost => 0) AS t};
+my $before = $node->safe_psql('postgres', $strangers);
+is($before, 'OK: 0, OVERLOADED: -', 'the table is full of other buckets, each empty');
+$hinted->query_safe(q{SET apikey.test_clock_offset = '4h'});
+like($hinted->query_safe(q{SELECT c.code || ' ' || coalesce(c.remaining::text, '') FROM hinted, apikey.check(hinted.token) c}),
+	qr/^(OK 9|OVERLOADED )$/,
+	'the session does not use the reused memory as its bucket');
+is($node->safe_psql('postgres', $strangers), $before,
+	'and no other bucket was debited through the stale hint');
+$hinted->quit;
+
 $node->stop;
 done_testing();
