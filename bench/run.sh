@@ -28,6 +28,13 @@
 # measured within a round -- between runs seconds apart -- shown with their
 # range.  The plpgsql limiter, far slower, runs in one round.
 #
+# Each run also reads the machine's busy CPU time (/proc/stat: user, nice,
+# system, irq, softirq -- not idle, not time stolen by the host) over the
+# measured window, and divides it by the transactions in the window.  On a
+# saturated machine throughput is the inverse of that cost, so the ratio of
+# CPU per transaction (floor / check) is what the TPS ratio would be on a
+# quiet, dedicated machine: the steadier figure of the two.
+#
 # Usage: sudo bash bench/run.sh [SECONDS, default 6] [clients...]
 #        AK_BENCH_WARM=5, AK_BENCH_ROUNDS=5 (defaults)
 set -euo pipefail
@@ -112,22 +119,33 @@ workloads="select1 floor_hot check_hot plpgsql_hot floor_10k check_10k plpgsql_1
 results=$work/results
 mkdir -p "$results"
 
-# run WORKLOAD CLIENTS: "tps p99_ms", over the seconds after the warm-up
+# busy CPU time of the whole machine so far, in jiffies (not idle, not steal)
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+# run WORKLOAD CLIENTS: "tps p99_ms cpu_us_per_transaction", after the warm-up
 run() {
-    local w=$1 c=$2 j out
+    local w=$1 c=$2 j out pid b1 b2
     j=$(( c < 2 ? 1 : 2 ))
     rm -f "$results"/log.*
-    out=$("$bindir/pgbench" -n -M prepared -T $((warm + seconds)) -c "$c" -j "$j" -P 1 \
+    "$bindir/pgbench" -n -M prepared -T $((warm + seconds)) -c "$c" -j "$j" -P 1 \
         -D token="$hot" -D warmed=0 -f "$here/bench/workloads/$w.sql" \
-        -l --sampling-rate=0.2 --log-prefix="$results/log" 2>&1) \
-        || { echo "$out" >&2; return 1; }
-    local tps p99 start
+        -l --sampling-rate=0.2 --log-prefix="$results/log" > "$results/out" 2>&1 &
+    pid=$!
+    sleep "$warm"
+    b1=$(busy_jiffies)
+    sleep "$seconds"
+    b2=$(busy_jiffies)
+    wait "$pid" || { cat "$results/out" >&2; return 1; }
+    out=$(cat "$results/out")
+    local tps p99 start cpu
     tps=$(awk -v warm="$warm" '/^progress: / { t = $2 + 0; if (t > warm) { s += $4; n++ } }
                                END { if (n) printf "%.0f", s / n }' <<<"$out")
+    cpu=$(awk -v j=$((b2 - b1)) -v tps="$tps" -v s="$seconds" -v hz="$(getconf CLK_TCK)" \
+              'BEGIN { printf "%.1f", j * 1e6 / hz / (tps * s) }')
     start=$(cat "$results"/log.* | awk 'NR == 1 || $5 < m { m = $5 } END { print m }')
     p99=$(cat "$results"/log.* | awk -v from=$((start + warm)) '$5 >= from { print $3 }' | sort -n |
           awk '{ a[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", a[i] / 1000 }')
-    echo "$tps $p99"
+    echo "$tps $p99 $cpu"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -145,31 +163,42 @@ baseline() {
 
 echo "apikey.check() under pgbench -M prepared: $(nproc) cores, PostgreSQL $(pg_config --version | awk '{print $2}')"
 echo "${seconds}s per run after ${warm}s of warm-up; medians of $rounds rounds (ratios: within each round)"
-printf '%-8s %-12s %9s %8s %11s %17s\n' clients workload TPS "p99 ms" "vs SELECT1" "vs floor [range]"
+echo "CPU: busy CPU time of the machine per transaction (us); CPU ratio = floor's / this one's"
+printf '%-7s %-12s %8s %7s %7s %17s %6s %17s\n' clients workload TPS "p99 ms" "vs SEL1" \
+    "vs floor [range]" "CPU us" "by CPU [range]"
 for c in $clients; do
     run select1 "$c" >/dev/null      # warm up the server and the OS
-    declare -A tps_runs=() p99_runs=() vs_select1=() vs_floor=()
+    declare -A tps_runs=() p99_runs=() cpu_runs=() vs_select1=() vs_floor=() cpu_floor=()
     for r in $(seq "$rounds"); do
-        declare -A now=()
+        declare -A now=() cpu_now=()
         for w in $workloads; do
             [ "$r" -gt 1 ] && [ "${w#plpgsql}" != "$w" ] && continue
-            read -r t p < <(run "$w" "$c")
+            read -r t p u < <(run "$w" "$c")
             now[$w]=$t
+            cpu_now[$w]=$u
             tps_runs[$w]+="$t "
             p99_runs[$w]+="$p "
+            cpu_runs[$w]+="$u "
         done
         for w in "${!now[@]}"; do
             vs_select1[$w]+="$(ratio "${now[$w]}" "${now[select1]}") "
             b=$(baseline "$w")
-            [ "$b" != - ] && [ "$b" != select1 ] && vs_floor[$w]+="$(ratio "${now[$w]}" "${now[$b]}") "
+            if [ "$b" != - ] && [ "$b" != select1 ]; then
+                vs_floor[$w]+="$(ratio "${now[$w]}" "${now[$b]}") "
+                cpu_floor[$w]+="$(ratio "${cpu_now[$b]}" "${cpu_now[$w]}") "
+            fi
         done
-        unset now
+        unset now cpu_now
     done
     for w in $workloads; do
-        vf=-
-        [ -n "${vs_floor[$w]:-}" ] && vf="$(median ${vs_floor[$w]}) [$(range ${vs_floor[$w]})]"
-        printf '%-8s %-12s %9s %8s %11s %17s\n' "$c" "$w" "$(median ${tps_runs[$w]})" \
-            "$(median ${p99_runs[$w]})" "$(median ${vs_select1[$w]})" "$vf"
+        vf=- cf=-
+        if [ -n "${vs_floor[$w]:-}" ]; then
+            vf="$(median ${vs_floor[$w]}) [$(range ${vs_floor[$w]})]"
+            cf="$(median ${cpu_floor[$w]}) [$(range ${cpu_floor[$w]})]"
+        fi
+        printf '%-7s %-12s %8s %7s %7s %17s %6s %17s\n' "$c" "$w" "$(median ${tps_runs[$w]})" \
+            "$(median ${p99_runs[$w]})" "$(median ${vs_select1[$w]})" "$vf" \
+            "$(median ${cpu_runs[$w]})" "$cf"
     done
-    unset tps_runs p99_runs vs_select1 vs_floor
+    unset tps_runs p99_runs cpu_runs vs_select1 vs_floor cpu_floor
 done

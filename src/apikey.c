@@ -132,7 +132,7 @@ ak_define_gucs(void)
 
 	DefineCustomIntVariable("apikey.max_buckets",
 							"Rate-limit buckets kept in shared memory.",
-							"About 80 bytes each. Full buckets are evicted when room is needed.",
+							"About 90 bytes each. Full buckets are evicted when room is needed.",
 							&ak_max_buckets,
 							100000, 1000, INT_MAX / 2,
 							PGC_POSTMASTER,
