@@ -45,9 +45,10 @@ SELECT count(*) FILTER (WHERE (apikey.verify(:'token')).valid) AS valid
 \echo
 \echo '3. Rate-limit it: a burst of 5, then 100 per minute. The sixth request in a row is refused.'
 \echo
-SELECT n, allowed, status, code, headers->>'RateLimit' AS "RateLimit",
-       headers->>'Retry-After' AS "Retry-After"
-  FROM generate_series(1, 6) AS n, LATERAL apikey.check(:'token', 'orders:read') AS c;
+SELECT n, (c).allowed, (c).status, (c).code, (c).headers->>'RateLimit' AS "RateLimit",
+       (c).headers->>'Retry-After' AS "Retry-After"
+  FROM (SELECT n, apikey.check(:'token', 'orders:read') AS c
+          FROM generate_series(1, 6) AS n) AS requests;
 
 \echo '4. Revoke it from another session.'
 \echo

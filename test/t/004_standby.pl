@@ -49,6 +49,17 @@ $primary->wait_for_catchup($standby);
 is($session->query_safe(q{SELECT (apikey.verify(token, 'read')).code FROM tok2}),
 	'INSUFFICIENT_SCOPE', 'an update on the primary reaches the standby cache');
 
+# the limiter writes nothing either: it works on the standby, with the
+# standby's own buckets
+is($session->query_safe(q{SELECT c.code || ' ' || c.status FROM tok2, apikey.check(tok2.token, 'write') c}),
+	'OK 200', 'check() works on the standby');
+is($session->query_safe(q{SELECT string_agg(t.code, ',')
+                            FROM generate_series(1, 3) g,
+                                 LATERAL apikey.throttle('standby-' || (g > 0)::text, 2, '1 hour') t}),
+	'OK,OK,RATE_LIMITED', 'throttle() keeps its buckets on the standby');
+is($session->query_safe(q{SELECT c.code FROM tok2, apikey.consume(tok2.key_id) c}),
+	'OK', 'consume() works on the standby');
+
 $session->quit;
 $standby->stop;
 $primary->stop;
