@@ -212,6 +212,115 @@ CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
 COMMENT ON TABLE apikey.audit_log IS
 'Append-only record of every key change and denied request';
 
+CREATE TABLE apikey.usage_hourly (
+    key_id          uuid NOT NULL,
+    hour            timestamptz NOT NULL,
+    requests        bigint NOT NULL DEFAULT 0,
+    allowed         bigint NOT NULL DEFAULT 0,
+    rate_limited    bigint NOT NULL DEFAULT 0,
+    quota_exceeded  bigint NOT NULL DEFAULT 0,
+    denied_auth     bigint NOT NULL DEFAULT 0,
+    cost_units      bigint NOT NULL DEFAULT 0,
+    avg_ms          double precision,
+    p95_ms          double precision,
+    p99_ms          double precision,
+    endpoints       jsonb NOT NULL DEFAULT '{}',
+    latency_hist    bigint[],
+    CONSTRAINT usage_hourly_pkey PRIMARY KEY (key_id, hour)
+);
+
+CREATE INDEX usage_hourly_hour_idx ON apikey.usage_hourly (hour);
+
+COMMENT ON TABLE apikey.usage_hourly IS
+'Requests per key and UTC hour, written by the apikey worker every apikey.flush_interval';
+COMMENT ON COLUMN apikey.usage_hourly.requests IS
+'check() calls: allowed + rate_limited + quota_exceeded + denied_auth';
+COMMENT ON COLUMN apikey.usage_hourly.rate_limited IS
+'Refused with 429 or 503 other than by a quota (RATE_LIMITED, CONCURRENCY_LIMITED, BLOCKED, OVERLOADED)';
+COMMENT ON COLUMN apikey.usage_hourly.denied_auth IS
+'Refused with 401 or 403 although the token named this key (REVOKED, EXPIRED, IP_NOT_ALLOWED, INSUFFICIENT_SCOPE)';
+COMMENT ON COLUMN apikey.usage_hourly.cost_units IS
+'Units debited by allowed check() and consume() calls';
+COMMENT ON COLUMN apikey.usage_hourly.avg_ms IS
+'Mean duration of allowed requests, from check() to the end of their transaction';
+COMMENT ON COLUMN apikey.usage_hourly.endpoints IS
+'Per request.path: {"requests", "allowed", "total_ms"}; the 31 busiest, the rest as "(other)"';
+COMMENT ON COLUMN apikey.usage_hourly.latency_hist IS
+'The durations as a 40-bucket log-scale histogram (see apikey.latency_quantile)';
+
+
+------------------------------------------------------------------------
+-- Latency histograms and the views over usage
+------------------------------------------------------------------------
+
+CREATE FUNCTION apikey._hist_add(a bigint[], b bigint[])
+RETURNS bigint[]
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'apikey_hist_add';
+
+CREATE FUNCTION apikey._hist_count(h bigint[])
+RETURNS bigint
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'apikey_hist_count';
+
+CREATE AGGREGATE apikey.latency_sum(bigint[]) (
+    SFUNC = apikey._hist_add,
+    STYPE = bigint[],
+    COMBINEFUNC = apikey._hist_add,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE apikey.latency_sum(bigint[]) IS
+'Adds latency histograms (usage_hourly.latency_hist) of any span';
+
+CREATE FUNCTION apikey.latency_quantile(hist bigint[], q double precision)
+RETURNS double precision
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'apikey_latency_quantile';
+
+COMMENT ON FUNCTION apikey.latency_quantile(bigint[], double precision) IS
+'The q-quantile of a latency histogram, in milliseconds (within its bucket''s 41%, interpolated)';
+
+-- The mean of two means, each weighted by its histogram's count.
+CREATE FUNCTION apikey._avg_add(a_avg double precision, a_hist bigint[],
+                                b_avg double precision, b_hist bigint[])
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (coalesce(a_avg OPERATOR(pg_catalog.*) apikey._hist_count(a_hist), 0)
+            OPERATOR(pg_catalog.+)
+            coalesce(b_avg OPERATOR(pg_catalog.*) apikey._hist_count(b_hist), 0))
+           OPERATOR(pg_catalog./)
+           NULLIF(apikey._hist_count(a_hist) OPERATOR(pg_catalog.+) apikey._hist_count(b_hist), 0)
+$$;
+
+-- Endpoint counts added up, the 31 busiest kept and the rest as "(other)".
+CREATE FUNCTION apikey._endpoints_add(a jsonb, b jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    WITH sums AS (
+        SELECT e.key AS path,
+               pg_catalog.sum((e.value OPERATOR(pg_catalog.->>) 'requests')::bigint) AS requests,
+               pg_catalog.sum((e.value OPERATOR(pg_catalog.->>) 'allowed')::bigint) AS allowed,
+               pg_catalog.sum((e.value OPERATOR(pg_catalog.->>) 'total_ms')::numeric) AS total_ms
+          FROM (SELECT * FROM pg_catalog.jsonb_each(coalesce(a, '{}'))
+                UNION ALL
+                SELECT * FROM pg_catalog.jsonb_each(coalesce(b, '{}'))) AS e
+         GROUP BY e.key),
+    ranked AS (
+        SELECT *, pg_catalog.row_number() OVER (
+                    ORDER BY path OPERATOR(pg_catalog.=) '(other)', requests DESC, path) AS n
+          FROM sums),
+    kept AS (
+        SELECT CASE WHEN n OPERATOR(pg_catalog.<) 32 THEN path ELSE '(other)' END AS path,
+               pg_catalog.sum(requests) AS requests, pg_catalog.sum(allowed) AS allowed,
+               pg_catalog.sum(total_ms) AS total_ms
+          FROM ranked GROUP BY 1)
+    SELECT coalesce(pg_catalog.jsonb_object_agg(path, pg_catalog.jsonb_build_object(
+               'requests', requests, 'allowed', allowed, 'total_ms', total_ms)), '{}')
+      FROM kept
+$$;
 
 ------------------------------------------------------------------------
 -- Views
@@ -228,6 +337,54 @@ SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
 
 COMMENT ON VIEW apikey.key_list IS
 'apikey.keys without key_hash, with the status of each key';
+
+-- Rollups of usage_hourly by UTC day and month.  Counts add up; avg_ms is
+-- weighted by the durations behind each mean; p95/p99 come from the summed
+-- histograms; cost is cost_units at the price per 1000 of the key's tier.
+-- (Views are bound when created: their operators are pg_catalog's.)
+CREATE VIEW apikey.usage_daily WITH (security_invoker = true) AS
+SELECT u.key_id,
+       (u.hour AT TIME ZONE 'UTC')::date AS day,
+       sum(u.requests)::bigint AS requests,
+       sum(u.allowed)::bigint AS allowed,
+       sum(u.rate_limited)::bigint AS rate_limited,
+       sum(u.quota_exceeded)::bigint AS quota_exceeded,
+       sum(u.denied_auth)::bigint AS denied_auth,
+       sum(u.cost_units)::bigint AS cost_units,
+       sum(u.avg_ms * apikey._hist_count(u.latency_hist))
+           / NULLIF(sum(apikey._hist_count(u.latency_hist)), 0) AS avg_ms,
+       apikey.latency_quantile(apikey.latency_sum(u.latency_hist), 0.95) AS p95_ms,
+       apikey.latency_quantile(apikey.latency_sum(u.latency_hist), 0.99) AS p99_ms,
+       round(sum(u.cost_units) * coalesce(t.price_per_1k, 0) / 1000, 6) AS cost,
+       apikey.latency_sum(u.latency_hist) AS latency_hist
+  FROM apikey.usage_hourly AS u
+  LEFT JOIN apikey.keys AS k ON k.id = u.key_id
+  LEFT JOIN apikey.tiers AS t ON t.name = k.tier
+ GROUP BY u.key_id, 2, t.price_per_1k;
+
+COMMENT ON VIEW apikey.usage_daily IS
+'usage_hourly by key and UTC day, with cost at the tier''s price_per_1k';
+
+CREATE VIEW apikey.usage_monthly WITH (security_invoker = true) AS
+SELECT d.key_id,
+       date_trunc('month', d.day)::date AS month,
+       sum(d.requests)::bigint AS requests,
+       sum(d.allowed)::bigint AS allowed,
+       sum(d.rate_limited)::bigint AS rate_limited,
+       sum(d.quota_exceeded)::bigint AS quota_exceeded,
+       sum(d.denied_auth)::bigint AS denied_auth,
+       sum(d.cost_units)::bigint AS cost_units,
+       sum(d.avg_ms * apikey._hist_count(d.latency_hist))
+           / NULLIF(sum(apikey._hist_count(d.latency_hist)), 0) AS avg_ms,
+       apikey.latency_quantile(apikey.latency_sum(d.latency_hist), 0.95) AS p95_ms,
+       apikey.latency_quantile(apikey.latency_sum(d.latency_hist), 0.99) AS p99_ms,
+       sum(d.cost) AS cost,
+       apikey.latency_sum(d.latency_hist) AS latency_hist
+  FROM apikey.usage_daily AS d
+ GROUP BY d.key_id, 2;
+
+COMMENT ON VIEW apikey.usage_monthly IS
+'usage_daily by key and UTC month';
 
 
 ------------------------------------------------------------------------
@@ -447,6 +604,13 @@ CREATE POLICY audit_log_admin ON apikey.audit_log TO apikey_admin USING (true);
 CREATE POLICY audit_log_owner ON apikey.audit_log TO PUBLIC
     USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
 
+ALTER TABLE apikey.usage_hourly ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.usage_hourly FORCE ROW LEVEL SECURITY;
+CREATE POLICY usage_hourly_admin ON apikey.usage_hourly TO apikey_admin USING (true);
+-- keys is itself filtered to the caller's own rows
+CREATE POLICY usage_hourly_owner ON apikey.usage_hourly TO PUBLIC
+    USING (key_id IN (SELECT k.id FROM apikey.keys AS k));
+
 -- Owners read their rows, never key_hash; every write goes through the
 -- functions above.
 GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
@@ -457,6 +621,8 @@ GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
     ON apikey.keys TO PUBLIC;
 GRANT SELECT ON apikey.key_list TO PUBLIC;
 GRANT SELECT ON apikey.audit_log TO PUBLIC;
+GRANT SELECT ON apikey.usage_hourly TO PUBLIC;
+GRANT SELECT ON apikey.usage_daily, apikey.usage_monthly TO PUBLIC;
 GRANT SELECT ON apikey.tiers TO PUBLIC;
 GRANT INSERT, UPDATE, DELETE ON apikey.tiers TO apikey_admin;
 
@@ -473,5 +639,6 @@ GRANT SELECT ON apikey.stats TO apikey_admin;
 SELECT pg_catalog.pg_extension_config_dump('apikey.keys', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hourly', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.tiers',
     $$WHERE name NOT IN ('free', 'premium', 'enterprise')$$);

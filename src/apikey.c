@@ -202,6 +202,69 @@ ak_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("apikey.track_usage",
+							 "Counts each key's requests per hour for apikey.usage_hourly.",
+							 "Quotas are counted either way.",
+							 &ak_track_usage,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_usage_entries",
+							"Entries of hourly usage kept in shared memory.",
+							"One per key, hour and endpoint not yet written by the worker; about 350 bytes each.",
+							&ak_max_usage_entries,
+							20000, 1000, INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.database",
+							   "Database the apikey worker connects to.",
+							   "The database where CREATE EXTENSION apikey was run.",
+							   &ak_worker_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.flush_interval",
+							"How often the worker writes quota counts, usage and access events.",
+							"A crash loses at most this much of quota counts.",
+							&ak_flush_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.maintenance_interval",
+							"How often the worker expires keys and purges old rows.",
+							NULL,
+							&ak_maintenance_interval,
+							60000, 100, 86400 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.audit_retention",
+							"Age after which the worker deletes audit_log rows.",
+							"0 keeps them forever.",
+							&ak_audit_retention,
+							90 * 86400, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.usage_retention",
+							"Age after which the worker deletes usage_hourly rows.",
+							"0 keeps them forever.",
+							&ak_usage_retention,
+							400 * 86400, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("apikey.test_clock_offset",
 							"Moves apikey's clock, for tests of refill and expiry.",
 							"Not for production: it changes every decision of the session.",
@@ -232,6 +295,8 @@ _PG_init(void)
 	ak_define_gucs();
 	MarkGUCPrefixReserved("apikey");
 	ak_shmem_install_hooks();
+	if (!IsBinaryUpgrade)
+		ak_worker_register();
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = ak_emit_log;

@@ -12,9 +12,14 @@
  *	  identity.c   who is calling: admin check, current owner, actor
  *	  verify.c     the verification decision and verify()
  *	  lifecycle.c  issue, rotate, revoke, update, introspect
- *	  bucket.c     token buckets and counters in shared memory (GCRA)
+ *	  bucket.c     token buckets, quota counters and concurrency counters
+ *	               in shared memory (GCRA)
+ *	  quota.c      daily and monthly quotas: periods, alerts, refunds
  *	  limiter.c    check(), consume(), throttle(): the order of the checks
  *	  headers.c    rate-limit headers (contract §7)
+ *	  usage.c      per-key hourly usage in shared memory, and usage_hourly
+ *	  events.c     the queue of access events and quota alerts for audit_log
+ *	  worker.c     the background worker that writes all of it to tables
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +34,9 @@
 #include "datatype/timestamp.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "storage/spin.h"
+#include "utils/date.h"
+#include "utils/hsearch.h"
 #include "utils/inet.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -71,6 +79,13 @@ extern int	ak_ip_burst;
 extern int	ak_max_inflight;
 extern int	ak_abuse_threshold;
 extern int	ak_abuse_cooldown;
+extern bool ak_track_usage;
+extern int	ak_max_usage_entries;
+extern char *ak_worker_database;
+extern int	ak_flush_interval;
+extern int	ak_maintenance_interval;
+extern int	ak_audit_retention;
+extern int	ak_usage_retention;
 
 /* The time apikey decides with: now, plus apikey.test_clock_offset. */
 extern int64 ak_now_us(void);
@@ -111,10 +126,12 @@ typedef enum AkCounter
 	AK_CACHE_HITS,
 	AK_CACHE_MISSES,
 	AK_EVENTS_DROPPED,
+	AK_USAGE_DROPPED,			/* not in the view: the worker logs it */
 	AK_NUM_COUNTERS
 } AkCounter;
 
 extern void ak_shmem_install_hooks(void);
+extern void ak_shmem_hash_prepare(HTAB *table, Size keysize, Size entry_offset);
 extern void ak_count(AkCounter counter);
 extern uint64 ak_counter_total(AkCounter counter);
 
@@ -158,8 +175,20 @@ typedef enum AkBucketKind
 	AK_BK_NAMED,				/* throttle() */
 	AK_BK_CONCURRENCY,			/* requests in flight per key */
 	AK_BK_ABUSE_IP,				/* failed verifications per address */
-	AK_BK_ABUSE_PREFIX			/* failed verifications per display prefix */
+	AK_BK_ABUSE_PREFIX,			/* failed verifications per display prefix */
+	AK_BK_QUOTA					/* a key's daily and monthly counts */
 } AkBucketKind;
+
+/*
+ * What every shared hash entry of apikey carries after its key: a spinlock
+ * initialized once for the life of the shared memory, and whether the
+ * element is in its table.  See "Hints" in bucket.c.
+ */
+typedef struct AkSharedEntry
+{
+	slock_t		mutex;
+	bool		live;
+} AkSharedEntry;
 
 
 /* One limit after a decision. */
@@ -199,6 +228,62 @@ extern int64 ak_abuse_blocked_until(AkBucketKind kind, const uint8 *owner,
 									int64 now_us);
 extern void ak_bucket_usage(int64 *in_use, int64 *capacity);
 
+/* ---- quotas (quota.c; their counters live in bucket.c) ---- */
+typedef enum AkPeriod
+{
+	AK_DAY,
+	AK_MONTH,
+	AK_NUM_PERIODS
+} AkPeriod;
+
+/* Alert thresholds, in percent of a quota: each announced once per period. */
+#define AK_NUM_ALERTS		2
+extern const int ak_alert_percent[AK_NUM_ALERTS];
+
+/* A quota debit: what the caller knows about the key and the time. */
+typedef struct AkQuotaRequest
+{
+	int32		period[AK_NUM_PERIODS];		/* the current day and month */
+	int64		quota[AK_NUM_PERIODS];		/* -1: none */
+	int32		seed_period[AK_NUM_PERIODS];	/* the key row's usage_day/month */
+	int64		seed_used[AK_NUM_PERIODS];	/* and its daily/monthly_usage */
+} AkQuotaRequest;
+
+typedef struct AkQuotaOutcome
+{
+	int64		used[AK_NUM_PERIODS];	/* after the decision */
+	bool		refused[AK_NUM_PERIODS];
+	uint8		crossed[AK_NUM_PERIODS];	/* alerts this debit set: bit i is
+											 * ak_alert_percent[i] */
+	bool		queue;			/* the counter became dirty: queue it */
+} AkQuotaOutcome;
+
+/* A counter the worker writes to apikey.keys. */
+typedef struct AkQuotaFlush
+{
+	pg_uuid_t	key_id;
+	int32		period[AK_NUM_PERIODS];
+	int64		used[AK_NUM_PERIODS];
+	AkBucket   *counter;
+} AkQuotaFlush;
+
+extern AkDebit ak_quota_counter_debit(const uint8 *owner,
+									  const AkQuotaRequest *req, int64 cost,
+									  int64 now_us, AkQuotaOutcome *out,
+									  AkBucket **hint);
+extern void ak_quota_counter_refund(const uint8 *owner, const int32 *period,
+									int64 cost, const uint8 *uncross,
+									AkBucket **hint);
+extern int	ak_quota_counters_collect(AkQuotaFlush **out);
+extern void ak_quota_counters_flushed(const AkQuotaFlush *items, int n, bool ok);
+
+extern void ak_quota_periods(int64 now_us, int32 *period);
+extern int64 ak_period_end_us(AkPeriod p, int32 period);
+extern int64 ak_period_length_us(AkPeriod p, int32 period);
+extern DateADT ak_period_first_day(AkPeriod p, int32 period);
+extern int32 ak_period_of_date(AkPeriod p, DateADT date);
+extern const char *const ak_period_names[];
+
 /* ---- the verification cache (keycache.c) ---- */
 
 /*
@@ -225,8 +310,11 @@ typedef struct AkKeyInfo
 	text	   *owner;			/* columns of the result rows */
 	ArrayType  *scopes_array;
 	text	   *tier;
-	int64		daily_quota;	/* -1: none */
-	int64		monthly_quota;	/* -1: none */
+	bool		stored;			/* a row of apikey.keys (not the static key) */
+	int64		quota[AK_NUM_PERIODS];	/* daily, monthly; -1: none */
+	AkBucket  **quota_hint;		/* where its quota counter was last seen */
+	int32		usage_period[AK_NUM_PERIODS];	/* the row's usage_day/month, */
+	int64		usage[AK_NUM_PERIODS];	/* and daily/monthly_usage, when read */
 
 	/* the rest: verify()'s other columns, scope and address checks */
 	char	   *display_prefix;
@@ -268,6 +356,7 @@ typedef enum AkCode
 } AkCode;
 
 extern const char *const ak_code_names[];
+extern const int ak_code_status[];	/* the HTTP status of each code */
 
 extern AkCode ak_verify(text *token, text *scope, inet *client_ip,
 						int64 now_us, const AkKeyInfo **key,
@@ -310,5 +399,78 @@ extern void ak_headers_build(AkHeaders *h, const AkLimitReport *report,
 extern void ak_header_add(AkHeaders *h, const char *name, const char *value);
 extern Jsonb *ak_headers_jsonb(const AkHeaders *h);
 extern int64 ak_unix_seconds_ceil(int64 pg_us);
+
+/* ---- quotas on the hot path (quota.c) ---- */
+
+/* One debit of a key's quotas, kept to undo or report it. */
+typedef struct AkQuotaCharge
+{
+	AkQuotaRequest req;
+	AkQuotaOutcome out;
+	int64		cost;
+	int64		now_us;
+} AkQuotaCharge;
+
+extern bool ak_key_has_quota(const AkKeyInfo *key);
+extern AkDebit ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
+							  AkQuotaCharge *charge);
+extern void ak_quota_undo(const AkKeyInfo *key, AkQuotaCharge *charge);
+extern void ak_quota_announce(const AkKeyInfo *key, const AkQuotaCharge *charge);
+extern void ak_quota_refund_on_rollback(const AkKeyInfo *key,
+										const AkQuotaCharge *charge);
+extern void ak_quota_report(const AkQuotaCharge *charge, AkLimit *limit,
+							AkLimitReport *report, int64 *retry_after_us);
+
+/* ---- usage per key and hour (usage.c) ---- */
+typedef enum AkUsageOutcome
+{
+	AK_USAGE_ALLOWED,
+	AK_USAGE_RATE_LIMITED,		/* 429 and 503 other than quotas */
+	AK_USAGE_QUOTA_EXCEEDED,
+	AK_USAGE_DENIED_AUTH		/* 401 and 403 of a known key */
+} AkUsageOutcome;
+
+#define AK_LATENCY_BUCKETS	40	/* see usage.c */
+
+extern void ak_usage_shmem_request(void);
+extern void ak_usage_shmem_startup(void);
+extern void ak_usage_request(const pg_uuid_t *key_id, AkUsageOutcome outcome,
+							 int64 cost);
+extern void ak_usage_charge(const pg_uuid_t *key_id, int64 cost);
+
+/* the worker's side: usage collected, not yet in usage_hourly */
+typedef struct AkUsagePending AkUsagePending;
+
+extern AkUsagePending *ak_usage_pending_create(MemoryContext cxt);
+extern int64 ak_usage_harvest(AkUsagePending *pending, int64 now_us);
+extern int	ak_usage_last_used(AkUsagePending *pending, pg_uuid_t **ids,
+							   TimestampTz **times);
+extern void ak_usage_write(AkUsagePending *pending);
+extern void ak_usage_written(AkUsagePending *pending, bool keys, bool hours);
+extern bool ak_usage_is_empty(AkUsagePending *pending);
+extern void ak_usage_forget_finished(int64 now_us);
+
+/* ---- access events and quota alerts (events.c) ---- */
+extern void ak_events_shmem_request(void);
+extern void ak_events_shmem_startup(void);
+extern void ak_event_denied(AkCode code, const AkKeyInfo *key,
+							const inet *client_ip, const char *display,
+							size_t display_len);
+extern void ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period,
+								 int64 used, int64 quota, int percent);
+extern void ak_events_attach_worker(void);
+extern int	ak_events_collect(void);
+extern void ak_events_write(void);
+extern void ak_events_written(void);
+
+/* ---- the background worker (worker.c) ---- */
+extern void ak_worker_register(void);
+extern void ak_worker_shmem_request(void);
+extern void ak_worker_shmem_startup(void);
+extern bool ak_audit_retention_running;
+extern Datum ak_array_datum(Datum *values, bool *nulls, int n, Oid elemtype,
+							Oid *argtype);
+extern uint64 ak_worker_execute(const char *sql, int nargs, Oid *types,
+								Datum *args, int ret);
 
 #endif							/* APIKEY_H */

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * bucket.c
- *	  apikey's token buckets: one hash table in shared memory, used by every
- *	  backend, bounded by apikey.max_buckets.
+ *	  apikey's token buckets, quota counters and concurrency counters: one
+ *	  hash table in shared memory, used by every backend, bounded by
+ *	  apikey.max_buckets.
  *
  * The algorithm is GCRA, the exact form of a token bucket.  A bucket of
  * capacity B (burst) refilling L tokens per period P stores one number, its
@@ -19,16 +20,18 @@
  * past means "full": such a bucket holds no information and may be evicted.
  *
  * Buckets are owned by a key (one per limit), a client address, a throttle()
- * name, or the abuse detector; concurrency counters live in the same table.
+ * name, or the abuse detector; concurrency counters and quota counters (a
+ * key's counts for the day and the month, see quota.c) live in the same
+ * table.
  * Every bucket of an owner hashes to the same partition: the low bits of the
  * hash, which pick the partition, depend on the owner only.
  *
  * Locking protocol
  *	  The table has AK_BUCKET_PARTITIONS partitions, each with an LWLock of
  *	  tranche "apikey buckets"; each bucket has a spinlock, initialized once
- *	  for the life of the shared memory (ak_bucket_prepare_elements) and never
+ *	  for the life of the shared memory (ak_shmem_hash_prepare) and never
  *	  again, even when the element is reused for another bucket.
- *	  - A bucket's state (tat, scale, count, until_us, live) is read and
+ *	  - A bucket's state (live, count, and the union u) is read and
  *		written only under its spinlock, and the critical section is a few
  *		integer operations: no call, no allocation, no error, no division
  *		but after a change of limit.  What is only reported (tokens left,
@@ -52,6 +55,13 @@
  *		Creation and removal change "live" under that same spinlock.
  *	  - A concurrency counter that a backend holds (count > 0) is never
  *		removed, so that backend releases it with the spinlock alone.
+ *	  - A quota counter that is dirty, queued or flushing is never removed,
+ *		so the dirty list only ever points at live counters.
+ *	  - The dirty list (AkBucketShared.dirty*) is protected by dirty_mutex,
+ *		a spinlock taken alone, never while a bucket's spinlock is held:
+ *		a backend appends a counter after releasing its spinlock.  The
+ *		worker swaps the halves under dirty_mutex and then reads its half
+ *		without it: backends only ever write to the other one.
  *	  - AkBucketShared.inflight and .futile_sweep_at are atomics.
  *	  The shutdown dump runs in the postmaster alone, without locks.
  *
@@ -76,9 +86,10 @@
 
 #define AK_BUCKET_PARTITIONS	128 /* a power of 2 */
 #define AK_BUCKET_DUMP_FILE		"pg_stat/apikey_buckets.stat"
-#define AK_BUCKET_DUMP_MAGIC	0x414b4232	/* "AKB2" */
+#define AK_BUCKET_DUMP_MAGIC	0x414b4233	/* "AKB3" */
 #define AK_PG_MAJOR				(PG_VERSION_NUM / 100)
 #define AK_SWEEP_BACKOFF_US		(100 * 1000)	/* after a sweep freed nothing */
+#define AK_QUOTA_UNSEEDED		PG_INT32_MIN	/* a new counter's periods */
 
 typedef struct AkBucketKey
 {
@@ -88,15 +99,43 @@ typedef struct AkBucketKey
 	uint8		id[AK_BUCKET_ID_LEN];	/* the owner */
 } AkBucketKey;
 
-struct AkBucket
+/* The state of a token bucket (GCRA, above) and of an abuse cooldown. */
+typedef struct AkGcra
 {
-	AkBucketKey key;			/* hash key, must be first */
-	slock_t		mutex;
-	bool		live;			/* in the table (false once removed) */
-	int32		count;			/* concurrency counters: requests in flight */
 	int128		tat;			/* TAT, in units of 1/scale microseconds */
 	int64		scale;			/* the L that tat is counted in */
 	int64		until_us;		/* abuse buckets: cooldown end */
+} AkGcra;
+
+/*
+ * A key's quota counts for the current day and month.  dirty: changed
+ * since the worker last collected it; queued: in the dirty list; flushing:
+ * collected, its write not yet committed.  A counter is idle (removable)
+ * only when none of these holds and both its periods are over: until then
+ * it is the only place its count is known.
+ */
+typedef struct AkQuotaCounter
+{
+	int64		used[AK_NUM_PERIODS];
+	int32		period[AK_NUM_PERIODS];
+	uint8		alerted[AK_NUM_PERIODS];	/* bit i: ak_alert_percent[i] sent */
+	bool		dirty;
+	bool		queued;
+	bool		flushing;
+} AkQuotaCounter;
+
+typedef union AkBucketState
+{
+	AkGcra		gcra;			/* key limits, addresses, names, abuse */
+	AkQuotaCounter quota;		/* AK_BK_QUOTA */
+} AkBucketState;
+
+struct AkBucket
+{
+	AkBucketKey key;			/* hash key, must be first */
+	AkSharedEntry e;			/* spinlock and live flag */
+	int32		count;			/* concurrency counters: requests in flight */
+	AkBucketState u;
 };
 
 typedef struct AkBucketShared
@@ -104,6 +143,16 @@ typedef struct AkBucketShared
 	int			max_buckets;
 	pg_atomic_uint32 inflight;	/* admitted requests whose transaction runs */
 	pg_atomic_uint64 futile_sweep_at;	/* when a sweep last freed nothing */
+
+	/*
+	 * Quota counters the worker has to write: two halves of max_buckets
+	 * each.  Backends append to the active half; the worker swaps halves
+	 * and reads the other one at leisure.
+	 */
+	slock_t		dirty_mutex;
+	int			dirty_active;
+	int			dirty_count[2];
+	AkBucket   *dirty[FLEXIBLE_ARRAY_MEMBER];
 } AkBucketShared;
 
 /* One limit's decision, taken under its bucket's spinlock. */
@@ -173,42 +222,19 @@ ak_bucket_table_size(void)
 	return hash_estimate_size(ak_max_buckets, sizeof(AkBucket));
 }
 
+static Size
+ak_bucket_shared_size(void)
+{
+	return add_size(offsetof(AkBucketShared, dirty),
+					mul_size(2 * sizeof(AkBucket *), ak_max_buckets));
+}
+
 void
 ak_bucket_shmem_request(void)
 {
-	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(AkBucketShared)),
+	RequestAddinShmemSpace(add_size(ak_bucket_shared_size(),
 									ak_bucket_table_size()));
 	RequestNamedLWLockTranche("apikey buckets", AK_BUCKET_PARTITIONS);
-}
-
-/*
- * Initializes the spinlock of every element of the table, once: each is
- * drawn from the table's free lists and given back.  After this, a spinlock
- * is never initialized again (see "Hints" above).
- */
-static void
-ak_bucket_prepare_elements(void)
-{
-	AkBucketKey key;
-	uint64		n;
-
-	memset(&key, 0, sizeof(key));
-	for (n = 0;; n++)
-	{
-		AkBucket   *b;
-
-		memcpy(key.id, &n, sizeof(n));
-		b = hash_search(ak_btable, &key, HASH_ENTER_NULL, NULL);
-		if (b == NULL)
-			break;
-		SpinLockInit(&b->mutex);
-		b->live = false;
-	}
-	for (uint64 i = 0; i < n; i++)
-	{
-		memcpy(key.id, &i, sizeof(i));
-		hash_search(ak_btable, &key, HASH_REMOVE, NULL);
-	}
 }
 
 /* Caller holds AddinShmemInitLock. */
@@ -218,12 +244,15 @@ ak_bucket_shmem_startup(void)
 	bool		found;
 	HASHCTL		info;
 
-	ak_bshared = ShmemInitStruct("apikey bucket state", sizeof(AkBucketShared), &found);
+	ak_bshared = ShmemInitStruct("apikey bucket state", ak_bucket_shared_size(), &found);
 	if (!found)
 	{
 		ak_bshared->max_buckets = ak_max_buckets;
 		pg_atomic_init_u32(&ak_bshared->inflight, 0);
 		pg_atomic_init_u64(&ak_bshared->futile_sweep_at, 0);
+		SpinLockInit(&ak_bshared->dirty_mutex);
+		ak_bshared->dirty_active = 0;
+		ak_bshared->dirty_count[0] = ak_bshared->dirty_count[1] = 0;
 	}
 	ak_block = GetNamedLWLockTranche("apikey buckets");
 
@@ -236,7 +265,7 @@ ak_bucket_shmem_startup(void)
 							  HASH_ELEM | HASH_FUNCTION | HASH_PARTITION | HASH_FIXED_SIZE);
 
 	if (!found)
-		ak_bucket_prepare_elements();
+		ak_shmem_hash_prepare(ak_btable, sizeof(AkBucketKey), offsetof(AkBucket, e));
 	if (!IsUnderPostmaster)
 	{
 		if (!found)
@@ -252,10 +281,10 @@ ak_bucket_shmem_startup(void)
 static inline int128
 ak_tat(const AkBucket *b, int64 L)
 {
-	if (likely(b->scale == L))
-		return b->tat;
+	if (likely(b->u.gcra.scale == L))
+		return b->u.gcra.tat;
 	/* the limit changed: rescale, rounding up (never gives tokens away) */
-	return b->tat <= 0 ? 0 : (b->tat * L + b->scale - 1) / b->scale;
+	return b->u.gcra.tat <= 0 ? 0 : (b->u.gcra.tat * L + b->u.gcra.scale - 1) / b->u.gcra.scale;
 }
 
 /*
@@ -320,13 +349,16 @@ static void ak_bucket_sweep(int64 now_us);
 static void
 ak_bucket_setup(AkBucket *b)
 {
-	SpinLockAcquire(&b->mutex);
-	b->tat = 0;
-	b->scale = 1;
+	SpinLockAcquire(&b->e.mutex);
+	memset(&b->u, 0, sizeof(b->u));
+	if (b->key.kind == AK_BK_QUOTA)
+		for (int p = 0; p < AK_NUM_PERIODS; p++)
+			b->u.quota.period[p] = AK_QUOTA_UNSEEDED;
+	else
+		b->u.gcra.scale = 1;
 	b->count = 0;
-	b->until_us = 0;
-	b->live = true;
-	SpinLockRelease(&b->mutex);
+	b->e.live = true;
+	SpinLockRelease(&b->e.mutex);
 }
 
 /*
@@ -411,11 +443,11 @@ ak_decide_all(AkBucket **found, const AkBucketKey *keys, const AkLimit *limits,
 	memcpy(ordered, found, n * sizeof(AkBucket *));
 	ak_sort_by_address(ordered, n);
 	for (int i = 0; i < n; i++)
-		SpinLockAcquire(&ordered[i]->mutex);
+		SpinLockAcquire(&ordered[i]->e.mutex);
 
 	if (require_live)
 		for (int i = 0; i < n; i++)
-			valid &= found[i]->live &&
+			valid &= found[i]->e.live &&
 				memcmp(&found[i]->key, &keys[i], sizeof(AkBucketKey)) == 0;
 	if (valid)
 	{
@@ -428,13 +460,13 @@ ak_decide_all(AkBucket **found, const AkBucketKey *keys, const AkLimit *limits,
 		if (*all)
 			for (int i = 0; i < n; i++)
 			{
-				found[i]->tat = d[i].candidate;
-				found[i]->scale = limits[i].limit;
+				found[i]->u.gcra.tat = d[i].candidate;
+				found[i]->u.gcra.scale = limits[i].limit;
 			}
 	}
 
 	for (int i = n - 1; i >= 0; i--)
-		SpinLockRelease(&ordered[i]->mutex);
+		SpinLockRelease(&ordered[i]->e.mutex);
 	return valid;
 }
 
@@ -507,10 +539,10 @@ ak_bucket_refund(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 
 		if (found[i] == NULL)
 			continue;
-		SpinLockAcquire(&found[i]->mutex);
-		found[i]->tat = ak_tat(found[i], L) - (int128) cost * limits[i].period_us;
-		found[i]->scale = L;
-		SpinLockRelease(&found[i]->mutex);
+		SpinLockAcquire(&found[i]->e.mutex);
+		found[i]->u.gcra.tat = ak_tat(found[i], L) - (int128) cost * limits[i].period_us;
+		found[i]->u.gcra.scale = L;
+		SpinLockRelease(&found[i]->e.mutex);
 	}
 	LWLockRelease(PARTITION_LOCK(hash[0]));
 }
@@ -529,15 +561,15 @@ ak_bucket_peek(AkBucketKind kind, const uint8 *owner, const AkLimit *limits,
 	for (int i = 0; i < n; i++)
 	{
 		AkDecisionPoint d;
-		AkBucket	full = {.scale = 1};
+		AkBucket	full = {.u.gcra.scale = 1};
 
 		if (found[i] == NULL)
 			ak_gcra_decide(&full, &limits[i], 0, now_us, &d);
 		else
 		{
-			SpinLockAcquire(&found[i]->mutex);
+			SpinLockAcquire(&found[i]->e.mutex);
 			ak_gcra_decide(found[i], &limits[i], 0, now_us, &d);
-			SpinLockRelease(&found[i]->mutex);
+			SpinLockRelease(&found[i]->e.mutex);
 		}
 		ak_gcra_outcome(&limits[i], &d, false, &out[i]);
 	}
@@ -563,13 +595,13 @@ ak_slot_acquire(const uint8 *owner, int32 max, AkBucket **slot)
 	hash = get_hash_value(ak_btable, &key);
 	if (!ak_bucket_find(&key, &hash, 1, &b, ak_now_us(), true))
 		return AK_DEBIT_NO_ROOM;
-	SpinLockAcquire(&b->mutex);
+	SpinLockAcquire(&b->e.mutex);
 	if (b->count < max)
 	{
 		b->count++;
 		taken = true;
 	}
-	SpinLockRelease(&b->mutex);
+	SpinLockRelease(&b->e.mutex);
 	LWLockRelease(PARTITION_LOCK(hash));
 	*slot = b;
 	return taken ? AK_DEBIT_OK : AK_DEBIT_REJECTED;
@@ -579,10 +611,10 @@ ak_slot_acquire(const uint8 *owner, int32 max, AkBucket **slot)
 void
 ak_slot_release(AkBucket *slot)
 {
-	SpinLockAcquire(&slot->mutex);
+	SpinLockAcquire(&slot->e.mutex);
 	Assert(slot->count > 0);
 	slot->count--;
-	SpinLockRelease(&slot->mutex);
+	SpinLockRelease(&slot->e.mutex);
 }
 
 /* The server-wide count of admitted requests in flight, capped at max. */
@@ -627,18 +659,18 @@ ak_abuse_record(AkBucketKind kind, const uint8 *owner, int threshold,
 	hash = get_hash_value(ak_btable, &key);
 	if (!ak_bucket_find(&key, &hash, 1, &b, now_us, true))
 		return;					/* no room: better forget than refuse */
-	SpinLockAcquire(&b->mutex);
+	SpinLockAcquire(&b->e.mutex);
 	ak_gcra_decide(b, &window, 1, now_us, &d);
 	after = d.admit ? d.candidate : d.base;
 	if (d.admit)
 	{
-		b->tat = d.candidate;
-		b->scale = window.limit;
+		b->u.gcra.tat = d.candidate;
+		b->u.gcra.scale = window.limit;
 	}
 	/* less than one token left: the threshold-th failure */
 	if (after + window.period_us - d.now > (int128) window.burst * window.period_us)
-		b->until_us = now_us + cooldown_us;
-	SpinLockRelease(&b->mutex);
+		b->u.gcra.until_us = now_us + cooldown_us;
+	SpinLockRelease(&b->e.mutex);
 	LWLockRelease(PARTITION_LOCK(hash));
 }
 
@@ -656,22 +688,308 @@ ak_abuse_blocked_until(AkBucketKind kind, const uint8 *owner, int64 now_us)
 	(void) ak_bucket_find(&key, &hash, 1, &b, now_us, false);
 	if (b != NULL)
 	{
-		SpinLockAcquire(&b->mutex);
-		until = b->until_us;
-		SpinLockRelease(&b->mutex);
+		SpinLockAcquire(&b->e.mutex);
+		until = b->u.gcra.until_us;
+		SpinLockRelease(&b->e.mutex);
 	}
 	LWLockRelease(PARTITION_LOCK(hash));
 	return until > now_us ? until : 0;
 }
 
 
+/* ---- quota counters ---- */
+
+/* Whether b is live and holds key.  Caller holds its spinlock. */
+static inline bool
+ak_bucket_holds(const AkBucket *b, const AkBucketKey *key)
+{
+	return b->e.live && memcmp(&b->key, key, sizeof(AkBucketKey)) == 0;
+}
+
+/* The alerts a count has reached: bit i for ak_alert_percent[i]. */
+static inline uint8
+ak_alerts_reached(int64 used, int64 quota)
+{
+	uint8		reached = 0;
+
+	if (quota > 0)
+		for (int i = 0; i < AK_NUM_ALERTS; i++)
+			if ((int128) used * 100 >= (int128) quota * ak_alert_percent[i])
+				reached |= (uint8) (1 << i);
+	return reached;
+}
+
+/*
+ * Moves a counter to the request's day and month.  A new counter starts
+ * from the key row's counts, when they are of the current periods (the
+ * worker wrote them; they are what a restart after a crash has), with the
+ * alerts they reached already sent; a counter entering a new period starts
+ * at zero.  A request from a period already over counts in the current one.
+ * Caller holds the spinlock.
+ */
+static inline void
+ak_quota_roll(AkQuotaCounter *q, const AkQuotaRequest *req)
+{
+	for (int p = 0; p < AK_NUM_PERIODS; p++)
+	{
+		if (q->period[p] >= req->period[p])
+			continue;
+		if (q->period[p] == AK_QUOTA_UNSEEDED &&
+			req->seed_period[p] == req->period[p])
+		{
+			q->used[p] = req->seed_used[p];
+			q->alerted[p] = ak_alerts_reached(q->used[p], req->quota[p]);
+		}
+		else
+		{
+			q->used[p] = 0;
+			q->alerted[p] = 0;
+		}
+		q->period[p] = req->period[p];
+	}
+}
+
+/* Marks a counter changed; true if the caller must queue it. */
+static inline bool
+ak_quota_mark_dirty(AkQuotaCounter *q)
+{
+	bool		queue = !q->queued;
+
+	q->dirty = true;
+	q->queued = true;
+	return queue;
+}
+
+/*
+ * Appends a counter to the active half of the dirty list.  A counter is
+ * there at most once (its queued flag) and every counter is a bucket, so a
+ * half never holds more than max_buckets.
+ */
+static void
+ak_quota_queue(AkBucket *b)
+{
+	int			half;
+
+	SpinLockAcquire(&ak_bshared->dirty_mutex);
+	half = ak_bshared->dirty_active;
+	if (likely(ak_bshared->dirty_count[half] < ak_bshared->max_buckets))
+		ak_bshared->dirty[half * ak_bshared->max_buckets +
+						  ak_bshared->dirty_count[half]++] = b;
+	SpinLockRelease(&ak_bshared->dirty_mutex);
+}
+
+/*
+ * The quota decision, under the counter's spinlock: roll, compare, debit.
+ * With require_live, gives up (returning false) unless b still holds key.
+ */
+static bool
+ak_quota_decide(AkBucket *b, const AkBucketKey *key, const AkQuotaRequest *req,
+				int64 cost, bool require_live, AkQuotaOutcome *out)
+{
+	AkQuotaCounter *q = &b->u.quota;
+	bool		admit = true;
+
+	SpinLockAcquire(&b->e.mutex);
+	if (require_live && !ak_bucket_holds(b, key))
+	{
+		SpinLockRelease(&b->e.mutex);
+		return false;
+	}
+	ak_quota_roll(q, req);
+	for (int p = 0; p < AK_NUM_PERIODS; p++)
+	{
+		out->refused[p] = req->quota[p] >= 0 && q->used[p] + cost > req->quota[p];
+		admit &= !out->refused[p];
+	}
+	if (admit && cost > 0)
+	{
+		for (int p = 0; p < AK_NUM_PERIODS; p++)
+		{
+			uint8		reached;
+
+			q->used[p] += cost;
+			reached = ak_alerts_reached(q->used[p], req->quota[p]);
+			out->crossed[p] = reached & ~q->alerted[p];
+			q->alerted[p] |= reached;
+		}
+		out->queue = ak_quota_mark_dirty(q);
+	}
+	for (int p = 0; p < AK_NUM_PERIODS; p++)
+		out->used[p] = q->used[p];
+	SpinLockRelease(&b->e.mutex);
+	return true;
+}
+
+/*
+ * Debits cost from both quotas of an owner (a key), or from neither.
+ * *hint is where the counter was last seen (NULL: not known); it is tried
+ * first, with no partition lock, and refreshed.
+ */
+AkDebit
+ak_quota_counter_debit(const uint8 *owner, const AkQuotaRequest *req,
+					   int64 cost, int64 now_us, AkQuotaOutcome *out,
+					   AkBucket **hint)
+{
+	AkBucketKey key;
+
+	memset(out, 0, sizeof(*out));
+	ak_bucket_key(&key, AK_BK_QUOTA, owner, 0);
+	if (*hint == NULL || !ak_quota_decide(*hint, &key, req, cost, true, out))
+	{
+		uint32		hash = get_hash_value(ak_btable, &key);
+		AkBucket   *b;
+
+		if (!ak_bucket_find(&key, &hash, 1, &b, now_us, true))
+			return AK_DEBIT_NO_ROOM;
+		(void) ak_quota_decide(b, &key, req, cost, false, out);
+		LWLockRelease(PARTITION_LOCK(hash));
+		*hint = b;
+	}
+	if (out->queue)
+		ak_quota_queue(*hint);
+	for (int p = 0; p < AK_NUM_PERIODS; p++)
+		if (out->refused[p])
+			return AK_DEBIT_REJECTED;
+	return AK_DEBIT_OK;
+}
+
+/* The refund, under the counter's spinlock; false if b no longer holds key. */
+static bool
+ak_quota_give_back(AkBucket *b, const AkBucketKey *key, const int32 *period,
+				   int64 cost, const uint8 *uncross, bool *queue)
+{
+	AkQuotaCounter *q = &b->u.quota;
+	bool		held;
+
+	SpinLockAcquire(&b->e.mutex);
+	held = ak_bucket_holds(b, key);
+	if (held)
+	{
+		for (int p = 0; p < AK_NUM_PERIODS; p++)
+			if (q->period[p] == period[p])
+			{
+				q->used[p] = Max(q->used[p] - cost, 0);
+				if (uncross)
+					q->alerted[p] &= ~uncross[p];
+			}
+		*queue = ak_quota_mark_dirty(q);
+	}
+	SpinLockRelease(&b->e.mutex);
+	return held;
+}
+
+/*
+ * Gives cost back to the counts of the given periods (a refusal later in
+ * the same request, or a rollback), and forgets the alerts in uncross, if
+ * any, so that they are sent when really crossed.  A counter that has moved
+ * on to another period keeps its count; one that is gone was idle.
+ */
+void
+ak_quota_counter_refund(const uint8 *owner, const int32 *period, int64 cost,
+						const uint8 *uncross, AkBucket **hint)
+{
+	AkBucketKey key;
+	AkBucket   *b = *hint;
+	bool		queue = false;
+
+	ak_bucket_key(&key, AK_BK_QUOTA, owner, 0);
+	if (b == NULL || !ak_quota_give_back(b, &key, period, cost, uncross, &queue))
+	{
+		uint32		hash = get_hash_value(ak_btable, &key);
+
+		(void) ak_bucket_find(&key, &hash, 1, &b, 0, false);
+		if (b != NULL)
+			(void) ak_quota_give_back(b, &key, period, cost, uncross, &queue);
+		LWLockRelease(PARTITION_LOCK(hash));
+		*hint = b;
+	}
+	if (queue)
+		ak_quota_queue(b);
+}
+
+/*
+ * The worker's side: takes every counter queued since the last call, marks
+ * it flushing and returns its counts (palloc'd, in *out).
+ */
+int
+ak_quota_counters_collect(AkQuotaFlush **out)
+{
+	AkBucket  **list;
+	int			half;
+	int			n;
+	int			m = 0;
+	AkQuotaFlush *items;
+
+	SpinLockAcquire(&ak_bshared->dirty_mutex);
+	half = ak_bshared->dirty_active;
+	ak_bshared->dirty_active = 1 - half;
+	n = ak_bshared->dirty_count[half];
+	ak_bshared->dirty_count[half] = 0;
+	SpinLockRelease(&ak_bshared->dirty_mutex);
+
+	/* backends now append to the other half: this one is the worker's */
+	list = &ak_bshared->dirty[half * ak_bshared->max_buckets];
+	items = palloc(Max(n, 1) * sizeof(AkQuotaFlush));
+	for (int i = 0; i < n; i++)
+	{
+		AkBucket   *b = list[i];
+		AkQuotaCounter *q = &b->u.quota;
+		AkQuotaFlush *item = &items[m];
+		bool		taken;
+
+		SpinLockAcquire(&b->e.mutex);
+		taken = b->e.live && b->key.kind == AK_BK_QUOTA && q->queued;
+		if (taken)
+		{
+			memcpy(item->period, q->period, sizeof(item->period));
+			memcpy(item->used, q->used, sizeof(item->used));
+			q->queued = false;
+			q->dirty = false;
+			q->flushing = true;
+		}
+		SpinLockRelease(&b->e.mutex);
+		if (taken)
+		{
+			memcpy(&item->key_id, b->key.id, sizeof(pg_uuid_t));
+			item->counter = b;
+			m++;
+		}
+	}
+	*out = items;
+	return m;
+}
+
+/* After the worker's write: committed (ok) or to be written again. */
+void
+ak_quota_counters_flushed(const AkQuotaFlush *items, int n, bool ok)
+{
+	for (int i = 0; i < n; i++)
+	{
+		AkBucket   *b = items[i].counter;
+		bool		queue = false;
+
+		SpinLockAcquire(&b->e.mutex);
+		b->u.quota.flushing = false;
+		if (!ok)
+			queue = ak_quota_mark_dirty(&b->u.quota);
+		SpinLockRelease(&b->e.mutex);
+		if (queue)
+			ak_quota_queue(b);
+	}
+}
+
+
 /* ---- eviction ---- */
 
-/* Whether a bucket holds no information any more.  Caller holds its spinlock. */
+/*
+ * Whether a bucket holds no information any more.  Caller holds its
+ * spinlock; period is the current day and month (ak_quota_periods).
+ */
 static bool
-ak_bucket_idle(const AkBucket *b, int64 now_us)
+ak_bucket_idle(const AkBucket *b, int64 now_us, const int32 *period)
 {
-	bool		full = b->tat <= (int128) now_us * b->scale;
+	const AkQuotaCounter *q = &b->u.quota;
+	bool		full = b->u.gcra.tat <= (int128) now_us * b->u.gcra.scale;
 
 	switch ((AkBucketKind) b->key.kind)
 	{
@@ -679,7 +997,11 @@ ak_bucket_idle(const AkBucket *b, int64 now_us)
 			return b->count == 0;
 		case AK_BK_ABUSE_IP:
 		case AK_BK_ABUSE_PREFIX:
-			return full && b->until_us <= now_us;
+			return full && b->u.gcra.until_us <= now_us;
+		case AK_BK_QUOTA:
+			return !q->dirty && !q->queued && !q->flushing &&
+				q->period[AK_DAY] < period[AK_DAY] &&
+				q->period[AK_MONTH] < period[AK_MONTH];
 		default:
 			return full;
 	}
@@ -696,9 +1018,11 @@ ak_bucket_sweep(int64 now_us)
 	HASH_SEQ_STATUS seq;
 	AkBucket   *b;
 	int			freed = 0;
+	int32		period[AK_NUM_PERIODS];
 
 	if (now_us - (int64) pg_atomic_read_u64(&ak_bshared->futile_sweep_at) < AK_SWEEP_BACKOFF_US)
 		return;
+	ak_quota_periods(now_us, period);
 
 	for (int i = 0; i < AK_BUCKET_PARTITIONS; i++)
 		LWLockAcquire(&ak_block[i].lock, LW_EXCLUSIVE);
@@ -707,11 +1031,11 @@ ak_bucket_sweep(int64 now_us)
 	{
 		bool		idle;
 
-		SpinLockAcquire(&b->mutex);
-		idle = ak_bucket_idle(b, now_us);
+		SpinLockAcquire(&b->e.mutex);
+		idle = ak_bucket_idle(b, now_us, period);
 		if (idle)
-			b->live = false;
-		SpinLockRelease(&b->mutex);
+			b->e.live = false;
+		SpinLockRelease(&b->e.mutex);
 		if (idle)
 		{
 			hash_search(ak_btable, &b->key, HASH_REMOVE, NULL);
@@ -739,9 +1063,7 @@ ak_bucket_usage(int64 *in_use, int64 *capacity)
 typedef struct AkSavedBucket
 {
 	AkBucketKey key;
-	int128		tat;
-	int64		scale;
-	int64		until_us;
+	AkBucketState state;
 } AkSavedBucket;
 
 /*
@@ -759,9 +1081,11 @@ ak_bucket_dump(int code, Datum arg)
 	(uint32) sizeof(AkSavedBucket), 0};
 	int64		now_us = GetCurrentTimestamp();
 	int64		count = 0;
+	int32		period[AK_NUM_PERIODS];
 
 	if (code != 0 || ak_btable == NULL)
 		return;
+	ak_quota_periods(now_us, period);
 
 	file = AllocateFile(AK_BUCKET_DUMP_FILE ".tmp", PG_BINARY_W);
 	if (file == NULL || fwrite(header, sizeof(header), 1, file) != 1)
@@ -773,13 +1097,11 @@ ak_bucket_dump(int code, Datum arg)
 		AkSavedBucket saved;
 
 		/* in-flight counts die with their transactions */
-		if (b->key.kind == AK_BK_CONCURRENCY || ak_bucket_idle(b, now_us))
+		if (b->key.kind == AK_BK_CONCURRENCY || ak_bucket_idle(b, now_us, period))
 			continue;
 		memset(&saved, 0, sizeof(saved));
 		saved.key = b->key;
-		saved.tat = b->tat;
-		saved.scale = b->scale;
-		saved.until_us = b->until_us;
+		saved.state = b->u;
 		if (fwrite(&saved, sizeof(saved), 1, file) != 1)
 		{
 			hash_seq_term(&seq);
@@ -866,9 +1188,16 @@ ak_bucket_load(void)
 		if (b == NULL)
 			break;				/* apikey.max_buckets was lowered */
 		ak_bucket_setup(b);
-		b->tat = saved.tat;
-		b->scale = Max(saved.scale, 1);
-		b->until_us = saved.until_us;
+		b->u = saved.state;
+		if (b->key.kind == AK_BK_QUOTA)
+		{
+			/* written again by the worker, to be sure */
+			b->u.quota.dirty = b->u.quota.queued = true;
+			b->u.quota.flushing = false;
+			ak_quota_queue(b);
+		}
+		else
+			b->u.gcra.scale = Max(b->u.gcra.scale, 1);
 		loaded++;
 	}
 	if (loaded < count)

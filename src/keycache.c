@@ -385,7 +385,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 {
 	AkKeyInfo  *info = ak_pack(pack, &row->fixed, sizeof(AkKeyInfo));
 	AkLimit    *limits = ak_pack(pack, row->limits, row->nlimits * sizeof(AkLimit));
-	AkBucket  **hints = ak_pack(pack, NULL, row->nlimits * sizeof(AkBucket *));
+	AkBucket  **hints = ak_pack(pack, NULL, (row->nlimits + 1) * sizeof(AkBucket *));
 	char	   *policy = row->policy_header
 		? ak_pack(pack, row->policy_header, strlen(row->policy_header) + 1) : NULL;
 	text	   *owner = ak_pack_varlena(pack, row->owner);
@@ -418,6 +418,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 	info->nlimits = row->nlimits;
 	info->limits = limits;
 	info->bucket_hints = hints;	/* zeroed: none known yet */
+	info->quota_hint = &hints[row->nlimits];
 	info->policy_header = policy;
 	info->owner = owner;
 	info->tier = tier;
@@ -448,6 +449,10 @@ typedef struct AkKeysColumns
 				daily_quota,
 				monthly_quota,
 				max_concurrency,
+				daily_usage,
+				usage_day,
+				monthly_usage,
+				usage_month,
 				allowed_ips,
 				metadata,
 				expires_at,
@@ -490,6 +495,10 @@ ak_keys_columns(Relation rel)
 	cols.daily_quota = ak_attnum(desc, "daily_quota");
 	cols.monthly_quota = ak_attnum(desc, "monthly_quota");
 	cols.max_concurrency = ak_attnum(desc, "max_concurrency");
+	cols.daily_usage = ak_attnum(desc, "daily_usage");
+	cols.usage_day = ak_attnum(desc, "usage_day");
+	cols.monthly_usage = ak_attnum(desc, "monthly_usage");
+	cols.usage_month = ak_attnum(desc, "usage_month");
 	cols.allowed_ips = ak_attnum(desc, "allowed_ips");
 	cols.metadata = ak_attnum(desc, "metadata");
 	cols.expires_at = ak_attnum(desc, "expires_at");
@@ -546,6 +555,8 @@ ak_getattr_text(HeapTuple tuple, Relation rel, AttrNumber attnum)
 	return isnull ? NULL : DatumGetTextPCopy(d);
 }
 
+static const char *const ak_quota_columns[AK_NUM_PERIODS] = {"daily_quota", "monthly_quota"};
+
 /* Reads the limits and quotas of a tier into row where the key has none. */
 static void
 ak_fill_from_tier(AkKeyRow *row, bool need_limits, Oid nsp, Snapshot snapshot)
@@ -569,17 +580,13 @@ ak_fill_from_tier(AkKeyRow *row, bool need_limits, Oid nsp, Snapshot snapshot)
 		row->nlimits = isnull ? 0 : ak_limits_parse(DatumGetJsonbP(d), row->limits,
 													"tier rate_limits");
 	}
-	if (row->fixed.daily_quota < 0)
+	for (int p = 0; p < AK_NUM_PERIODS; p++)
 	{
-		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "daily_quota"), &isnull);
+		if (row->fixed.quota[p] >= 0)
+			continue;
+		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), ak_quota_columns[p]), &isnull);
 		if (!isnull)
-			row->fixed.daily_quota = DatumGetInt64(d);
-	}
-	if (row->fixed.monthly_quota < 0)
-	{
-		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "monthly_quota"), &isnull);
-		if (!isnull)
-			row->fixed.monthly_quota = DatumGetInt64(d);
+			row->fixed.quota[p] = DatumGetInt64(d);
 	}
 	if (row->fixed.max_concurrency == 0)
 	{
@@ -588,6 +595,29 @@ ak_fill_from_tier(AkKeyRow *row, bool need_limits, Oid nsp, Snapshot snapshot)
 			row->fixed.max_concurrency = DatumGetInt32(d);
 	}
 	table_close(rel, AccessShareLock);
+}
+
+/*
+ * The counts the worker last wrote to the row: where a new quota counter
+ * starts (see quota.c).  A count of no period is none.
+ */
+static void
+ak_decode_usage(AkKeyRow *row, HeapTuple tuple, Relation rel,
+				const AkKeysColumns *cols)
+{
+	const AttrNumber used[AK_NUM_PERIODS] = {cols->daily_usage, cols->monthly_usage};
+	const AttrNumber date[AK_NUM_PERIODS] = {cols->usage_day, cols->usage_month};
+
+	for (int p = 0; p < AK_NUM_PERIODS; p++)
+	{
+		bool		isnull;
+		Datum		d = ak_getattr(tuple, rel, date[p], &isnull);
+
+		row->fixed.usage_period[p] = isnull ? PG_INT32_MIN
+			: ak_period_of_date((AkPeriod) p, DatumGetDateADT(d));
+		d = ak_getattr(tuple, rel, used[p], &isnull);
+		row->fixed.usage[p] = isnull ? 0 : DatumGetInt64(d);
+	}
 }
 
 static void
@@ -650,14 +680,16 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 		row->nlimits = ak_limits_parse(DatumGetJsonbP(d), row->limits, "rate_limits");
 
 	d = ak_getattr(tuple, rel, cols->daily_quota, &isnull);
-	row->fixed.daily_quota = isnull ? -1 : DatumGetInt64(d);
+	row->fixed.quota[AK_DAY] = isnull ? -1 : DatumGetInt64(d);
 	d = ak_getattr(tuple, rel, cols->monthly_quota, &isnull);
-	row->fixed.monthly_quota = isnull ? -1 : DatumGetInt64(d);
+	row->fixed.quota[AK_MONTH] = isnull ? -1 : DatumGetInt64(d);
 	d = ak_getattr(tuple, rel, cols->max_concurrency, &isnull);
 	row->fixed.max_concurrency = isnull ? 0 : DatumGetInt32(d);
+	ak_decode_usage(row, tuple, rel, cols);
+	row->fixed.stored = true;
 
-	if (need_tier_limits || row->fixed.daily_quota < 0 ||
-		row->fixed.monthly_quota < 0 || row->fixed.max_concurrency == 0)
+	if (need_tier_limits || row->fixed.quota[AK_DAY] < 0 ||
+		row->fixed.quota[AK_MONTH] < 0 || row->fixed.max_concurrency == 0)
 		ak_fill_from_tier(row, need_tier_limits, nsp, snapshot);
 	if (row->nlimits > 0)
 		row->policy_header = ak_policy_header(row->limits, row->nlimits);

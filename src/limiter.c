@@ -11,7 +11,8 @@
  *		 apikey.ip_rate_limit > 0;
  *	  3. the server-wide limit of requests in flight, apikey.max_inflight;
  *	  4. the key's concurrency limit, max_concurrency;
- *	  5. the key's buckets, debited all together or not at all.
+ *	  5. the key's daily and monthly quotas (quota.c);
+ *	  6. the key's buckets, debited all together or not at all.
  * A request refused at a step has nothing debited at any step: the steps
  * before it are given back.  A step that finds no room in the bucket table
  * follows apikey.on_table_full: refuse with OVERLOADED, or skip the step.
@@ -19,6 +20,10 @@
  * An admitted check() holds one in-flight slot (and one concurrency slot of
  * its key) until its transaction ends -- commit, abort, or the backend
  * exiting -- when the callbacks below release them.
+ *
+ * Quota alerts are queued only once the request is admitted, and the
+ * request is counted in the key's hourly usage when its transaction ends
+ * (usage.c).
  *
  * Nothing here writes to a table, so all of it works in a read-only
  * transaction and on a hot standby.
@@ -48,23 +53,13 @@ typedef struct AkDecision
 	int			status;			/* HTTP status */
 	const char *code;
 	const AkKeyInfo *key;		/* NULL when the token named no key */
+	AkUsageOutcome usage;		/* how the key's usage counts it */
 	AkLimitReport report;		/* the limits behind the answer, if any */
 	AkLimit		ip_limit;		/* the per-address limit, report may point here */
+	AkLimit		quota_limit;	/* a quota that refused, report may point here */
 	int64		retry_after_us; /* -1: no Retry-After */
 	int64		now_us;
 } AkDecision;
-
-static const int ak_code_status[] = {
-	[AK_CODE_VALID] = 200,
-	[AK_CODE_MALFORMED] = 401,
-	[AK_CODE_NOT_FOUND] = 401,
-	[AK_CODE_REVOKED] = 401,
-	[AK_CODE_EXPIRED] = 401,
-	[AK_CODE_BLOCKED] = 429,
-	[AK_CODE_IP_NOT_ALLOWED] = 403,
-	[AK_CODE_INSUFFICIENT_SCOPE] = 403,
-};
-
 
 /* ---- slots held until the transaction ends ---- */
 
@@ -160,6 +155,23 @@ ak_decide(AkDecision *d, bool allowed, int status, const char *code,
 	d->status = status;
 	d->code = code;
 	d->retry_after_us = retry_after_us;
+	d->usage = allowed ? AK_USAGE_ALLOWED
+		: (status == 401 || status == 403) ? AK_USAGE_DENIED_AUTH
+		: AK_USAGE_RATE_LIMITED;
+}
+
+/*
+ * A step found no room in the bucket table: true to go on without it
+ * (apikey.on_table_full = open), or false with the request refused.
+ */
+static bool
+ak_table_full(AkDecision *d)
+{
+	if (ak_on_table_full == AK_TABLE_FULL_OPEN)
+		return true;
+	ak_count(AK_OVERLOADED);
+	ak_decide(d, false, 503, "OVERLOADED", USECS_PER_SEC);
+	return false;
 }
 
 /* The Retry-After of a refusal by limits: when every one would admit. */
@@ -206,11 +218,37 @@ ak_debit_step(AkDecision *d, AkBucketKind kind, const uint8 *owner,
 			return false;
 		case AK_DEBIT_NO_ROOM:
 			r->nlimits = 0;
-			if (ak_on_table_full == AK_TABLE_FULL_OPEN)
-				return true;
-			ak_count(AK_OVERLOADED);
-			ak_decide(d, false, 503, "OVERLOADED", USECS_PER_SEC);
+			return ak_table_full(d);
+	}
+	return false;				/* keep compiler quiet */
+}
+
+/*
+ * Debits a key's quotas, if it has any; returns false (with d decided)
+ * when the request must stop here.  *debited tells whether anything was
+ * taken, to be given back by ak_quota_undo if a later step refuses.
+ */
+static bool
+ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost,
+			  AkQuotaCharge *charge, bool *debited)
+{
+	int64		retry_after_us;
+
+	*debited = false;
+	if (!ak_key_has_quota(key))
+		return true;
+	switch (ak_quota_debit(key, cost, d->now_us, charge))
+	{
+		case AK_DEBIT_OK:
+			*debited = true;
+			return true;
+		case AK_DEBIT_REJECTED:
+			ak_quota_report(charge, &d->quota_limit, &d->report, &retry_after_us);
+			ak_decide(d, false, 429, "QUOTA_EXCEEDED", retry_after_us);
+			d->usage = AK_USAGE_QUOTA_EXCEEDED;
 			return false;
+		case AK_DEBIT_NO_ROOM:
+			return ak_table_full(d);
 	}
 	return false;				/* keep compiler quiet */
 }
@@ -257,6 +295,8 @@ ak_check(text *token, text *scope, inet *client_ip, int64 cost, AkDecision *d)
 	bool		ip_debited = false;
 	bool		inflight = false;
 	AkBucket   *slot = NULL;
+	AkQuotaCharge quota;
+	bool		quota_debited = false;
 	const AkKeyInfo *key;
 
 	memset(d, 0, sizeof(*d));
@@ -300,24 +340,20 @@ ak_check(text *token, text *scope, inet *client_ip, int64 cost, AkDecision *d)
 		AkDebit		taken = ak_slot_acquire((const uint8 *) key->id.data,
 											key->max_concurrency, &slot);
 
+		if (taken != AK_DEBIT_OK)
+			slot = NULL;
 		if (taken == AK_DEBIT_REJECTED)
 		{
 			ak_count(AK_RATE_LIMITED);
 			ak_decide(d, false, 429, "CONCURRENCY_LIMITED", USECS_PER_SEC);
-			slot = NULL;
 			goto refuse;
 		}
-		if (taken == AK_DEBIT_NO_ROOM)
-		{
-			slot = NULL;
-			if (ak_on_table_full == AK_TABLE_FULL_CLOSED)
-			{
-				ak_count(AK_OVERLOADED);
-				ak_decide(d, false, 503, "OVERLOADED", USECS_PER_SEC);
-				goto refuse;
-			}
-		}
+		if (taken == AK_DEBIT_NO_ROOM && !ak_table_full(d))
+			goto refuse;
 	}
+
+	if (!ak_quota_step(d, key, cost, &quota, &quota_debited))
+		goto refuse;
 
 	if (key->nlimits > 0 &&
 		!ak_debit_step(d, AK_BK_KEY_LIMIT, (const uint8 *) key->id.data,
@@ -329,10 +365,14 @@ ak_check(text *token, text *scope, inet *client_ip, int64 cost, AkDecision *d)
 		ak_inflight_held++;
 	if (slot)
 		ak_hold_slot(slot);
+	if (quota_debited)
+		ak_quota_announce(key, &quota);
 	ak_decide(d, true, 200, "OK", -1);
 	return;
 
 refuse:
+	if (quota_debited)
+		ak_quota_undo(key, &quota);
 	if (slot)
 		ak_slot_release(slot);
 	if (inflight)
@@ -394,6 +434,7 @@ apikey_check(PG_FUNCTION_ARGS)
 	AkHeaders	h;
 	Datum		values[12];
 	bool		nulls[12] = {false};
+	int64		cost = PG_ARGISNULL(3) ? -1 : PG_GETARG_INT32(3);
 
 	AK_REQUIRE_PRELOAD();
 	desc = ak_result_tupdesc(fcinfo);
@@ -401,8 +442,10 @@ apikey_check(PG_FUNCTION_ARGS)
 	ak_check(ak_token_arg(fcinfo, 0),
 			 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 			 PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
-			 PG_ARGISNULL(3) ? -1 : PG_GETARG_INT32(3), &d);
+			 cost, &d);
 	AK_TOKEN_PATH_END();
+	if (d.key != NULL && d.key->stored)
+		ak_usage_request(&d.key->id, d.usage, cost);
 
 	values[0] = BoolGetDatum(d.allowed);
 	values[1] = Int32GetDatum(d.status);
@@ -439,8 +482,10 @@ ak_limit_result(FunctionCallInfo fcinfo, const AkDecision *d)
 
 /*
  * apikey.consume(key_id, cost, refund_on_rollback) RETURNS apikey.limit_result
- *	  Debits a key's buckets directly, for callers that verified the key
- *	  themselves or charge the real cost of a request after doing it.
+ *	  Debits a key's quotas and buckets directly, for callers that verified
+ *	  the key themselves or charge the real cost of a request after doing
+ *	  it.  With refund_on_rollback, the quota units come back if the
+ *	  transaction aborts.
  */
 Datum
 apikey_consume(PG_FUNCTION_ARGS)
@@ -449,6 +494,9 @@ apikey_consume(PG_FUNCTION_ARGS)
 	const AkKeyInfo *key;
 	AkCode		state;
 	int64		cost = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	bool		refund_on_rollback = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	AkQuotaCharge quota;
+	bool		quota_debited = false;
 
 	AK_REQUIRE_PRELOAD();
 	memset(&d, 0, sizeof(d));
@@ -463,10 +511,24 @@ apikey_consume(PG_FUNCTION_ARGS)
 	{
 		ak_check_cost(cost, key->limits, key->nlimits);
 		ak_decide(&d, true, 200, "OK", -1);
-		if (key->nlimits > 0)
-			(void) ak_debit_step(&d, AK_BK_KEY_LIMIT, (const uint8 *) key->id.data,
-								 key->limits, key->nlimits, key->policy_header,
-								 cost, NULL, key->bucket_hints);
+		if (ak_quota_step(&d, key, cost, &quota, &quota_debited) &&
+			key->nlimits > 0 &&
+			!ak_debit_step(&d, AK_BK_KEY_LIMIT, (const uint8 *) key->id.data,
+						   key->limits, key->nlimits, key->policy_header,
+						   cost, NULL, key->bucket_hints) &&
+			quota_debited)
+		{
+			ak_quota_undo(key, &quota);
+			quota_debited = false;
+		}
+		if (quota_debited)
+		{
+			ak_quota_announce(key, &quota);
+			if (refund_on_rollback)
+				ak_quota_refund_on_rollback(key, &quota);
+		}
+		if (d.allowed)
+			ak_usage_charge(&key->id, cost);
 	}
 	PG_RETURN_DATUM(ak_limit_result(fcinfo, &d));
 }

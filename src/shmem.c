@@ -18,7 +18,8 @@
  *
  *	  The other parts of shared memory document their own protocol in the
  *	  file that owns them: keycache.c (the invalidation ring), bucket.c (the
- *	  rate-limit buckets).
+ *	  rate-limit buckets and quota counters), usage.c (usage per key and
+ *	  hour), events.c (the event queue), worker.c (the worker's state).
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +33,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 
 typedef union AkCounterSlot
 {
@@ -62,6 +64,9 @@ ak_shmem_request(void)
 	RequestAddinShmemSpace(add_size(ak_counters_size(), PG_CACHE_LINE_SIZE));
 	ak_keycache_shmem_request();
 	ak_bucket_shmem_request();
+	ak_usage_shmem_request();
+	ak_events_shmem_request();
+	ak_worker_shmem_request();
 }
 
 static void
@@ -92,6 +97,9 @@ ak_shmem_startup(void)
 
 	ak_keycache_shmem_startup();
 	ak_bucket_shmem_startup();
+	ak_usage_shmem_startup();
+	ak_events_shmem_startup();
+	ak_worker_shmem_startup();
 
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -103,6 +111,42 @@ ak_shmem_install_hooks(void)
 	shmem_request_hook = ak_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ak_shmem_startup;
+}
+
+/*
+ * Gives every element of a fixed-size shared hash table its AkSharedEntry
+ * (at entry_offset), once: each element is drawn from the free lists and
+ * given back.  A spinlock is never initialized again after this, which is
+ * what lets a backend lock an element it only remembers (a hint) without
+ * any partition lock: the element may hold another entry by then, or none,
+ * but it is always a valid spinlock.  Caller holds AddinShmemInitLock.
+ */
+void
+ak_shmem_hash_prepare(HTAB *table, Size keysize, Size entry_offset)
+{
+	char		key[64];
+	uint64		n;
+
+	Assert(keysize <= sizeof(key) && keysize >= sizeof(n));
+	memset(key, 0, sizeof(key));
+	for (n = 0;; n++)
+	{
+		char	   *element;
+		AkSharedEntry *entry;
+
+		memcpy(key, &n, sizeof(n));
+		element = hash_search(table, key, HASH_ENTER_NULL, NULL);
+		if (element == NULL)
+			break;
+		entry = (AkSharedEntry *) (element + entry_offset);
+		SpinLockInit(&entry->mutex);
+		entry->live = false;
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		memcpy(key, &i, sizeof(i));
+		hash_search(table, key, HASH_REMOVE, NULL);
+	}
 }
 
 void

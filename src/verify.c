@@ -39,6 +39,17 @@ const char *const ak_code_names[] = {
 	[AK_CODE_INSUFFICIENT_SCOPE] = "INSUFFICIENT_SCOPE",
 };
 
+const int	ak_code_status[] = {
+	[AK_CODE_VALID] = 200,
+	[AK_CODE_MALFORMED] = 401,
+	[AK_CODE_NOT_FOUND] = 401,
+	[AK_CODE_REVOKED] = 401,
+	[AK_CODE_EXPIRED] = 401,
+	[AK_CODE_BLOCKED] = 429,
+	[AK_CODE_IP_NOT_ALLOWED] = 403,
+	[AK_CODE_INSUFFICIENT_SCOPE] = 403,
+};
+
 PG_FUNCTION_INFO_V1(apikey_verify);
 
 /*
@@ -130,8 +141,8 @@ ak_static_key_info(void)
 		info->scopes = palloc(sizeof(char *));
 		info->scopes[0] = "*";
 		info->metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-		info->daily_quota = -1;
-		info->monthly_quota = -1;
+		info->quota[AK_DAY] = -1;
+		info->quota[AK_MONTH] = -1;
 	}
 	else
 	{
@@ -274,10 +285,10 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 }
 
 /*
- * Verifies a token at now_us and counts the outcome.  *key is the key the
- * token belongs to, when there is one (also for most failures), else NULL;
- * it is valid until the next verification.  For BLOCKED, *blocked_until is
- * the end of the cooldown.
+ * Verifies a token at now_us, counts the outcome and queues an access event
+ * for a failure.  *key is the key the token belongs to, when there is one
+ * (also for most failures), else NULL; it is valid until the next
+ * verification.  For BLOCKED, *blocked_until is the end of the cooldown.
  *
  * prefix_len is set by ak_verify_token only when the token named no key:
  * a failure of a known key is counted against the key's display prefix.
@@ -291,26 +302,35 @@ ak_verify(text *token, text *scope, inet *client_ip, int64 now_us,
 									   &prefix_len);
 
 	*blocked_until = 0;
-	if (ak_abuse_threshold > 0)
-	{
-		if (ak_code_is_401(code))
-		{
-			const char *display = *key ? (*key)->display_prefix
-				: prefix_len ? VARDATA_ANY(token) : NULL;
-			size_t		display_len = *key ? strlen(display)
-				: prefix_len + 1 + AK_DISPLAY_BODY_LEN;
-
-			ak_abuse_count_failure(client_ip, display, display_len, now_us);
-		}
-		else if (*key != NULL &&
-				 (*blocked_until = ak_abuse_cooldown_until(client_ip, *key, now_us)) > 0)
-			code = AK_CODE_BLOCKED;
-	}
+	if (ak_abuse_threshold > 0 && !ak_code_is_401(code) && *key != NULL &&
+		(*blocked_until = ak_abuse_cooldown_until(client_ip, *key, now_us)) > 0)
+		code = AK_CODE_BLOCKED;
 
 	ak_count(AK_REQUESTS);
 	ak_count(code == AK_CODE_VALID ? AK_VALID : AK_INVALID);
 	if (code == AK_CODE_BLOCKED)
 		ak_count(AK_BLOCKED);
+
+	if (code != AK_CODE_VALID)
+	{
+		/* the key's display prefix, else that of a well-formed token */
+		const char *display = NULL;
+		size_t		display_len = 0;
+
+		if (*key != NULL)
+		{
+			display = (*key)->display_prefix;
+			display_len = strlen(display);
+		}
+		else if (prefix_len > 0)
+		{
+			display = VARDATA_ANY(token);
+			display_len = prefix_len + 1 + AK_DISPLAY_BODY_LEN;
+		}
+		if (ak_abuse_threshold > 0 && ak_code_is_401(code))
+			ak_abuse_count_failure(client_ip, display, display_len, now_us);
+		ak_event_denied(code, *key, client_ip, display, display_len);
+	}
 	return code;
 }
 

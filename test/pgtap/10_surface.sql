@@ -3,15 +3,15 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(36);
+SELECT plan(40);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
           'apikey_admin is NOLOGIN');
 
-SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log']);
-SELECT views_are('apikey', ARRAY['key_list', 'stats']);
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly']);
+SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly']);
 SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
@@ -26,6 +26,23 @@ SELECT columns_are('apikey', 'tiers', ARRAY[
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
     'request_method', 'request_path', 'status', 'detail']);
+SELECT columns_are('apikey', 'usage_hourly', ARRAY[
+    'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
+    'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'endpoints',
+    'latency_hist']);
+SELECT columns_are('apikey', 'usage_daily', ARRAY[
+    'key_id', 'day', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
+    'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'cost',
+    'latency_hist']);
+SELECT columns_are('apikey', 'usage_monthly', ARRAY[
+    'key_id', 'month', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
+    'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'cost',
+    'latency_hist']);
+SELECT is(
+    (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+      WHERE c.relnamespace = 'apikey'::regnamespace AND c.relkind = 'v'
+        AND NOT 'security_invoker=true' = ANY (coalesce(c.reloptions, '{}'))),
+    NULL, 'every view is security_invoker');
 SELECT columns_are('apikey', 'stats', ARRAY[
     'requests_total', 'valid_total', 'invalid_total', 'rate_limited_total',
     'quota_exceeded_total', 'blocked_total', 'overloaded_total', 'cache_hits',
@@ -113,7 +130,8 @@ SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin',
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'keys'], 'RLS is enabled and forced on keys and audit_log');
+    ARRAY['audit_log', 'keys', 'usage_hourly'],
+    'RLS is enabled and forced on keys, audit_log and usage_hourly');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -121,8 +139,8 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'tiers'],
-    'pg_extension_config_dump covers keys, tiers and audit_log');
+    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'tiers', 'usage_hourly'],
+    'pg_extension_config_dump covers keys, tiers, audit_log and usage_hourly');
 
 SELECT * FROM finish();
 ROLLBACK;
