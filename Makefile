@@ -22,7 +22,7 @@ SHLIB_LINK  = -lsodium
 
 # pg_regress suites (sql/<name>.sql, expected/<name>.out).  They need a
 # server started with shared_preload_libraries = 'apikey' (see apikey.conf).
-REGRESS      = token lifecycle verify security badinput check quota usage
+REGRESS      = token lifecycle verify security badinput check quota usage postgrest
 REGRESS_OPTS = --inputdir=. --load-extension=apikey
 
 # Concurrency specs (test/isolation/specs, test/isolation/expected).

@@ -707,6 +707,50 @@ COMMENT ON FUNCTION apikey.throttle(text, integer, interval, integer, integer) I
 
 
 ------------------------------------------------------------------------
+-- PostgREST and Supabase (contract §8)
+------------------------------------------------------------------------
+
+CREATE TABLE apikey.scope_map (
+    method        text    NOT NULL DEFAULT '*'
+                  CHECK (method IN ('*', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')),
+    path_pattern  text    NOT NULL CHECK (path_pattern OPERATOR(pg_catalog.<>) ''),
+    scope         text    NOT NULL CHECK (scope OPERATOR(pg_catalog.<>) ''),
+    priority      integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (method, path_pattern)
+);
+
+COMMENT ON TABLE apikey.scope_map IS
+'The scope check_request() requires: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires none';
+
+CREATE FUNCTION apikey._scope_map_changed()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'apikey_scope_map_changed';
+
+-- every backend re-reads the map once the change commits
+CREATE TRIGGER scope_map_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.scope_map
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._scope_map_changed();
+
+CREATE FUNCTION apikey.check_request()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_check_request';
+
+COMMENT ON FUNCTION apikey.check_request() IS
+'PostgREST db-pre-request: checks the key of the request (header apikey.header), adds the rate-limit headers, or raises the HTTP error';
+
+CREATE FUNCTION apikey.exchange(token text, ttl interval DEFAULT '1 hour')
+RETURNS jsonb
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_exchange';
+
+COMMENT ON FUNCTION apikey.exchange(text, interval) IS
+'Trades a valid key for an HS256 JWT signed with apikey.jwt_secret: {access_token, token_type, expires_in}';
+
+
+------------------------------------------------------------------------
 -- Live counters (admins only)
 ------------------------------------------------------------------------
 
@@ -780,11 +824,32 @@ REVOKE ALL ON FUNCTION apikey._stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION apikey._stats() TO apikey_admin;
 GRANT SELECT ON apikey.stats TO apikey_admin;
 
+REVOKE ALL ON apikey.scope_map FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON apikey.scope_map TO apikey_admin;
+REVOKE ALL ON FUNCTION apikey._scope_map_changed() FROM PUBLIC;
+
+-- The roles PostgREST impersonates get what a request needs, by name, so
+-- that revoking PUBLIC's defaults leaves PostgREST working.
+DO $$
+DECLARE
+    r name;
+BEGIN
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname OPERATOR(pg_catalog.=) ANY ('{anon,authenticated,service_role}')
+    LOOP
+        EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA apikey TO %I', r);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION apikey.check_request(),'
+                                  ' apikey.exchange(text, interval), apikey.current_owner(),'
+                                  ' apikey.current_key_id() TO %I', r);
+    END LOOP;
+END $$;
+
 -- pg_dump keeps the rows of these tables (the three seeded tiers are
 -- re-created by CREATE EXTENSION, so only tiers added later are dumped).
 SELECT pg_catalog.pg_extension_config_dump('apikey.keys', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hourly', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.scope_map', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.tiers',
     $$WHERE name NOT IN ('free', 'premium', 'enterprise')$$);

@@ -37,6 +37,12 @@ int			ak_abuse_threshold = 0;
 int			ak_abuse_cooldown = 300;
 static int	ak_test_clock_offset = 0;
 
+static const struct config_enum_entry ak_error_style_options[] = {
+	{"pgrst", AK_ERRORS_PGRST, false},
+	{"pt", AK_ERRORS_PT, false},
+	{NULL, 0, false}
+};
+
 static const struct config_enum_entry ak_table_full_options[] = {
 	{"closed", AK_TABLE_FULL_CLOSED, false},
 	{"open", AK_TABLE_FULL_OPEN, false},
@@ -93,6 +99,20 @@ ak_token_path_subabort(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 		ak_handling_token = false;
+}
+
+/* Header names as PostgREST passes them: lower case, not empty. */
+static bool
+ak_check_header_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || **newval == '\0' || strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A header name has 1 to %d characters.", NAMEDATALEN - 1);
+		return false;
+	}
+	for (char *p = *newval; *p; p++)
+		*p = pg_tolower((unsigned char) *p);
+	return true;
 }
 
 static void
@@ -264,6 +284,52 @@ ak_define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.header",
+							   "Request header that carries the API key, for check_request().",
+							   "A lower-case header name, as PostgREST passes them.",
+							   &ak_header_name,
+							   "x-api-key",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.client_ip_header",
+							   "Request header whose first address is the client's, for check_request().",
+							   "Only trustworthy when a proxy in front of PostgREST sets it.",
+							   &ak_client_ip_header,
+							   "x-forwarded-for",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomEnumVariable("apikey.postgrest_error_style",
+							 "How check_request() refuses a request inside PostgREST.",
+							 "pgrst: SQLSTATE PGRST with status and headers (PostgREST 12 and later); pt: SQLSTATE PTnnn (PostgREST 11).",
+							 &ak_error_style,
+							 AK_ERRORS_PGRST,
+							 ak_error_style_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_secret",
+							   "Secret exchange() signs JWTs with: PostgREST's jwt-secret.",
+							   NULL,
+							   &ak_jwt_secret,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_role",
+							   "Role claim of JWTs minted by exchange() for keys without a jwt_role.",
+							   NULL,
+							   &ak_jwt_role,
+							   "authenticated",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.test_clock_offset",
 							"Moves apikey's clock, for tests of refill and expiry.",

@@ -41,6 +41,9 @@
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
+/* the extension's schema (apikey.control: relocatable = false) */
+#define AK_SCHEMA			"apikey"
+
 /* ---- token format (contract §3) ---- */
 #define AK_HASH_LEN			32	/* BLAKE2b-256 */
 #define AK_PEPPER_LEN		32
@@ -86,6 +89,19 @@ extern int	ak_flush_interval;
 extern int	ak_maintenance_interval;
 extern int	ak_audit_retention;
 extern int	ak_usage_retention;
+
+/* PostgREST (postgrest.c, identity.c) */
+typedef enum AkErrorStyle
+{
+	AK_ERRORS_PGRST,			/* SQLSTATE PGRST with JSON: PostgREST >= 12 */
+	AK_ERRORS_PT				/* SQLSTATE PTnnn: PostgREST 11 */
+} AkErrorStyle;
+
+extern char *ak_header_name;
+extern char *ak_client_ip_header;
+extern int	ak_error_style;
+extern char *ak_jwt_secret;
+extern char *ak_jwt_role;
 
 /* The time apikey decides with: now, plus apikey.test_clock_offset. */
 extern int64 ak_now_us(void);
@@ -325,6 +341,7 @@ typedef struct AkKeyInfo
 	inet	  **allowed;
 } AkKeyInfo;
 
+extern AttrNumber ak_attnum(TupleDesc desc, const char *name);
 extern bool ak_keycache_probe(const uint8 *hash, const AkKeyInfo **key);
 extern const AkKeyInfo *ak_keycache_fill(const uint8 *hash);
 extern const AkKeyInfo *ak_keycache_lookup_id(const pg_uuid_t *id);
@@ -449,6 +466,27 @@ extern void ak_usage_write(AkUsagePending *pending);
 extern void ak_usage_written(AkUsagePending *pending, bool keys, bool hours);
 extern bool ak_usage_is_empty(AkUsagePending *pending);
 extern void ak_usage_forget_finished(int64 now_us);
+
+/* ---- the limiter (limiter.c) ---- */
+
+/* What a request was told. */
+typedef struct AkDecision
+{
+	bool		allowed;
+	int			status;			/* HTTP status */
+	const char *code;
+	const AkKeyInfo *key;		/* NULL when the token named no key */
+	AkUsageOutcome usage;		/* how the key's usage counts it */
+	AkLimitReport report;		/* the limits behind the answer, if any */
+	AkLimit		ip_limit;		/* the per-address limit, report may point here */
+	AkLimit		quota_limit;	/* a quota that refused, report may point here */
+	int64		retry_after_us; /* -1: no Retry-After */
+	int64		now_us;
+} AkDecision;
+
+extern void ak_check(text *token, text *scope, inet *client_ip, int64 cost,
+					 AkDecision *d);
+extern void ak_decision_headers(const AkDecision *d, AkHeaders *h);
 
 /* ---- access events and quota alerts (events.c) ---- */
 extern void ak_events_shmem_request(void);

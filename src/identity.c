@@ -157,15 +157,18 @@ ak_parse_inet(const char *s, size_t len)
 	return DatumGetInetPP(DirectFunctionCall1(inet_in, CStringGetDatum(buf)));
 }
 
+char	   *ak_client_ip_header = NULL;
+
 /*
  * The client address of the current PostgREST request: the first hop of
- * the x-forwarded-for header in request.headers, or NULL.
+ * the apikey.client_ip_header header (x-forwarded-for) in request.headers,
+ * or NULL.
  */
 inet *
 ak_request_client_ip(void)
 {
 	const char *headers = GetConfigOption("request.headers", true, false);
-	char	   *value = ak_json_get_string(headers, "x-forwarded-for");
+	char	   *value = ak_json_get_string(headers, ak_client_ip_header);
 
 	if (value == NULL)
 		return NULL;

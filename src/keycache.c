@@ -74,7 +74,6 @@
 #include "apikey.h"
 
 #define AK_INVAL_RING_SIZE	4096
-#define AK_SCHEMA			"apikey"
 
 typedef struct AkInvalMessage
 {
@@ -460,7 +459,8 @@ typedef struct AkKeysColumns
 				rotated_to;
 } AkKeysColumns;
 
-static AttrNumber
+/* The number of a table's column, by name. */
+AttrNumber
 ak_attnum(TupleDesc desc, const char *name)
 {
 	for (int i = 0; i < desc->natts; i++)

@@ -46,20 +46,6 @@ PG_FUNCTION_INFO_V1(apikey_check);
 PG_FUNCTION_INFO_V1(apikey_consume);
 PG_FUNCTION_INFO_V1(apikey_throttle);
 
-/* What a request was told. */
-typedef struct AkDecision
-{
-	bool		allowed;
-	int			status;			/* HTTP status */
-	const char *code;
-	const AkKeyInfo *key;		/* NULL when the token named no key */
-	AkUsageOutcome usage;		/* how the key's usage counts it */
-	AkLimitReport report;		/* the limits behind the answer, if any */
-	AkLimit		ip_limit;		/* the per-address limit, report may point here */
-	AkLimit		quota_limit;	/* a quota that refused, report may point here */
-	int64		retry_after_us; /* -1: no Retry-After */
-	int64		now_us;
-} AkDecision;
 
 /* ---- slots held until the transaction ends ---- */
 
@@ -285,7 +271,7 @@ ak_ip_limit(AkLimit *limit)
  * The whole of check() but the result row.  d->key is the verified key,
  * kept for the caller (check_request needs its owner).
  */
-static void
+void
 ak_check(text *token, text *scope, inet *client_ip, int64 cost, AkDecision *d)
 {
 	AkCode		code;
@@ -421,6 +407,13 @@ ak_limit_columns(const AkDecision *d, Datum *values, bool *nulls)
 	nulls[0] = nulls[1] = nulls[2] = nulls[3] = false;
 }
 
+/* The headers of contract §7 for a decision. */
+void
+ak_decision_headers(const AkDecision *d, AkHeaders *h)
+{
+	ak_headers_build(h, &d->report, d->now_us, d->allowed ? -1 : d->retry_after_us);
+}
+
 /*
  * apikey.check(token, scope, client_ip, cost) RETURNS apikey.check_result
  *	  (allowed, status, code, key_id, owner, scopes, tier,
@@ -461,7 +454,7 @@ apikey_check(PG_FUNCTION_ARGS)
 	else
 		nulls[3] = nulls[4] = nulls[5] = nulls[6] = true;
 	ak_limit_columns(&d, &values[7], &nulls[7]);
-	ak_headers_build(&h, &d.report, d.now_us, d.allowed ? -1 : d.retry_after_us);
+	ak_decision_headers(&d, &h);
 	values[11] = JsonbPGetDatum(ak_headers_jsonb(&h));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));

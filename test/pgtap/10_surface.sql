@@ -3,14 +3,14 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(40);
+SELECT plan(50);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
           'apikey_admin is NOLOGIN');
 
-SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly']);
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map']);
 SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly']);
 SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
 
@@ -26,6 +26,7 @@ SELECT columns_are('apikey', 'tiers', ARRAY[
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
     'request_method', 'request_path', 'status', 'detail']);
+SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
     'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'endpoints',
@@ -106,6 +107,18 @@ SELECT is(pg_get_function_arguments('apikey.throttle'::regproc),
     'bucket text, rate integer, period interval, burst integer DEFAULT NULL::integer, cost integer DEFAULT 1',
     'throttle() arguments');
 SELECT function_returns('apikey', 'current_owner', ARRAY[]::text[], 'text');
+SELECT function_returns('apikey', 'check_request', ARRAY[]::text[], 'void');
+SELECT is(pg_get_function_arguments('apikey.exchange'::regproc),
+    'token text, ttl interval DEFAULT ''01:00:00''::interval', 'exchange() arguments');
+SELECT function_returns('apikey', 'exchange', ARRAY['text', 'interval'], 'jsonb');
+SELECT is(pg_get_function_result('apikey.issue_bulk'::regproc),
+    'TABLE(key_id uuid, token text, display_prefix text)', 'issue_bulk() result');
+SELECT is(pg_get_function_arguments('apikey.revoke_bulk'::regproc),
+    'key_ids uuid[], reason text DEFAULT NULL::text, dry_run boolean DEFAULT false',
+    'revoke_bulk() arguments');
+SELECT is(pg_get_function_result('apikey.revoke_bulk'::regproc),
+    'TABLE(key_id uuid, was_active boolean, revoked boolean)', 'revoke_bulk() result');
+SELECT function_returns('apikey', 'update_bulk', ARRAY['uuid[]', 'jsonb'], 'integer');
 SELECT function_returns('apikey', 'current_key_id', ARRAY[]::text[], 'uuid');
 
 -- privileges: PUBLIC reads every column of keys but key_hash, writes nothing
@@ -125,6 +138,8 @@ SELECT is(
 SELECT table_privs_are('apikey', 'tiers', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
+SELECT table_privs_are('apikey', 'scope_map', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 
 -- row-level security: enabled and forced where owners read
 SELECT is(
@@ -139,8 +154,8 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'tiers', 'usage_hourly'],
-    'pg_extension_config_dump covers keys, tiers, audit_log and usage_hourly');
+    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'scope_map', 'tiers', 'usage_hourly'],
+    'pg_extension_config_dump covers keys, tiers, audit_log, usage_hourly and scope_map');
 
 SELECT * FROM finish();
 ROLLBACK;
