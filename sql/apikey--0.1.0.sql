@@ -171,7 +171,7 @@ CREATE TABLE apikey.keys (
     usage_day       date,
     monthly_usage   bigint NOT NULL DEFAULT 0,
     usage_month     date
-);
+) WITH (fillfactor = 80);  -- room for the worker's HOT updates of usage columns
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
 CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
@@ -227,7 +227,7 @@ CREATE TABLE apikey.usage_hourly (
     endpoints       jsonb NOT NULL DEFAULT '{}',
     latency_hist    bigint[],
     CONSTRAINT usage_hourly_pkey PRIMARY KEY (key_id, hour)
-);
+) WITH (fillfactor = 70);  -- the current hour's rows are updated every flush
 
 CREATE INDEX usage_hourly_hour_idx ON apikey.usage_hourly (hour);
 

@@ -224,6 +224,8 @@ ak_refund(const AkRollbackRefund *r)
 
 	ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
 							r->cost, NULL, &hint);
+	/* nor are they billed: usage_hourly.cost_units drops by as much */
+	ak_usage_charge(&r->key_id, -r->cost);
 }
 
 /* Refunds the entries of a subtransaction (all of them: InvalidSubTransactionId). */
@@ -276,8 +278,9 @@ ak_refund_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * consume(refund_on_rollback => true): the units of this charge come back
- * if the current (sub)transaction aborts.  Only quotas are refunded: the
- * rate limits protect the server, which did the work all the same.
+ * if the current (sub)transaction aborts, to the quota and to the usage
+ * billed.  The rate limits are not refunded: they protect the server, which
+ * did the work all the same.
  */
 void
 ak_quota_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge)

@@ -425,8 +425,8 @@ ak_usage_charge(const pg_uuid_t *key_id, int64 cost)
 	AkUsageRecord r;
 	TimestampTz now;
 
-	if (cost <= 0 || !ak_usage_enabled())
-		return;
+	if (cost == 0 || !ak_usage_enabled())
+		return;					/* negative: units refunded on rollback */
 	now = GetCurrentTimestamp();
 	ak_usage_fill(&r, key_id, now);
 	r.outcome = AK_USAGE_ALLOWED;
@@ -788,7 +788,8 @@ ak_usage_write(AkUsagePending *p)
 		"   p95_ms = apikey.latency_quantile(apikey._hist_add(u.latency_hist, excluded.latency_hist), 0.95),"
 		"   p99_ms = apikey.latency_quantile(apikey._hist_add(u.latency_hist, excluded.latency_hist), 0.99),"
 		"   latency_hist = apikey._hist_add(u.latency_hist, excluded.latency_hist),"
-		"   endpoints = apikey._endpoints_add(u.endpoints, excluded.endpoints)";
+		"   endpoints = CASE WHEN excluded.endpoints OPERATOR(pg_catalog.=) '{}' THEN u.endpoints"
+		"                    ELSE apikey._endpoints_add(u.endpoints, excluded.endpoints) END";
 	static const Oid elemtypes[11] = {
 		UUIDOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 		INT8OID, FLOAT8OID, JSONBOID, INT8OID

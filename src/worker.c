@@ -348,6 +348,28 @@ ak_write_events(void *arg)
  * task collected is kept for the next flush: usage and events in the
  * worker's memory, quota counters marked dirty again.
  */
+/*
+ * Usage records the full usage table could not take are lost for good:
+ * say so once per flush that saw new ones.
+ */
+static void
+ak_report_usage_dropped(void)
+{
+	static uint64 reported = 0;
+	uint64		dropped = ak_counter_total(AK_USAGE_DROPPED);
+
+	if (dropped <= reported)
+		return;
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("apikey usage table is full: " UINT64_FORMAT " usage records were dropped",
+					dropped - reported),
+			 errdetail("Every entry of apikey.max_usage_entries (%d) holds a key, hour and endpoint not yet written.",
+					   ak_max_usage_entries),
+			 errhint("Raise apikey.max_usage_entries, or lower apikey.flush_interval.")));
+	reported = dropped;
+}
+
 static void
 ak_worker_flush(void)
 {
@@ -356,6 +378,7 @@ ak_worker_flush(void)
 	AkKeysWrite keys;
 	bool		ok;
 
+	ak_report_usage_dropped();
 	finished = ak_usage_harvest(ak_pending, now);
 	if (finished > 0)
 		ak_usage_forget_finished(now);

@@ -139,6 +139,22 @@ is($node->safe_psql('postgres', q{
       FROM apikey.audit_log WHERE action = 'expired' AND actor = 'apikey worker'}),
 	'expires_at passed, rotation grace ended', 'each with an "expired" audit row');
 
+# ---- units refunded on rollback are not billed ----
+$node->safe_psql('postgres', q{
+    INSERT INTO k SELECT 'billing', key_id, token FROM apikey.issue('frank', rate_limits => '[]');
+    SELECT apikey.update(key_id, '{"daily_quota": 100}') FROM k WHERE what = 'billing';
+});
+$node->psql('postgres', q{
+    BEGIN;
+    SELECT apikey.consume(key_id, 50, refund_on_rollback => true) FROM k WHERE what = 'billing';
+    ROLLBACK;
+    SELECT apikey.consume(key_id, 7, refund_on_rollback => true) FROM k WHERE what = 'billing';
+});
+wait_for(q{SELECT k2.daily_usage || ' ' || u.cost_units
+             FROM k JOIN apikey.keys k2 ON k2.id = k.key_id
+             JOIN apikey.usage_hourly u ON u.key_id = k.key_id WHERE what = 'billing'},
+	'7 7', 'a rolled-back consume() costs neither quota nor billed units');
+
 # ---- a task fails, and the worker carries on ----
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN; LOCK apikey.usage_hourly IN ACCESS EXCLUSIVE MODE');
