@@ -6,7 +6,9 @@
 #   floor               bench/floor: a no-op C function with check()'s exact
 #                       signature and result (hash the token, build a constant
 #                       row with realistic headers) -- the interface floor
-#   check               apikey.check(token), admitted (limits set high)
+#   check               apikey.check(token), admitted (limits and daily and
+#                       monthly quotas set high; usage collected, and the
+#                       apikey worker flushing it every second, as in production)
 #   plpgsql             a table-based limiter: digest lookup + UPDATE ...
 #                       RETURNING token bucket, as users write it
 #
@@ -77,6 +79,7 @@ SELECT g AS id, t.token
        LATERAL apikey.issue('bench-' || g % 100, name => g::text,
            rate_limits => '[{"name": "second", "limit": 1000000000, "period": 1}]') AS t;
 ALTER TABLE bench.tokens ADD PRIMARY KEY (id);
+UPDATE apikey.keys SET daily_quota = 1000000000000, monthly_quota = 1000000000000;
 
 -- what people write instead: a table of digests and token buckets
 CREATE TABLE bench.pl_keys (
