@@ -134,8 +134,13 @@ RESET apikey.client_ip_header;
 SET apikey.header = '';
 
 -- response.headers that is not an array is left alone, with a warning
+-- (a key of the free tier, whose limits have headers to add)
+SELECT token AS t_free FROM apikey.issue('regress_rest', scopes => '{read}') \gset
 SELECT state, response_headers FROM pg_temp.request('GET', '/items',
-    jsonb_build_object('x-api-key', :'t_ip', 'x-forwarded-for', '10.0.0.1'), '{"Cache-Control": "no-cache"}');
+    jsonb_build_object('x-api-key', :'t_free'), '{"Cache-Control": "no-cache"}');
+-- a key without limits adds nothing
+SELECT state, response_headers FROM pg_temp.request('GET', '/items',
+    jsonb_build_object('x-api-key', :'t_read'), '[{"Cache-Control": "no-cache"}]');
 
 -- Outside PostgREST (no request.method): plain errors
 SELECT state, message, detail FROM pg_temp.request('', '', '{}');

@@ -126,13 +126,17 @@ static MemoryContext ak_rules_cxt = NULL;
 static AkScopeRule *ak_rules = NULL;
 static int	ak_nrules = 0;
 static bool ak_rules_valid = false;
+static uint64 ak_rules_invals = 0;	/* invalidations received */
 static Oid	ak_scope_map_relid = InvalidOid;
 
 static void
 ak_scope_map_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == ak_scope_map_relid)
+	{
 		ak_rules_valid = false;
+		ak_rules_invals++;
+	}
 }
 
 /*
@@ -161,7 +165,8 @@ ak_rule_cmp(const void *a, const void *b)
  * that cannot read the table (anon), and the rules are not secret to the
  * extension.  The latest snapshot is taken after the lock, which processed
  * every invalidation sent before it: a change committed later sends one
- * that clears ak_rules_valid again.
+ * that makes the rules stale again.  The rules count as read only once the
+ * whole scan is done: an error half-way leaves them stale, never partial.
  */
 static void
 ak_scope_map_load(void)
@@ -178,7 +183,9 @@ ak_scope_map_load(void)
 				col_priority;
 	int			size = 8;
 	MemoryContext old;
+	uint64		invals;
 
+	ak_rules_valid = false;
 	if (ak_rules_cxt == NULL)
 	{
 		ak_rules_cxt = AllocSetContextCreate(CacheMemoryContext, "apikey scope map",
@@ -194,7 +201,7 @@ ak_scope_map_load(void)
 		return;					/* not installed here: no rules */
 
 	rel = table_open(ak_scope_map_relid, AccessShareLock);
-	ak_rules_valid = true;
+	invals = ak_rules_invals;
 	desc = RelationGetDescr(rel);
 	col_method = ak_attnum(desc, "method");
 	col_pattern = ak_attnum(desc, "path_pattern");
@@ -236,6 +243,7 @@ ak_scope_map_load(void)
 	table_close(rel, AccessShareLock);
 
 	qsort(ak_rules, ak_nrules, sizeof(AkScopeRule), ak_rule_cmp);
+	ak_rules_valid = (ak_rules_invals == invals);
 }
 
 /* The scope the request needs: the first matching rule's, or NULL. */
