@@ -583,9 +583,11 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                     detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-            RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg,
-                DETAIL = concat_ws(' ', nullif(detail, ''), format('In element %s of specs.', n)),
-                HINT = hint;
+            detail := concat_ws(' ', nullif(detail, ''), format('In element %s of specs.', n));
+            IF hint = '' THEN
+                RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, DETAIL = detail;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, DETAIL = detail, HINT = hint;
         END;
     END LOOP;
 END $$;
