@@ -1,6 +1,7 @@
 # apikey: PGXS build.
 #
 #   make && make install                    build and install the extension
+#                                           and pg_apikey, its command-line tool
 #   make installcheck                       pg_regress + isolation suites against a
 #                                           running server preloaded with apikey
 #   bash scripts/test.sh                    everything, on a throwaway cluster
@@ -22,7 +23,7 @@ SHLIB_LINK  = -lsodium
 
 # pg_regress suites (sql/<name>.sql, expected/<name>.out).  They need a
 # server started with shared_preload_libraries = 'apikey' (see apikey.conf).
-REGRESS      = token lifecycle verify security badinput check quota usage postgrest
+REGRESS      = token lifecycle verify security badinput check quota usage postgrest bulk
 REGRESS_OPTS = --inputdir=. --load-extension=apikey
 
 # Concurrency specs (test/isolation/specs, test/isolation/expected).
@@ -37,6 +38,20 @@ EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
 
 # PGXS tracks no header dependencies: every object depends on the shared ones.
 $(OBJS) $(OBJS:.o=.bc): src/apikey.h src/compat.h
+
+# The command-line tool, cli/ (pg_apikey): PGXS builds a MODULE_big or a
+# PROGRAM per makefile, so it has its own, run from these targets.
+all: cli
+install: install-cli
+installdirs: installdirs-cli
+uninstall: uninstall-cli
+clean: clean-cli
+install-cli: cli
+cli:
+	$(MAKE) -C cli all
+install-cli installdirs-cli uninstall-cli clean-cli:
+	$(MAKE) -C cli $(@:-cli=)
+.PHONY: cli install-cli installdirs-cli uninstall-cli clean-cli
 
 # Lists the suites, for scripts/test.sh.
 print-%:

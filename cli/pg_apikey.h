@@ -1,0 +1,272 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_apikey.h
+ *	  Declarations shared by the files of pg_apikey, the command-line tool
+ *	  of the apikey extension.
+ *
+ * pg_apikey.c	options, help, connection, statements, key arguments
+ * commands.c	issue, list, show, revoke, rotate, update, usage, export
+ * bulk.c		bulk-issue and bulk-revoke
+ * output.c		messages, aligned tables, JSON text, error reports
+ * input.c		durations, CIDRs, key references, CSV and key files
+ * json.c		a small JSON parser
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_APIKEY_H
+#define PG_APIKEY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "libpq-fe.h"
+
+/* Exit codes (documented in doc/pg_apikey.1) */
+#define EXIT_OK			0
+#define EXIT_USAGE		1		/* bad command line or input file */
+#define EXIT_CONNECT	2		/* cannot connect */
+#define EXIT_SERVER		3		/* the server reported an error */
+#define EXIT_NOT_FOUND	4		/* no such key */
+
+extern const char *progname;
+
+#define pg_noreturn __attribute__((noreturn))
+#define pg_printf(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- memory and messages (output.c) ---- */
+extern void *xmalloc(size_t size);
+extern void *xrealloc(void *p, size_t size);
+extern char *xstrdup(const char *s);
+extern void wipe_free(char *s);
+
+/* "pg_apikey: error: ..." on stderr, then exit(code) */
+extern pg_noreturn void die(int code, const char *fmt,...) pg_printf(2, 3);
+/* A usage error: the message, a pointer to --help, exit 1. */
+extern pg_noreturn void usage_error(const char *command, const char *fmt,...) pg_printf(2, 3);
+extern void warn(const char *fmt,...) pg_printf(1, 2);
+
+/* ---- a growing string ---- */
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+extern void buf_init(Buf *b);
+extern void buf_putc(Buf *b, char c);
+extern void buf_putn(Buf *b, const char *s, size_t n);
+extern void buf_puts(Buf *b, const char *s);
+extern void buf_printf(Buf *b, const char *fmt,...) pg_printf(2, 3);
+extern void buf_reset(Buf *b);
+extern void buf_free(Buf *b);
+
+/* A list of strings (repeatable options, file lines). */
+typedef struct StrList
+{
+	char	  **items;
+	int			n;
+	int			cap;
+} StrList;
+
+extern void strlist_add(StrList *l, char *s);
+
+/* ---- the command line and the connection (pg_apikey.c) ---- */
+
+typedef enum PromptMode
+{
+	PROMPT_DEFAULT,				/* when the server asks for one */
+	PROMPT_ALWAYS,				/* -W */
+	PROMPT_NEVER				/* -w */
+} PromptMode;
+
+typedef struct Options
+{
+	/* connection */
+	const char *dbname;
+	const char *host;
+	const char *port;
+	const char *user;
+	PromptMode	prompt;
+	bool		json;
+
+	/* commands */
+	const char *owner;
+	const char *name;
+	const char *tier;
+	const char *expires;
+	const char *prefix;
+	const char *org;
+	const char *metadata;
+	const char *status;
+	const char *reason;
+	const char *grace;
+	const char *days;
+	const char *format;
+	bool		dry_run;
+	StrList		scopes;
+	StrList		allow_ips;
+	StrList		rate_limits;
+	StrList		sets;
+
+	/* positional arguments after the command */
+	int			npos;
+	char	  **pos;
+} Options;
+
+extern Options opts;
+extern PGconn *conn;
+
+extern void connect_db(void);
+
+/* A statement with parameters; query() reports an error and exits. */
+extern PGresult *query_try(const char *sql, int nparams, const char *const *params);
+extern bool query_ok(const PGresult *res);
+extern PGresult *query(const char *sql, int nparams, const char *const *params);
+extern void rollback(void);
+
+/* Appends ", <fmt with $n>" to sql and value to params. */
+extern void add_arg(Buf *sql, const char **params, int *n, const char *fmt, const char *value);
+/* SELECT row_to_json(r) FROM (sql) AS r */
+extern char *sql_json(const char *sql);
+
+/* A key argument: exits 1 unless it is an id or a display prefix. */
+extern void check_key_arg(const char *arg);
+
+typedef struct Key
+{
+	char	   *id;
+	char	   *prefix;
+} Key;
+
+/* A key by id or display prefix, as the caller may see it; else exit 4. */
+extern Key	resolve_key(const char *arg);
+
+/* The result of issue or rotate, the token's one appearance, and a warning. */
+extern void print_new_token(PGresult *res);
+
+/* Exit 1 unless each is a network; an expiry as interval or timestamp text. */
+extern void check_cidrs(const StrList *l, const char *option);
+extern void parse_expires(const char *s, const char *option, char **interval,
+						  const char **timestamp);
+
+/* ---- the commands (commands.c, bulk.c) ---- */
+extern int	cmd_issue(void);
+extern int	cmd_list(void);
+extern int	cmd_show(void);
+extern int	cmd_revoke(void);
+extern int	cmd_rotate(void);
+extern int	cmd_update(void);
+extern int	cmd_usage(void);
+extern int	cmd_export(void);
+extern int	cmd_bulk_issue(void);
+extern int	cmd_bulk_revoke(void);
+
+/* ---- output (output.c) ---- */
+extern void json_escape(Buf *b, const char *s);
+extern void csv_field(Buf *b, const char *s);
+extern void pg_array_literal(Buf *b, char **items, int n);
+
+/* psql's aligned format; footer adds "(N rows)" */
+extern void print_table(const PGresult *res, bool footer);
+/* The same for cells[row * ncols + col] (NULL: an empty cell). */
+extern void print_grid(int ncols, const char *const *names, const bool *right,
+					   int nrows, char *const *cells, bool footer);
+
+/* Column 0 of each row is JSON text: one object, or an array of them. */
+extern void print_json_object(const PGresult *res);
+extern void print_json_array(const PGresult *res);
+
+/*
+ * Reports a failed command: "pg_apikey: ERROR:  message", DETAIL, HINT and
+ * SQLSTATE lines; where names the input line the error is about, or NULL.
+ * Returns the exit code (3, 4 for an unknown key, 2 if the connection is
+ * gone).
+ */
+extern int	report_server_error(PGconn *conn, const PGresult *res, const char *where);
+
+/* ---- input (input.c) ---- */
+
+/* "7d", "12h", "1d12h", "90m", "30s", "2w" or a number of seconds. */
+extern bool parse_duration(const char *s, long long *seconds);
+/* A timestamp as the server would take it: starts with YYYY-MM-DD. */
+extern bool looks_like_timestamp(const char *s);
+/* An IPv4 or IPv6 network, host bits zero; why says what is wrong. */
+extern bool valid_cidr(const char *s, const char **why);
+/* A positive integer within [min, max]. */
+extern bool parse_int(const char *s, long long min, long long max, long long *out);
+
+/* What a key argument is: a UUID, a display prefix, or neither. */
+typedef enum KeyRefKind
+{
+	KEYREF_INVALID,
+	KEYREF_ID,
+	KEYREF_PREFIX,
+	KEYREF_TOKEN				/* a whole token: refused, never echoed */
+} KeyRefKind;
+
+extern KeyRefKind classify_key_ref(const char *s);
+extern const char *key_ref_problem(KeyRefKind kind);
+
+/* "NAME=LIMIT/PERIOD[:BURST]" as a JSON object appended to out. */
+extern bool parse_rate_limit(const char *s, Buf *out, const char **why);
+
+/* ---- a small JSON parser (json.c) ---- */
+typedef enum JsonType
+{
+	JV_NULL,
+	JV_BOOL,
+	JV_NUMBER,
+	JV_STRING,
+	JV_ARRAY,
+	JV_OBJECT
+} JsonType;
+
+typedef struct JsonValue
+{
+	JsonType	type;
+	char	   *str;			/* string (decoded), number (as written),
+								 * bool ("true"/"false") */
+	int			n;				/* array or object members */
+	struct JsonValue **items;
+	char	  **keys;			/* object member names (decoded) */
+} JsonValue;
+
+/* Parses text (all of it); NULL with a message in err on failure. */
+extern JsonValue *json_parse(const char *text, size_t len, char *err, size_t errlen);
+extern void json_serialize(Buf *b, const JsonValue *v);
+extern void json_free(JsonValue *v);
+
+/* ---- input files (input.c) ---- */
+
+/* The whole of a file, or of stdin for "-"; exits 1 if unreadable. */
+extern char *read_file(const char *path, size_t *len);
+
+/* One key to issue, read from a bulk-issue file. */
+typedef struct IssueSpec
+{
+	int			line;			/* where it starts in the file */
+	Buf			json;			/* members so far: '{' "owner": ... */
+	long long	expires_in;		/* expires_at given as a duration, or -1 */
+	char	   *owner;
+	char	   *name;
+} IssueSpec;
+
+/*
+ * Reads a bulk-issue file (CSV with a header line, or JSON lines); any
+ * broken line ends the program with exit code 1, naming file and line.
+ */
+extern IssueSpec *read_issue_file(const char *path, int *count);
+
+/* One key to revoke, from a bulk-revoke file. */
+typedef struct RevokeRef
+{
+	int			line;
+	KeyRefKind	kind;
+	char	   *ref;
+} RevokeRef;
+
+extern RevokeRef *read_revoke_file(const char *path, int *count);
+
+#endif							/* PG_APIKEY_H */
