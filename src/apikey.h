@@ -433,8 +433,8 @@ extern AkDebit ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
 							  AkQuotaCharge *charge);
 extern void ak_quota_undo(const AkKeyInfo *key, AkQuotaCharge *charge);
 extern void ak_quota_announce(const AkKeyInfo *key, const AkQuotaCharge *charge);
-extern void ak_quota_refund_on_rollback(const AkKeyInfo *key,
-										const AkQuotaCharge *charge);
+extern void ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
+								  int64 cost, TimestampTz charged_at);
 extern void ak_quota_report(const AkQuotaCharge *charge, AkLimit *limit,
 							AkLimitReport *report, int64 *retry_after_us);
 
@@ -453,7 +453,7 @@ extern void ak_usage_shmem_request(void);
 extern void ak_usage_shmem_startup(void);
 extern void ak_usage_request(const pg_uuid_t *key_id, AkUsageOutcome outcome,
 							 int64 cost);
-extern void ak_usage_charge(const pg_uuid_t *key_id, int64 cost);
+extern void ak_usage_charge(const pg_uuid_t *key_id, int64 cost, TimestampTz at);
 
 /* the worker's side: usage collected, not yet in usage_hourly */
 typedef struct AkUsagePending AkUsagePending;

@@ -71,6 +71,7 @@
 
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
@@ -749,11 +750,21 @@ ak_quota_roll(AkQuotaCounter *q, const AkQuotaRequest *req)
 	}
 }
 
+/*
+ * Set by the public entry points before any spinlock is taken: on a hot
+ * standby no worker writes counts, so counters are never marked for it
+ * and stay evictable once their periods are over.
+ */
+static bool ak_quota_on_standby = false;
+
 /* Marks a counter changed; true if the caller must queue it. */
 static inline bool
 ak_quota_mark_dirty(AkQuotaCounter *q)
 {
 	bool		queue = !q->queued;
+
+	if (ak_quota_on_standby)
+		return false;
 
 	q->dirty = true;
 	q->queued = true;
@@ -832,6 +843,7 @@ ak_quota_counter_debit(const uint8 *owner, const AkQuotaRequest *req,
 {
 	AkBucketKey key;
 
+	ak_quota_on_standby = RecoveryInProgress();
 	memset(out, 0, sizeof(*out));
 	ak_bucket_key(&key, AK_BK_QUOTA, owner, 0);
 	if (*hint == NULL || !ak_quota_decide(*hint, &key, req, cost, true, out))
@@ -891,6 +903,8 @@ ak_quota_counter_refund(const uint8 *owner, const int32 *period, int64 cost,
 	AkBucketKey key;
 	AkBucket   *b = *hint;
 	bool		queue = false;
+
+	ak_quota_on_standby = RecoveryInProgress();
 
 	ak_bucket_key(&key, AK_BK_QUOTA, owner, 0);
 	if (b == NULL || !ak_quota_give_back(b, &key, period, cost, uncross, &queue))
@@ -1191,10 +1205,12 @@ ak_bucket_load(void)
 		b->u = saved.state;
 		if (b->key.kind == AK_BK_QUOTA)
 		{
-			/* written again by the worker, to be sure */
-			b->u.quota.dirty = b->u.quota.queued = true;
-			b->u.quota.flushing = false;
-			ak_quota_queue(b);
+			/*
+			 * Clean: the stopping worker wrote them to keys, and the next
+			 * debit marks them again.  Marked dirty, a standby's counters
+			 * (no worker there) would never be evictable.
+			 */
+			b->u.quota.dirty = b->u.quota.queued = b->u.quota.flushing = false;
 		}
 		else
 			b->u.gcra.scale = Max(b->u.gcra.scale, 1);

@@ -215,7 +215,7 @@ ak_event_denied(AkCode code, const AkKeyInfo *key, const inet *client_ip,
 	ak_event_init(&event, AK_EVENT_DENIED);
 	event.code = (uint8) code;
 	event.status = (int16) ak_code_status[code];
-	event.role = GetUserId();
+	event.role = GetOuterUserId();	/* the caller, even inside exchange() */
 	if (key != NULL && key->stored)
 	{
 		event.has_key = true;
@@ -245,6 +245,8 @@ ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period, int64 used,
 {
 	AkEvent		event;
 
+	if (RecoveryInProgress())
+		return;					/* a standby's counts are its own: no worker writes them */
 	ak_event_init(&event, AK_EVENT_QUOTA_ALERT);
 	event.has_key = true;
 	event.key_id = *key_id;

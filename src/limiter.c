@@ -515,13 +515,15 @@ apikey_consume(PG_FUNCTION_ARGS)
 			quota_debited = false;
 		}
 		if (quota_debited)
-		{
 			ak_quota_announce(key, &quota);
-			if (refund_on_rollback)
-				ak_quota_refund_on_rollback(key, &quota);
-		}
 		if (d.allowed)
-			ak_usage_charge(&key->id, cost);
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			ak_usage_charge(&key->id, cost, now);
+			if (refund_on_rollback)
+				ak_refund_on_rollback(key, quota_debited ? &quota : NULL, cost, now);
+		}
 	}
 	PG_RETURN_DATUM(ak_limit_result(fcinfo, &d));
 }

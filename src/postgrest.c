@@ -106,9 +106,10 @@ ak_request_token(void)
 		if (v != NULL)
 			value = pstrdup(v);
 	}
-	if (value == NULL || strlen(value) > AK_TOKEN_MAX_LEN)
+	if (value == NULL)
 		return NULL;
-	return cstring_to_text(value);
+	/* longer than any token: MALFORMED all the same, without copying it */
+	return cstring_to_text_with_len(value, Min(strlen(value), AK_TOKEN_MAX_LEN + 1));
 }
 
 
@@ -600,13 +601,6 @@ ak_base64url(const unsigned char *data, size_t len)
 	return out;
 }
 
-static int64
-ak_interval_us(const Interval *span)
-{
-	return span->time + (int64) span->day * USECS_PER_DAY +
-		(int64) span->month * DAYS_PER_MONTH * USECS_PER_DAY;
-}
-
 /* The key's jwt_role column, read as the extension's owner. */
 static char *
 ak_key_jwt_role(const AkKeyInfo *key)
@@ -700,12 +694,14 @@ apikey_exchange(PG_FUNCTION_ARGS)
 	StringInfoData result;
 
 	AK_REQUIRE_PRELOAD();
+	/* from here on an error may be logged with the statement: not the token */
+	AK_TOKEN_PATH_BEGIN();
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("invalid ttl: it must not be NULL")));
 	ttl = PG_GETARG_INTERVAL_P(1);
-	ttl_us = ak_interval_us(ttl);
+	ttl_us = ak_interval_to_us(ttl);
 	if (ttl_us < USECS_PER_SEC || ttl_us > 30 * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -713,16 +709,14 @@ apikey_exchange(PG_FUNCTION_ARGS)
 	if (ak_jwt_secret == NULL || strlen(ak_jwt_secret) < AK_JWT_MIN_SECRET)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("apikey.jwt_secret is not set"),
-				 errdetail("exchange() signs with the secret PostgREST verifies JWTs with, at least %d characters.",
-						   AK_JWT_MIN_SECRET),
+				 errmsg("apikey.jwt_secret is not set, or shorter than %d characters",
+						AK_JWT_MIN_SECRET),
+				 errdetail("exchange() signs with the secret PostgREST verifies JWTs with."),
 				 errhint("Set apikey.jwt_secret in postgresql.conf to PostgREST's jwt-secret.")));
 
 	now_us = ak_now_us();
-	AK_TOKEN_PATH_BEGIN();
 	token = ak_token_arg(fcinfo, 0);
 	code = ak_verify(token, NULL, ak_request_client_ip(), now_us, &key, &blocked_until);
-	AK_TOKEN_PATH_END();
 	if (code != AK_CODE_VALID)
 		ak_refuse(ak_code_status[code], ak_code_names[code], NULL,
 				  code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
@@ -742,5 +736,6 @@ apikey_exchange(PG_FUNCTION_ARGS)
 	escape_json(&result, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
 	appendStringInfo(&result, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT "}",
 					 exp - iat);
+	AK_TOKEN_PATH_END();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
 }

@@ -206,8 +206,10 @@ ak_quota_report(const AkQuotaCharge *charge, AkLimit *limit,
 typedef struct AkRollbackRefund
 {
 	pg_uuid_t	key_id;
+	bool		quota;			/* quota units were debited */
 	int32		period[AK_NUM_PERIODS];
 	int64		cost;
+	TimestampTz charged_at;		/* the hour of usage_hourly they were billed to */
 	SubTransactionId subid;
 	AkBucket   *hint;
 } AkRollbackRefund;
@@ -222,10 +224,11 @@ ak_refund(const AkRollbackRefund *r)
 {
 	AkBucket   *hint = r->hint;
 
-	ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
-							r->cost, NULL, &hint);
-	/* nor are they billed: usage_hourly.cost_units drops by as much */
-	ak_usage_charge(&r->key_id, -r->cost);
+	if (r->quota)
+		ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
+								r->cost, NULL, &hint);
+	/* nor are they billed: the hour they were billed to drops by as much */
+	ak_usage_charge(&r->key_id, -r->cost, r->charged_at);
 }
 
 /* Refunds the entries of a subtransaction (all of them: InvalidSubTransactionId). */
@@ -278,12 +281,13 @@ ak_refund_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * consume(refund_on_rollback => true): the units of this charge come back
- * if the current (sub)transaction aborts, to the quota and to the usage
- * billed.  The rate limits are not refunded: they protect the server, which
- * did the work all the same.
+ * if the current (sub)transaction aborts, to the quota (charge, when one
+ * was debited) and to the usage billed at charged_at.  The rate limits are
+ * not refunded: they protect the server, which did the work all the same.
  */
 void
-ak_quota_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge)
+ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
+					  int64 cost, TimestampTz charged_at)
 {
 	AkRollbackRefund *r;
 
@@ -304,8 +308,11 @@ ak_quota_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge)
 	}
 	r = &ak_refunds[ak_nrefunds++];
 	r->key_id = key->id;
-	memcpy(r->period, charge->req.period, sizeof(r->period));
-	r->cost = charge->cost;
+	r->quota = charge != NULL;
+	if (charge != NULL)
+		memcpy(r->period, charge->req.period, sizeof(r->period));
+	r->cost = cost;
+	r->charged_at = charged_at;
 	r->subid = GetCurrentSubTransactionId();
 	r->hint = *key->quota_hint;
 }

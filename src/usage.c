@@ -51,6 +51,7 @@
 #include "access/xlog.h"
 #include "catalog/pg_type_d.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -418,21 +419,22 @@ ak_usage_request(const pg_uuid_t *key_id, AkUsageOutcome outcome, int64 cost)
 	ak_usage_nopen++;
 }
 
-/* consume(): cost units debited from a key, recorded now. */
+/*
+ * consume(): cost units debited from a key at a time, recorded now;
+ * negative for units refunded on rollback, billed to the same hour.
+ */
 void
-ak_usage_charge(const pg_uuid_t *key_id, int64 cost)
+ak_usage_charge(const pg_uuid_t *key_id, int64 cost, TimestampTz at)
 {
 	AkUsageRecord r;
-	TimestampTz now;
 
 	if (cost == 0 || !ak_usage_enabled())
-		return;					/* negative: units refunded on rollback */
-	now = GetCurrentTimestamp();
-	ak_usage_fill(&r, key_id, now);
+		return;
+	ak_usage_fill(&r, key_id, at);
 	r.outcome = AK_USAGE_ALLOWED;
 	r.requests = 0;
 	r.cost = cost;
-	ak_usage_add(&r, -1, now);
+	ak_usage_add(&r, -1, GetCurrentTimestamp());
 }
 
 
@@ -882,7 +884,15 @@ apikey_hist_add(PG_FUNCTION_ARGS)
 	if (!any)
 		PG_RETURN_NULL();
 	for (int i = 0; i < AK_LATENCY_BUCKETS; i++)
-		sum[i] = Int64GetDatum(a[i] + b[i]);
+	{
+		int64		n;
+
+		if (pg_add_s64_overflow(a[i], b[i], &n))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("latency histogram count out of range")));
+		sum[i] = Int64GetDatum(n);
+	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(sum, AK_LATENCY_BUCKETS, INT8OID,
 										  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
@@ -906,10 +916,13 @@ Datum
 apikey_latency_quantile(PG_FUNCTION_ARGS)
 {
 	int64		h[AK_LATENCY_BUCKETS];
-	double		q = PG_GETARG_FLOAT8(1);
+	double		q;
 	double		ms;
 
 	AK_REQUIRE_PRELOAD();
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	q = PG_GETARG_FLOAT8(1);
 	if (!(q >= 0 && q <= 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
