@@ -10,6 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,7 @@ cmd_bulk_issue(void)
 	PGresult   *res;
 	Buf			arr,
 				out;
+	bool		written;
 
 	connect_db();
 	PQclear(query("BEGIN", 0, NULL));
@@ -152,11 +154,18 @@ cmd_bulk_issue(void)
 		}
 		wipe_free(tokens[i]);
 	}
-	fwrite(out.data, 1, out.len, stdout);
-	fflush(stdout);
+	written = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0 &&
+		!ferror(stdout);
 	for (volatile char *p = out.data; p < out.data + out.len; p++)
 		*p = '\0';
 	buf_free(&out);
+	if (!written)
+	{
+		warn("could not write the new tokens to standard output: %s", strerror(errno));
+		warn("%d key%s were issued but their tokens are lost: revoke them (their ids are in apikey.audit_log)",
+			 count, count == 1 ? "" : "s");
+		return EXIT_SERVER;
+	}
 	warn("issued %d key%s; these tokens will not be shown again; store them now",
 		 count, count == 1 ? "" : "s");
 	return EXIT_OK;

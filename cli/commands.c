@@ -105,8 +105,7 @@ cmd_issue(void)
 
 	connect_db();
 	res = query(opts.json ? sql_json(sql.data) : sql.data, n, params);
-	print_new_token(res);
-	return EXIT_OK;
+	return print_new_token(res);
 }
 
 /* ---- list ---- */
@@ -265,8 +264,7 @@ cmd_rotate(void)
 		add_arg(&sql, params, &n, "grace => $%d::pg_catalog.interval", grace);
 	buf_putc(&sql, ')');
 	res = query(opts.json ? sql_json(sql.data) : sql.data, n, params);
-	print_new_token(res);
-	return EXIT_OK;
+	return print_new_token(res);
 }
 
 /* ---- update ---- */

@@ -105,9 +105,9 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	{
 		if (!isdigit((unsigned char) *p))
 			return false;
+		if (n > (max - (*p - '0')) / 10)
+			return false;		/* would pass max, or overflow */
 		n = n * 10 + (*p - '0');
-		if (n > max)
-			return false;
 	}
 	if (n < min)
 		return false;

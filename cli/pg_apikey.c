@@ -16,6 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,17 +280,30 @@ resolve_key(const char *arg)
 	return key;
 }
 
-/* Prints the result of issue or rotate: the token's one appearance. */
-void
+/*
+ * Prints the result of issue or rotate: the token's one appearance.  If it
+ * cannot be written, the key exists all the same: name it, to be revoked.
+ */
+int
 print_new_token(PGresult *res)
 {
+	int			col = PQfnumber(res, "key_id");
+
 	if (opts.json)
 		print_json_object(res);
 	else
 		print_table(res, false);
-	fflush(stdout);
+	if (fflush(stdout) != 0 || ferror(stdout))
+	{
+		warn("could not write the new token to standard output: %s", strerror(errno));
+		if (col >= 0 && PQntuples(res) > 0)
+			warn("key %s was issued but its token is lost: revoke it", PQgetvalue(res, 0, col));
+		PQclear(res);
+		return EXIT_SERVER;
+	}
 	PQclear(res);
 	warn("%s", token_warning);
+	return EXIT_OK;
 }
 
 void

@@ -144,7 +144,7 @@ typedef struct Key
 extern Key	resolve_key(const char *arg);
 
 /* The result of issue or rotate, the token's one appearance, and a warning. */
-extern void print_new_token(PGresult *res);
+extern int	print_new_token(PGresult *res);
 
 /* Exit 1 unless each is a network; an expiry as interval or timestamp text. */
 extern void check_cidrs(const StrList *l, const char *option);
