@@ -20,6 +20,7 @@
 #include "apikey.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
@@ -339,6 +340,18 @@ ak_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
+}
+
+/* Doubles the room of a backend-lifetime array (8 elements at first). */
+void *
+ak_array_grow(void *array, int *size, Size elem_size)
+{
+	int			new_size = Max(8, *size * 2);
+
+	array = array ? repalloc(array, new_size * elem_size)
+		: MemoryContextAlloc(TopMemoryContext, new_size * elem_size);
+	*size = new_size;
+	return array;
 }
 
 int64

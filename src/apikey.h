@@ -31,8 +31,9 @@
 #include <sys/socket.h>			/* AF_INET, for utils/inet.h */
 
 #include "compat.h"
-#include "datatype/timestamp.h"
 #include "access/tupdesc.h"
+#include "access/xact.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "storage/spin.h"
 #include "utils/date.h"
@@ -102,6 +103,18 @@ extern char *ak_client_ip_header;
 extern int	ak_error_style;
 extern char *ak_jwt_secret;
 extern char *ak_jwt_role;
+
+/* Whether a transaction callback's event ends the transaction. */
+static inline bool
+ak_xact_ends(XactEvent event)
+{
+	return event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT;
+}
+
+/* Makes room for one more element of a TopMemoryContext array (apikey.c). */
+extern void *ak_array_grow(void *array, int *size, Size elem_size);
 
 /* The time apikey decides with: now, plus apikey.test_clock_offset. */
 extern int64 ak_now_us(void);

@@ -283,9 +283,7 @@ ak_require_owner_or_admin(text *owner, const char *what)
 static void
 ak_identity_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PARALLEL_ABORT)
+	if (ak_xact_ends(event))
 		ak_identity_valid = false;
 }
 

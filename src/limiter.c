@@ -75,18 +75,8 @@ ak_release_all(void)
 static void
 ak_release_at_xact_end(XactEvent event, void *arg)
 {
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			ak_release_all();
-			break;
-		default:
-			break;
-	}
+	if (ak_xact_ends(event))
+		ak_release_all();
 }
 
 static void
@@ -106,14 +96,7 @@ ak_prepare_to_hold(void)
 		ak_release_registered = true;
 	}
 	if (ak_nheld == ak_held_size)
-	{
-		int			size = Max(8, ak_held_size * 2);
-
-		ak_held = ak_held
-			? repalloc(ak_held, size * sizeof(AkHeldSlot))
-			: MemoryContextAlloc(TopMemoryContext, size * sizeof(AkHeldSlot));
-		ak_held_size = size;
-	}
+		ak_held = ak_array_grow(ak_held, &ak_held_size, sizeof(AkHeldSlot));
 }
 
 static void

@@ -298,14 +298,7 @@ ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
 		ak_refund_callbacks = true;
 	}
 	if (ak_nrefunds == ak_refunds_size)
-	{
-		int			size = Max(8, ak_refunds_size * 2);
-
-		ak_refunds = ak_refunds
-			? repalloc(ak_refunds, size * sizeof(AkRollbackRefund))
-			: MemoryContextAlloc(TopMemoryContext, size * sizeof(AkRollbackRefund));
-		ak_refunds_size = size;
-	}
+		ak_refunds = ak_array_grow(ak_refunds, &ak_refunds_size, sizeof(AkRollbackRefund));
 	r = &ak_refunds[ak_nrefunds++];
 	r->key_id = key->id;
 	r->quota = charge != NULL;

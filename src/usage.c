@@ -348,19 +348,8 @@ ak_usage_close_all(void)
 static void
 ak_usage_xact_callback(XactEvent event, void *arg)
 {
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			if (ak_usage_nopen > 0)
-				ak_usage_close_all();
-			break;
-		default:
-			break;
-	}
+	if (ak_xact_ends(event) && ak_usage_nopen > 0)
+		ak_usage_close_all();
 }
 
 /* Whether usage is recorded here: not on a standby, where nobody flushes it. */
