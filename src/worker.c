@@ -234,11 +234,13 @@ ak_worker_run(const char *what, void (*task) (void *), void *arg)
 static bool
 ak_extension_exists(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	bool		exists;
 
 	StartTransactionCommand();
 	exists = OidIsValid(get_extension_oid("apikey", true));
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);	/* the commit left us in TopMemoryContext */
 	return exists;
 }
 
@@ -262,8 +264,10 @@ ak_uuid_cmp(const void *a, const void *b)
 
 /*
  * One UPDATE for the quota counts and last use of every key that has
- * either, in key order (which keeps concurrent updaters from deadlocking
- * with it).  A key has at most one counter and one last use.
+ * either; a key has at most one counter and one last use.  The rows are
+ * locked in the join's order, not by id: a transaction that holds one of
+ * them makes the task wait (lock_timeout) or lose a deadlock, and the
+ * counts are written at the next flush.
  */
 static void
 ak_write_keys(void *arg)
@@ -509,6 +513,11 @@ ak_worker_maintain(void)
 
 /* ---- the main loop ---- */
 
+/*
+ * Not die(): SIGTERM ends the loop after one last flush, so that a clean
+ * shutdown loses no count.  Lock waits are bounded by lock_timeout, so the
+ * postmaster does not wait long.
+ */
 static void
 ak_worker_sigterm(SIGNAL_ARGS)
 {
