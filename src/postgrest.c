@@ -86,9 +86,11 @@ ak_in_request(void)
 }
 
 /*
- * The token of the apikey.header header: from request.headers (PostgREST
- * >= 9 with JSON settings), else from PostgREST 11's legacy per-header
- * setting request.header.<name>.  NULL when absent or longer than any token.
+ * The token of the apikey.header header: from request.headers (JSON, as
+ * PostgREST 12 and 11 on PostgreSQL 14 and later pass headers), else from
+ * PostgREST 11's legacy per-header setting request.header.<name>.  NULL
+ * when absent; a value longer than any token is cut to one byte more, which
+ * verification answers MALFORMED.
  */
 static text *
 ak_request_token(void)
@@ -558,6 +560,7 @@ apikey_check_request(PG_FUNCTION_ARGS)
 	const char *method;
 	text	   *scope;
 	text	   *token;
+	bool		token_sent;
 	inet	   *client_ip;
 	AkDecision	d;
 	AkHeaders	h;
@@ -569,8 +572,9 @@ apikey_check_request(PG_FUNCTION_ARGS)
 
 	AK_TOKEN_PATH_BEGIN();
 	token = ak_request_token();
+	token_sent = token != NULL;
 	ak_check(token, scope, client_ip, 1, &d);
-	if (token != NULL)
+	if (token_sent)
 		pfree(token);
 	AK_TOKEN_PATH_END();
 
@@ -584,7 +588,7 @@ apikey_check_request(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	ak_refuse(d.status, d.code, d.report.nlimits > 0 || d.retry_after_us > 0 ? &h : NULL,
-			  d.retry_after_us, scope, token != NULL);
+			  d.retry_after_us, scope, token_sent);
 	PG_RETURN_VOID();			/* not reached */
 }
 
