@@ -62,7 +62,7 @@ export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 bindir=$(ak_bindir)
 psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-psql -v floor_so="$work/check_floor.so" >/dev/null <<'SQL'
+(cd "$here/bench" && psql -v floor_so="$work/check_floor.so") >/dev/null <<'SQL'
 CREATE EXTENSION apikey;
 CREATE SCHEMA bench;
 
@@ -71,15 +71,7 @@ CREATE FUNCTION bench.check_floor(token text, scope text DEFAULT NULL,
 RETURNS apikey.check_result LANGUAGE c VOLATILE
 AS :'floor_so', 'check_floor';
 
--- keys whose limits admit everything: the benchmark measures the full,
--- admitted path
-CREATE TABLE bench.tokens AS
-SELECT g AS id, t.token
-  FROM generate_series(1, 10000) AS g,
-       LATERAL apikey.issue('bench-' || g % 100, name => g::text,
-           rate_limits => '[{"name": "second", "limit": 1000000000, "period": 1}]') AS t;
-ALTER TABLE bench.tokens ADD PRIMARY KEY (id);
-UPDATE apikey.keys SET daily_quota = 1000000000000, monthly_quota = 1000000000000;
+\ir keys.sql
 
 -- what people write instead: a table of digests and token buckets
 CREATE TABLE bench.pl_keys (

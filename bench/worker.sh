@@ -31,17 +31,11 @@ export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 bindir=$(ak_bindir)
 psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-psql >/dev/null <<'SQL'
+(cd "$here/bench" && psql) >/dev/null <<'SQL'
 CREATE EXTENSION apikey;
 CREATE EXTENSION pg_stat_statements;
 CREATE SCHEMA bench;
-CREATE TABLE bench.tokens AS
-SELECT g AS id, t.token
-  FROM generate_series(1, 10000) AS g,
-       LATERAL apikey.issue('bench-' || g % 100, name => g::text,
-           rate_limits => '[{"name": "second", "limit": 1000000000, "period": 1}]') AS t;
-ALTER TABLE bench.tokens ADD PRIMARY KEY (id);
-UPDATE apikey.keys SET daily_quota = 1000000000000, monthly_quota = 1000000000000;
+\ir keys.sql
 VACUUM ANALYZE;
 SQL
 
