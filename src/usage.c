@@ -423,7 +423,7 @@ ak_usage_charge(const pg_uuid_t *key_id, int64 cost, TimestampTz at)
 	r.outcome = AK_USAGE_ALLOWED;
 	r.requests = 0;
 	r.cost = cost;
-	ak_usage_add(&r, -1, GetCurrentTimestamp());
+	ak_usage_add(&r, -1, at);	/* at is also the key's last use */
 }
 
 
