@@ -66,6 +66,8 @@ SELECT apikey.current_key_id() IS NULL AS forgotten, apikey.current_owner() = cu
 SELECT state, message, detail, hint FROM pg_temp.request('GET', '/items', '{}');
 SELECT state, message, detail FROM pg_temp.request('GET', '/items', '{"x-api-key": ""}');
 SELECT state, message, detail FROM pg_temp.request('GET', '/items', '{"x-api-key": "not a key"}');
+-- longer than any token: an invalid key, not a missing one
+SELECT state, message, detail FROM pg_temp.request('GET', '/items', jsonb_build_object('x-api-key', repeat('x', 300)));
 SELECT state, message, detail FROM pg_temp.request('GET', '/items',
     jsonb_build_object('x-api-key', 'ak_live_' || repeat('A', 38)));
 SELECT state, message, detail FROM pg_temp.request('GET', '/items', jsonb_build_object('x-api-key', :'t_rev'));

@@ -154,6 +154,16 @@ wait_for(q{SELECT k2.daily_usage || ' ' || u.cost_units
              FROM k JOIN apikey.keys k2 ON k2.id = k.key_id
              JOIN apikey.usage_hourly u ON u.key_id = k.key_id WHERE what = 'billing'},
 	'7 7', 'a rolled-back consume() costs neither quota nor billed units');
+$node->psql('postgres', q{
+    INSERT INTO k SELECT 'billing-no-quota', key_id, token FROM apikey.issue('frank', rate_limits => '[]');
+    BEGIN;
+    SELECT apikey.consume(key_id, 9, refund_on_rollback => true) FROM k WHERE what = 'billing-no-quota';
+    ROLLBACK;
+    SELECT apikey.consume(key_id, 2, refund_on_rollback => true) FROM k WHERE what = 'billing-no-quota';
+});
+wait_for(q{SELECT u.cost_units FROM k JOIN apikey.usage_hourly u ON u.key_id = k.key_id
+            WHERE what = 'billing-no-quota'},
+	'2', 'nor, for a key without a quota, billed units');
 
 # ---- a task fails, and the worker carries on ----
 my $locker = $node->background_psql('postgres');

@@ -276,6 +276,12 @@ is("$claims->{sub} $claims->{role} @{$claims->{scopes}}", 'acme authenticated it
 is($claims->{exp} - $claims->{iat}, 300, 'exp = iat + ttl');
 is(decode_json($b64url->($h64))->{alg}, 'HS256', 'alg HS256');
 
+# errors of exchange() hide their statement, which holds the token
+my ($out, $err);
+$node->psql('postgres', "SELECT apikey.exchange(" . sql_literal($tok{ro}) . ", '0')",
+	stdout => \$out, stderr => \$err);
+like($err, qr/invalid ttl/, 'exchange() with a bad ttl fails');
+
 # ---- no token in the log ----
 $node->stop;
 my $log = slurp_file($node->logfile);
