@@ -12,11 +12,11 @@ EXTENSION  = apikey
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = apikey
-OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c src/*/*.c))
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 DOCS       = doc/apikey.md
 
-PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+PG_CPPFLAGS = -Isrc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-sign-compare -Wno-missing-field-initializers \
               -DAPIKEY_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK  = -lsodium
@@ -36,8 +36,8 @@ include $(PGXS)
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
 
-# PGXS tracks no header dependencies: every object depends on the shared ones.
-$(OBJS) $(OBJS:.o=.bc): src/apikey.h src/compat.h
+# PGXS tracks no header dependencies: every object depends on every header.
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h src/*/*.h)
 
 # The command-line tool, cli/ (pg_apikey): PGXS builds a MODULE_big or a
 # PROGRAM per makefile, so it has its own, run from these targets.

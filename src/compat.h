@@ -19,6 +19,15 @@
 #endif
 
 /*
+ * A function that never returns.  PostgreSQL 18 replaced the suffix
+ * pg_attribute_noreturn() with the prefix pg_noreturn; before 18 the same
+ * attribute works as a prefix.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
  * Token buckets are kept as exact rationals (see bucket.c); their
  * intermediate products need 128 bits.  Every platform PostgreSQL
  * supports with gcc or clang has them.
@@ -39,6 +48,20 @@
 #include "storage/backendid.h"
 #define AK_MY_BACKEND_INDEX()	((int) MyBackendId - 1)
 #endif
+
+/*
+ * A process's number among all PGPROCs, to set its latch from another
+ * process.  PostgreSQL 17 replaced PGPROC.pgprocno with MyProcNumber, and
+ * INVALID_PGPROCNO with INVALID_PROC_NUMBER.  (Include storage/proc.h.)
+ */
+#if PG_VERSION_NUM >= 170000
+#define AK_NO_PROC				((uint32) INVALID_PROC_NUMBER)
+#define AK_MY_PROC_NUMBER()		MyProcNumber
+#else
+#define AK_NO_PROC				((uint32) INVALID_PGPROCNO)
+#define AK_MY_PROC_NUMBER()		(MyProc->pgprocno)
+#endif
+#define AK_PROC_BY_NUMBER(n)	GetPGProcByNumber(n)
 
 /* SetSingleFuncCall was renamed InitMaterializedSRF in 15.1. */
 #if PG_VERSION_NUM < 150001

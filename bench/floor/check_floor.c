@@ -9,7 +9,7 @@
  * nothing.  Whatever apikey does, a request pays at least this much; the
  * benchmark reports check() as a ratio of it.
  *
- * It builds its headers object with apikey's own serializer (headers.c,
+ * It builds its headers object with apikey's own serializer (src/limit/headerset.c,
  * compiled in), the fastest way there is: the floor is then the interface
  * at its cheapest, and the difference to check() only apikey's own work.
  *
@@ -29,7 +29,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "headers.c"
+#include "limit/headerset.c"
 
 PG_MODULE_MAGIC;
 

@@ -1,0 +1,137 @@
+/*-------------------------------------------------------------------------
+ *
+ * fn_keys.c
+ *	  SQL entry points of the key lifecycle: issue, rotate, revoke, update,
+ *	  introspect (lifecycle/).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apikey.h"
+
+#include <sodium.h>
+
+#include "funcapi.h"
+#include "lifecycle/keys.h"
+#include "lifecycle/validate.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(apikey_issue);
+PG_FUNCTION_INFO_V1(apikey_rotate);
+PG_FUNCTION_INFO_V1(apikey_revoke);
+PG_FUNCTION_INFO_V1(apikey_update);
+PG_FUNCTION_INFO_V1(apikey_introspect);
+
+#define AK_ARG_TEXT(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
+#define AK_ARG_ARRAY(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_ARRAYTYPE_P(n))
+#define AK_ARG_JSONB(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_JSONB_P(n))
+
+static Datum
+ak_key_id_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ak_bad_value("key_id", "it must not be null");
+	return PG_GETARG_DATUM(argno);
+}
+
+/*
+ * The one row of issue() and rotate(): (key_id, token, display_prefix
+ * [, old_key_expires_at]).  The token is wiped once in the tuplestore.
+ */
+static void
+ak_return_new_key(FunctionCallInfo fcinfo, AkNewKey *key, bool rotated)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, !rotated};
+
+	values[0] = UUIDPGetDatum(&key->id);
+	values[1] = CStringGetTextDatum(key->token);
+	values[2] = CStringGetTextDatum(key->display_prefix);
+	values[3] = TimestampTzGetDatum(key->old_expires_at);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	sodium_memzero(key->token, sizeof(key->token));
+}
+
+/*
+ * apikey.issue(owner, name, scopes, tier, expires_at, allowed_ips, metadata,
+ *				prefix, org, rate_limits)
+ *	  RETURNS TABLE(key_id uuid, token text, display_prefix text)
+ */
+Datum
+apikey_issue(PG_FUNCTION_ARGS)
+{
+	AkIssueArgs a;
+	AkNewKey	key;
+
+	AK_REQUIRE_PRELOAD();
+	InitMaterializedSRF(fcinfo, 0);
+	a.owner = AK_ARG_TEXT(0);
+	a.name = AK_ARG_TEXT(1);
+	a.scopes = AK_ARG_ARRAY(2);
+	a.tier = AK_ARG_TEXT(3);
+	a.has_expiry = !PG_ARGISNULL(4);
+	a.expires_at = a.has_expiry ? PG_GETARG_TIMESTAMPTZ(4) : 0;
+	a.allowed_ips = AK_ARG_ARRAY(5);
+	a.metadata = AK_ARG_JSONB(6);
+	a.prefix = AK_ARG_TEXT(7);
+	a.org = AK_ARG_TEXT(8);
+	a.rate_limits = AK_ARG_JSONB(9);
+
+	ak_key_issue(&a, &key);
+	ak_return_new_key(fcinfo, &key, false);
+	return (Datum) 0;
+}
+
+/*
+ * apikey.rotate(key_id uuid, grace interval)
+ *	  RETURNS TABLE(key_id uuid, token text, display_prefix text,
+ *					old_key_expires_at timestamptz)
+ */
+Datum
+apikey_rotate(PG_FUNCTION_ARGS)
+{
+	Datum		key_id;
+	AkNewKey	key;
+
+	AK_REQUIRE_PRELOAD();
+	InitMaterializedSRF(fcinfo, 0);
+	key_id = ak_key_id_arg(fcinfo, 0);
+	ak_key_rotate(key_id, PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1), &key);
+	ak_return_new_key(fcinfo, &key, true);
+	return (Datum) 0;
+}
+
+/* apikey.revoke(key_id uuid, reason text) RETURNS boolean */
+Datum
+apikey_revoke(PG_FUNCTION_ARGS)
+{
+	Datum		key_id;
+
+	AK_REQUIRE_PRELOAD();
+	key_id = ak_key_id_arg(fcinfo, 0);
+	PG_RETURN_BOOL(ak_key_revoke(key_id, AK_ARG_TEXT(1)));
+}
+
+/* apikey.update(key_id uuid, changes jsonb) RETURNS apikey.key_list */
+Datum
+apikey_update(PG_FUNCTION_ARGS)
+{
+	Datum		key_id;
+
+	AK_REQUIRE_PRELOAD();
+	key_id = ak_key_id_arg(fcinfo, 0);
+	PG_RETURN_DATUM(ak_key_update(key_id, AK_ARG_JSONB(1)));
+}
+
+/* apikey.introspect(display_prefix text) RETURNS jsonb */
+Datum
+apikey_introspect(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+
+	AK_REQUIRE_PRELOAD();
+	if (!ak_key_introspect(AK_ARG_TEXT(0), &result))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,136 @@
+/*-------------------------------------------------------------------------
+ *
+ * fn_limit.c
+ *	  SQL entry points of the limiter: check(), consume(), throttle(), and
+ *	  the rate-limit check of the tables' CHECK constraints.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apikey.h"
+
+#include "access/htup_details.h"
+#include "auth/token.h"
+#include "core/tokenpath.h"
+#include "core/util.h"
+#include "funcapi.h"
+#include "limit/limiter.h"
+#include "usage/record.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(apikey_check);
+PG_FUNCTION_INFO_V1(apikey_consume);
+PG_FUNCTION_INFO_V1(apikey_throttle);
+PG_FUNCTION_INFO_V1(apikey_check_rate_limits);
+
+/* A cost argument; -1 for NULL, which the limiter refuses. */
+#define AK_ARG_COST(n)		(PG_ARGISNULL(n) ? -1 : (int64) PG_GETARG_INT32(n))
+
+/*
+ * apikey.check(token, scope, client_ip, cost) RETURNS apikey.check_result
+ *	  (allowed, status, code, key_id, owner, scopes, tier,
+ *	   limit_value, remaining, reset_at, retry_after_ms, headers)
+ */
+Datum
+apikey_check(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	AkDecision	d;
+	AkHeaders	h;
+	Datum		values[12];
+	bool		nulls[12] = {false};
+	int64		cost = AK_ARG_COST(3);
+
+	AK_REQUIRE_PRELOAD();
+	desc = ak_result_tupdesc(fcinfo);
+	AK_TOKEN_PATH_BEGIN();
+	ak_limiter_decide(ak_token_arg(fcinfo, 0),
+					  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+					  PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
+					  cost, &d);
+	AK_TOKEN_PATH_END();
+	if (d.key != NULL && d.key->stored)
+		ak_usage_request(&d.key->id, d.usage, cost);
+
+	values[0] = BoolGetDatum(d.allowed);
+	values[1] = Int32GetDatum(ak_code_status(d.code));
+	values[2] = CStringGetTextDatum(ak_code_name(d.code));
+	if (d.key != NULL)
+	{
+		values[3] = UUIDPGetDatum(&d.key->id);
+		values[4] = PointerGetDatum(d.key->owner);
+		values[5] = PointerGetDatum(d.key->scopes_array);
+		values[6] = PointerGetDatum(d.key->tier);
+		nulls[6] = d.key->tier == NULL;
+	}
+	else
+		nulls[3] = nulls[4] = nulls[5] = nulls[6] = true;
+	ak_decision_limit_columns(&d, &values[7], &nulls[7]);
+	ak_decision_headers(&d, &h);
+	values[11] = JsonbPGetDatum(ak_headers_jsonb(&h));
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* (allowed, code, limit_value, remaining, reset_at, retry_after_ms) */
+static Datum
+ak_limit_result(FunctionCallInfo fcinfo, const AkDecision *d)
+{
+	TupleDesc	desc = ak_result_tupdesc(fcinfo);
+	Datum		values[6];
+	bool		nulls[6] = {false};
+
+	values[0] = BoolGetDatum(d->allowed);
+	values[1] = CStringGetTextDatum(ak_code_name(d->code));
+	ak_decision_limit_columns(d, &values[2], &nulls[2]);
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+/*
+ * apikey.consume(key_id, cost, refund_on_rollback) RETURNS apikey.limit_result
+ */
+Datum
+apikey_consume(PG_FUNCTION_ARGS)
+{
+	AkDecision	d;
+
+	AK_REQUIRE_PRELOAD();
+	ak_limiter_consume(PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0),
+					   AK_ARG_COST(1), !PG_ARGISNULL(2) && PG_GETARG_BOOL(2), &d);
+	PG_RETURN_DATUM(ak_limit_result(fcinfo, &d));
+}
+
+/*
+ * apikey.throttle(bucket, rate, period, burst, cost) RETURNS apikey.limit_result
+ */
+Datum
+apikey_throttle(PG_FUNCTION_ARGS)
+{
+	AkDecision	d;
+	int64		burst;
+
+	AK_REQUIRE_PRELOAD();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid throttle: bucket, rate and period must not be null")));
+	burst = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	ak_limiter_throttle(PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(1),
+						PG_GETARG_INTERVAL_P(2), PG_ARGISNULL(3) ? NULL : &burst,
+						AK_ARG_COST(4), &d);
+	PG_RETURN_DATUM(ak_limit_result(fcinfo, &d));
+}
+
+/*
+ * apikey._check_rate_limits(jsonb) RETURNS boolean, for CHECK constraints:
+ * true, or an error that says what is wrong.
+ */
+Datum
+apikey_check_rate_limits(PG_FUNCTION_ARGS)
+{
+	AkLimit		limits[AK_MAX_LIMITS];
+
+	if (!PG_ARGISNULL(0))
+		(void) ak_limits_parse(PG_GETARG_JSONB_P(0), limits, "rate_limits");
+	PG_RETURN_BOOL(true);
+}

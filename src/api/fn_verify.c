@@ -1,0 +1,106 @@
+/*-------------------------------------------------------------------------
+ *
+ * fn_verify.c
+ *	  SQL entry points of verification and identity: verify(),
+ *	  current_owner(), current_key_id().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apikey.h"
+
+#include "access/htup_details.h"
+#include "auth/identity.h"
+#include "auth/token.h"
+#include "core/clock.h"
+#include "core/tokenpath.h"
+#include "core/util.h"
+#include "funcapi.h"
+#include "limit/admission.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(apikey_verify);
+PG_FUNCTION_INFO_V1(apikey_current_owner);
+PG_FUNCTION_INFO_V1(apikey_current_key_id);
+
+/* The key columns of a verification: key_id .. metadata. */
+static void
+ak_key_columns(const AkKeyInfo *key, Datum *values, bool *nulls)
+{
+	values[0] = UUIDPGetDatum(&key->id);
+	nulls[0] = false;
+	values[1] = PointerGetDatum(key->owner);
+	nulls[1] = false;
+	values[2] = PointerGetDatum(key->org);
+	nulls[2] = key->org == NULL;
+	values[3] = PointerGetDatum(key->name);
+	nulls[3] = key->name == NULL;
+	values[4] = PointerGetDatum(key->scopes_array);
+	nulls[4] = false;
+	values[5] = PointerGetDatum(key->tier);
+	nulls[5] = key->tier == NULL;
+	values[6] = TimestampTzGetDatum(key->expires_at);
+	nulls[6] = key->expires_at == DT_NOEND;
+	values[7] = JsonbPGetDatum(key->metadata);
+	nulls[7] = key->metadata == NULL;
+}
+
+/*
+ * apikey.verify(token text, scope text, client_ip inet)
+ *	  RETURNS apikey.verification
+ *	  (valid, code, key_id, owner, org, name, scopes, tier, expires_at, metadata)
+ */
+Datum
+apikey_verify(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	const AkKeyInfo *key;
+	AkCode		code;
+	int64		blocked_until;
+	Datum		values[10];
+	bool		nulls[10];
+
+	AK_REQUIRE_PRELOAD();
+	desc = ak_result_tupdesc(fcinfo);
+	AK_TOKEN_PATH_BEGIN();
+	code = ak_verify_request(ak_token_arg(fcinfo, 0),
+							 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+							 PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
+							 ak_now_us(), &key, &blocked_until);
+	AK_TOKEN_PATH_END();
+
+	memset(nulls, true, sizeof(nulls));
+	values[0] = BoolGetDatum(code == AK_CODE_VALID);
+	nulls[0] = false;
+	values[1] = CStringGetTextDatum(ak_code_name(code));
+	nulls[1] = false;
+	if (key != NULL)
+		ak_key_columns(key, &values[2], &nulls[2]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* apikey.current_owner() RETURNS text */
+Datum
+apikey_current_owner(PG_FUNCTION_ARGS)
+{
+	text	   *owner;
+
+	AK_REQUIRE_PRELOAD();
+	owner = ak_current_owner();
+	if (owner == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(owner);
+}
+
+/* apikey.current_key_id() RETURNS uuid */
+Datum
+apikey_current_key_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *id;
+
+	AK_REQUIRE_PRELOAD();
+	id = palloc(sizeof(pg_uuid_t));
+	if (!ak_identity_key_id(id))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(id);
+}

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  The verification decision (doc/apikey.md, "Verification codes").
+ *
+ * Codes, in order of precedence: MALFORMED (shape, checksum, length,
+ * NULL or empty: decided without any table), NOT_FOUND, REVOKED, EXPIRED,
+ * (BLOCKED: the limiter's abuse cooldown), IP_NOT_ALLOWED,
+ * INSUFFICIENT_SCOPE; else VALID.
+ *
+ * Nothing here raises for a bad token: it returns a code, so that the
+ * statement carrying the token is never copied into the server log by
+ * log_min_error_statement.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apikey.h"
+
+#include "auth/keycache.h"
+#include "auth/statickey.h"
+#include "auth/token.h"
+#include "auth/verify.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+/*
+ * Whether a key still works at "now", from its own columns only -- the one
+ * rule, for verification and for apikey.key_list's status:
+ *	  revoked   revoked_at is set, and before expires_at if there is one
+ *				(the worker stamps revoked_at = expires_at on expired keys,
+ *				which keeps them EXPIRED);
+ *	  expired   expires_at has passed -- REVOKED instead for a rotated key
+ *				whose grace period (its expires_at) is over.
+ */
+AkCode
+ak_key_status(const AkKeyInfo *key, TimestampTz now)
+{
+	bool		expires = key->expires_at != DT_NOEND;
+
+	if (key->revoked_at != DT_NOEND &&
+		(!expires || key->revoked_at < key->expires_at))
+		return AK_CODE_REVOKED;
+	if (expires && key->expires_at <= now)
+		return key->rotated ? AK_CODE_REVOKED : AK_CODE_EXPIRED;
+	return AK_CODE_VALID;
+}
+
+static bool
+ak_ip_allowed(const AkKeyInfo *key, inet *client_ip)
+{
+	if (key->nallowed == 0)
+		return true;
+	if (client_ip == NULL)
+		return false;
+	for (int i = 0; i < key->nallowed; i++)
+		if (DatumGetBool(DirectFunctionCall2(network_supeq,
+											 InetPGetDatum(key->allowed[i]),
+											 InetPGetDatum(client_ip))))
+			return true;
+	return false;
+}
+
+/*
+ * A key scope grants the requested scope if it is equal, "*", or
+ * "<prefix>:*" and the requested scope starts with "<prefix>:".
+ */
+static bool
+ak_scope_allowed(const AkKeyInfo *key, const char *scope, size_t len)
+{
+	if (scope == NULL || len == 0)
+		return true;
+	for (int i = 0; i < key->nscopes; i++)
+	{
+		const char *s = key->scopes[i];
+		size_t		slen = strlen(s);
+
+		if (slen == 1 && s[0] == '*')
+			return true;
+		if (slen == len && memcmp(s, scope, len) == 0)
+			return true;
+		if (slen >= 2 && s[slen - 1] == '*' && s[slen - 2] == ':' &&
+			len > slen - 1 && memcmp(s, scope, slen - 1) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Verifies a token at now_us.  *key is the key the token belongs to, when
+ * there is one (also for most failures), else NULL; it is valid until the
+ * next verification.  *prefix_len is the length of the token's prefix when
+ * its shape was checked -- always when it is well formed and names no key --
+ * else 0.
+ *
+ * The order of the work matters on the hot path: the digest is computed
+ * and looked up first, because a cached key proves the token well formed
+ * (the digest of a malformed token is never cached).  Only before a table
+ * read is the shape and checksum checked, so MALFORMED still never touches
+ * a table.
+ */
+AkCode
+ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
+				const AkKeyInfo **key, size_t *prefix_len)
+{
+	const char *tok;
+	size_t		len;
+	uint8		digest[AK_DIGEST_LEN];
+	const AkKeyInfo *k;
+	AkCode		code;
+
+	*key = NULL;
+	*prefix_len = 0;
+	if (token == NULL)
+		return AK_CODE_MALFORMED;
+	len = VARSIZE_ANY_EXHDR(token);
+	tok = VARDATA_ANY(token);
+	if (len == 0 || len > AK_TOKEN_MAX_LEN)
+		return AK_CODE_MALFORMED;
+
+	ak_digest(tok, len, digest);
+	if (ak_static_key_matches(digest))
+		k = ak_static_key_info();
+	else if (!ak_keycache_probe(digest, &k))
+	{
+		if (!ak_token_is_well_formed(tok, len, prefix_len))
+			return AK_CODE_MALFORMED;
+		k = ak_keycache_fill(digest);
+	}
+
+	if (k == NULL)
+	{
+		/* a cached "no such key" skipped the shape check: the prefix is needed */
+		if (*prefix_len == 0)
+			(void) ak_token_is_well_formed(tok, len, prefix_len);
+		return AK_CODE_NOT_FOUND;
+	}
+	*key = k;
+
+	code = ak_key_status(k, now_us);
+	if (code != AK_CODE_VALID)
+		return code;
+	if (!ak_ip_allowed(k, client_ip))
+		return AK_CODE_IP_NOT_ALLOWED;
+	if (!ak_scope_allowed(k, scope ? VARDATA_ANY(scope) : NULL,
+						  scope ? VARSIZE_ANY_EXHDR(scope) : 0))
+		return AK_CODE_INSUFFICIENT_SCOPE;
+	return AK_CODE_VALID;
+}

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * request.h
+ *	  The request PostgREST describes in transaction-local settings
+ *	  (request.method, request.path, request.headers), read in one place
+ *	  (request.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AK_REQUEST_H
+#define AK_REQUEST_H
+
+#include "core/subject.h"
+
+extern const char *ak_request_setting(const char *name);
+extern bool ak_in_request(void);
+extern int	ak_request_copy(char *dst, int size, const char *name);
+extern inet *ak_request_client_ip(void);
+
+#endif							/* AK_REQUEST_H */

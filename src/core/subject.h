@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * subject.h
+ *	  Subjects: what a shared-memory entry counts for -- a key id, a client
+ *	  address, or a name -- as AK_SUBJECT_ID_LEN bytes (subject.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AK_SUBJECT_H
+#define AK_SUBJECT_H
+
+#include <sys/socket.h>			/* AF_INET, for utils/inet.h */
+
+#include "utils/inet.h"
+
+#define AK_SUBJECT_ID_LEN	16	/* a uuid's size */
+
+extern inet *ak_parse_inet(const char *s, size_t len);
+extern void ak_ip_subject_id(const inet *ip, uint8 *id);
+extern void ak_name_subject_id(const char *name, size_t len, uint8 *id);
+
+#endif							/* AK_SUBJECT_H */

@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ *
+ * refund.c
+ *	  consume(refund_on_rollback => true): the units of a charge come back
+ *	  if the (sub)transaction that consumed them aborts -- to the key's
+ *	  quota, when one was debited, and to the usage billed for them.  The
+ *	  rate limits are not refunded: they protect the server, which did the
+ *	  work all the same.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apikey.h"
+
+#include "core/util.h"
+#include "limit/refund.h"
+#include "usage/record.h"
+
+/* Units to give back if the (sub)transaction that debited them aborts. */
+typedef struct AkRollbackRefund
+{
+	pg_uuid_t	key_id;
+	bool		quota;			/* quota units were debited */
+	int32		period[AK_NUM_PERIODS];
+	int64		cost;
+	TimestampTz charged_at;		/* the hour of usage_hourly they were billed to */
+	SubTransactionId subid;
+	void	   *hint;
+} AkRollbackRefund;
+
+static AkRollbackRefund *ak_refunds = NULL;
+static int	ak_nrefunds = 0;
+static int	ak_refunds_size = 0;
+
+static void
+ak_refund(const AkRollbackRefund *r)
+{
+	void	   *hint = r->hint;
+
+	if (r->quota)
+		ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
+								r->cost, NULL, &hint);
+	/* nor are they billed: the hour they were billed to drops by as much */
+	ak_usage_charge(&r->key_id, -r->cost, r->charged_at);
+}
+
+/* Refunds the entries of a subtransaction (all of them: InvalidSubTransactionId). */
+static void
+ak_refund_aborted(SubTransactionId subid)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < ak_nrefunds; i++)
+	{
+		if (subid == InvalidSubTransactionId || ak_refunds[i].subid == subid)
+			ak_refund(&ak_refunds[i]);
+		else
+			ak_refunds[kept++] = ak_refunds[i];
+	}
+	ak_nrefunds = kept;
+}
+
+void
+ak_refund_at_xact_end(XactEvent event)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			ak_refund_aborted(InvalidSubTransactionId);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's outcome is decided elsewhere: kept */
+			ak_nrefunds = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+ak_refund_at_subxact_end(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ak_refund_aborted(mySubid);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		for (int i = 0; i < ak_nrefunds; i++)
+			if (ak_refunds[i].subid == mySubid)
+				ak_refunds[i].subid = parentSubid;
+}
+
+/*
+ * Remembers a charge to give back if the current (sub)transaction aborts:
+ * to the quota (charge, when one was debited) and to the usage billed at
+ * charged_at.
+ */
+void
+ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
+					  int64 cost, TimestampTz charged_at)
+{
+	AkRollbackRefund *r;
+
+	if (ak_nrefunds == ak_refunds_size)
+		ak_refunds = ak_array_grow(ak_refunds, &ak_refunds_size, sizeof(AkRollbackRefund));
+	r = &ak_refunds[ak_nrefunds++];
+	r->key_id = key->id;
+	r->quota = charge != NULL;
+	if (charge != NULL)
+		memcpy(r->period, charge->req.period, sizeof(r->period));
+	r->cost = cost;
+	r->charged_at = charged_at;
+	r->subid = GetCurrentSubTransactionId();
+	r->hint = *ak_key_quota_hint(key);
+}

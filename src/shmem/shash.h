@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * shash.h
+ *	  A bounded hash table in shared memory whose entries a backend may
+ *	  remember (a hint) and go back to without any table lock: the one
+ *	  implementation behind apikey's buckets, slots, quota counters,
+ *	  cooldowns and usage (shash.c).
+ *
+ * Locking protocol (every table)
+ *	  The table has spec->partitions partitions, each with an LWLock of the
+ *	  tranche named after the table; each entry has a spinlock (the
+ *	  AkShashEntry its struct embeds after the key), initialized once for
+ *	  the life of the shared memory and never again, even when the element
+ *	  is reused for another entry.
+ *	  - Membership: finding an entry takes its partition's lock in shared
+ *		mode; creating one, in exclusive mode.  A new entry is initialized
+ *		(spec->init) before it is live, then made live under its spinlock.
+ *		Removing entries takes every partition's lock in exclusive mode, in
+ *		ascending order (ak_shash_scan); an entry is made not live under its
+ *		spinlock before it leaves the table.  Apart from scans no code path
+ *		holds more than one partition lock.
+ *	  - State: what an entry holds after its key is read and written only
+ *		under its spinlock, "live" included, in critical sections of a few
+ *		integer operations: no call, no allocation, no error.
+ *	  - Hints: a backend may keep the address of an entry and lock it later
+ *		with no partition lock.  The entry is trusted only if, under its
+ *		spinlock, it is live and holds the expected key
+ *		(ak_shash_lock_if_holds).  The element stays an entry of this table
+ *		for the life of the server, so a stale hint is always safe to lock.
+ *	  - Several entries of one partition changed together (a key's limits,
+ *		all or nothing) are locked in address order, which makes the
+ *		nesting deadlock-free, and released after every state is written.
+ *	  - A module may pin an entry -- keep it from being removed -- by state
+ *		its spec->retire callback honours (a held slot, a dirty counter);
+ *		a pinned entry may be changed with its spinlock alone.
+ *	  The postmaster reads and fills tables without locks, at shutdown and
+ *	  start, when no other process exists.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AK_SHASH_H
+#define AK_SHASH_H
+
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+
+/* The most entries one call finds or locks together (a key's limits). */
+#define AK_SHASH_MAX_BATCH	8
+
+/* What every entry carries right after its key. */
+typedef struct AkShashEntry
+{
+	slock_t		mutex;
+	bool		live;			/* in the table, and holding its key */
+} AkShashEntry;
+
+typedef struct AkShashSpec
+{
+	const char *name;			/* of the table and its LWLock tranche */
+	Size		keysize;
+	Size		entrysize;
+	Size		header_offset;	/* of the AkShashEntry in the entry */
+	int			partitions;		/* a power of 2 */
+	HashValueFunc hash;			/* NULL: a hash of the key's bytes */
+
+	/*
+	 * Sets up a new entry's state (after the key) from arg, which the
+	 * creator passed to ak_shash_find.  Called before the entry is live,
+	 * with its partition locked exclusively: nobody else reads it.
+	 */
+	void		(*init) (void *entry, const void *arg);
+
+	/*
+	 * For removal scans: if the entry holds nothing worth keeping at
+	 * now_us, clears its live flag (under its spinlock: take it) and
+	 * returns true.
+	 */
+	bool		(*retire) (void *entry, int64 now_us);
+
+	/* Whether a creation that finds the table full sweeps it first. */
+	bool		sweep_when_full;
+} AkShashSpec;
+
+/* A table as a backend sees it. */
+typedef struct AkShash
+{
+	const AkShashSpec *spec;
+	HTAB	   *table;
+	LWLockPadded *locks;
+	uint32		partition_mask; /* partitions - 1 */
+	struct AkShashShared *shared;
+} AkShash;
+
+extern void ak_shash_request(const AkShashSpec *spec, int max_entries);
+extern bool ak_shash_attach(AkShash *sh, const AkShashSpec *spec, int max_entries);
+
+extern uint32 ak_shash_hash(const AkShash *sh, const void *key);
+extern bool ak_shash_find(AkShash *sh, const void *keys, const uint32 *hash,
+						  int n, void **found, bool create, const void *init_arg,
+						  int64 now_us);
+
+typedef bool (*AkShashVisit) (void *entry, void *arg);
+extern void ak_shash_scan(AkShash *sh, LWLockMode mode, AkShashVisit visit, void *arg);
+extern int64 ak_shash_sweep(AkShash *sh, int64 now_us);
+
+extern void ak_shash_scan_unlocked(AkShash *sh, AkShashVisit visit, void *arg);
+extern void *ak_shash_insert_unlocked(AkShash *sh, const void *key, const void *init_arg);
+
+extern int64 ak_shash_count(const AkShash *sh);
+extern int64 ak_shash_capacity(const AkShash *sh);
+
+/* The lock of the partition of a hash value. */
+static inline LWLock *
+ak_shash_partition_lock(const AkShash *sh, uint32 hash)
+{
+	return &sh->locks[hash & sh->partition_mask].lock;
+}
+
+/*
+ * The protocol on the hot path, inline: each table wraps these in typed
+ * functions (cells.h, store.c) so that the key size and the header's
+ * offset are constants and the key comparison is a few instructions.
+ */
+
+static inline void
+ak_shash_lock(AkShashEntry *header)
+{
+	SpinLockAcquire(&header->mutex);
+}
+
+static inline void
+ak_shash_unlock(AkShashEntry *header)
+{
+	SpinLockRelease(&header->mutex);
+}
+
+/* Whether the entry is live and holds key.  Caller holds its spinlock. */
+static inline bool
+ak_shash_holds(const AkShashEntry *header, const void *entry, const void *key,
+			   Size keysize)
+{
+	return header->live && memcmp(entry, key, keysize) == 0;
+}
+
+/*
+ * Takes the spinlock of a remembered entry and returns true if it is live
+ * and holds key; otherwise releases it and returns false.
+ */
+static inline bool
+ak_shash_lock_if_holds(AkShashEntry *header, const void *entry, const void *key,
+					   Size keysize)
+{
+	SpinLockAcquire(&header->mutex);
+	if (ak_shash_holds(header, entry, key, keysize))
+		return true;
+	SpinLockRelease(&header->mutex);
+	return false;
+}
+
+/* Takes the entry out of use (spec->retire).  Caller holds its spinlock. */
+static inline void
+ak_shash_retire_locked(AkShashEntry *header)
+{
+	header->live = false;
+}
+
+#define AK_SHASH_HEADER(entry, offset) \
+	((AkShashEntry *) ((char *) (entry) + (offset)))
+
+static inline void
+ak_shash_unlock_all(void **entries, int n, Size header_offset)
+{
+	for (int i = n - 1; i >= 0; i--)
+		SpinLockRelease(&AK_SHASH_HEADER(entries[i], header_offset)->mutex);
+}
+
+/*
+ * Takes the spinlocks of n entries (n <= AK_SHASH_MAX_BATCH) in address
+ * order.  With check, gives up -- releasing them all and returning false --
+ * unless entry i is live and holds key i (keys contiguous).
+ */
+static inline bool
+ak_shash_lock_all_if_hold(void **entries, int n, const void *keys, Size keysize,
+						  Size header_offset, bool check)
+{
+	void	   *ordered[AK_SHASH_MAX_BATCH];
+	const char *k = keys;
+
+	memcpy(ordered, entries, n * sizeof(void *));
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && (uintptr_t) ordered[j - 1] > (uintptr_t) ordered[j]; j--)
+		{
+			void	   *t = ordered[j];
+
+			ordered[j] = ordered[j - 1];
+			ordered[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++)
+		SpinLockAcquire(&AK_SHASH_HEADER(ordered[i], header_offset)->mutex);
+
+	if (check)
+		for (int i = 0; i < n; i++)
+			if (!ak_shash_holds(AK_SHASH_HEADER(entries[i], header_offset),
+								entries[i], k + i * keysize, keysize))
+			{
+				ak_shash_unlock_all(entries, n, header_offset);
+				return false;
+			}
+	return true;
+}
+
+#endif							/* AK_SHASH_H */

@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * xact.c
+ *	  What happens when a transaction ends, in one place and one order, as
+ *	  core's CommitTransaction calls its AtEOXact_* steps.  One callback is
+ *	  registered, once, at module load; it calls each module's step in this
+ *	  order:
+ *
+ *	  1. keys (auth/keycache.c): a transaction that changed keys cannot be
+ *		 prepared; at commit its changes are published to every backend's
+ *		 cache, and at commit or abort evicted from this one's;
+ *	  2. refunds (limit/refund.c): at abort, the units consumed with
+ *		 refund_on_rollback go back to quota and usage;
+ *	  3. usage (usage/record.c): this transaction's requests are recorded,
+ *		 with their duration;
+ *	  4. held slots (limit/held.c): concurrency and in-flight slots are
+ *		 released -- after usage, so that a request holds its slot for as
+ *		 long as its recorded duration;
+ *	  5. identity (auth/identity.c): the key verified by check_request()
+ *		 stops being the caller;
+ *	  6. token path (core/tokenpath.c): at abort, messages go back to being
+ *		 logged with their statement.
+ *
+ *	  The steps are independent; the order is fixed so that it is the same
+ *	  in every backend and can be reasoned about.  At the end of a
+ *	  subtransaction: keys (evicted at abort), refunds (at abort; moved to
+ *	  the parent at commit), token path (at abort).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apikey.h"
+
+#include "access/xact.h"
+#include "auth/identity.h"
+#include "auth/keycache.h"
+#include "core/tokenpath.h"
+#include "limit/held.h"
+#include "limit/refund.h"
+#include "usage/record.h"
+#include "xact.h"
+
+static void
+ak_xact_callback(XactEvent event, void *arg)
+{
+	ak_keycache_at_xact_end(event);
+	ak_refund_at_xact_end(event);
+	ak_usage_at_xact_end(event);
+	ak_held_at_xact_end(event);
+	ak_identity_at_xact_end(event);
+	ak_tokenpath_at_xact_end(event);
+}
+
+static void
+ak_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	ak_keycache_at_subxact_end(event);
+	ak_refund_at_subxact_end(event, mySubid, parentSubid);
+	ak_tokenpath_at_subxact_end(event);
+}
+
+void
+ak_xact_register_callbacks(void)
+{
+	RegisterXactCallback(ak_xact_callback, NULL);
+	RegisterSubXactCallback(ak_subxact_callback, NULL);
+}
