@@ -13,8 +13,16 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 
 MODULE_big = apikey
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
-DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 DOCS       = doc/apikey.md
+
+# The install script is assembled from sql/src/*.sql, concatenated in name
+# order, one file per topic (as pg_cron and pg_partman build theirs).  It is
+# DATA_built: PGXS installs it and "make clean" removes it; it is not in git.
+# It also depends on the directory, so that adding or removing a source file
+# rebuilds it.  DATA is for the upgrade scripts, which are written by hand.
+SQL_SRC    = $(sort $(wildcard sql/src/*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-sign-compare -Wno-missing-field-initializers \
@@ -35,6 +43,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check
+
+$(DATA_built): $(SQL_SRC) sql/src
+	cat $(SQL_SRC) >$@.tmp && mv $@.tmp $@
 
 # PGXS tracks no header dependencies: every object depends on the shared ones.
 $(OBJS) $(OBJS:.o=.bc): src/apikey.h src/compat.h
