@@ -1,6 +1,10 @@
 ------------------------------------------------------------------------
--- Key lifecycle (SECURITY DEFINER: they check the caller themselves)
+-- Key lifecycle
 ------------------------------------------------------------------------
+
+-- issue, rotate, revoke and update are SECURITY DEFINER and check the
+-- caller themselves (owners manage their own keys, admins any): anyone may
+-- call them, through PUBLIC's default EXECUTE.
 
 CREATE FUNCTION apikey.issue(
     owner       text,
@@ -58,36 +62,6 @@ COMMENT ON FUNCTION apikey.update(uuid, jsonb) IS
 -- The bulk forms call the single ones, as the caller (SECURITY INVOKER):
 -- the same owner checks and the same audit rows, all in the caller's
 -- transaction, so one failure undoes the whole call.
-
-CREATE FUNCTION apikey._bulk_limit(fn text, n integer, max integer)
-RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF n > max THEN
-        RAISE EXCEPTION 'too many keys for apikey.%: %', fn, n
-            USING ERRCODE = 'program_limit_exceeded',
-                  DETAIL = format('At most %s keys per call.', max),
-                  HINT = 'Split the work into several calls, in one transaction if it must be all or nothing.';
-    END IF;
-END $$;
-
-CREATE FUNCTION apikey._bulk_ids(fn text, key_ids uuid[], max integer)
-RETURNS uuid[]
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF key_ids IS NULL OR array_position(key_ids, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid key_ids: it must be an array without NULLs'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM apikey._bulk_limit(fn, cardinality(key_ids), max);
-    -- each key once, in the order given
-    RETURN ARRAY(SELECT id FROM unnest(key_ids) WITH ORDINALITY AS u(id, n)
-                  GROUP BY id ORDER BY min(n));
-END $$;
 
 CREATE FUNCTION apikey.issue_bulk(specs jsonb)
 RETURNS TABLE (key_id uuid, token text, display_prefix text)
@@ -211,5 +185,8 @@ AS 'MODULE_PATHNAME', 'apikey_introspect';
 
 COMMENT ON FUNCTION apikey.introspect(text) IS
 'Everything known about a key, by display prefix (admins only; no digest)';
+-- Shows any key's settings and live limits: admins only.
+REVOKE ALL ON FUNCTION apikey.introspect(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey.introspect(text) TO apikey_admin;
 
 

@@ -2,6 +2,9 @@
 -- Verification (the hot path: shared and backend memory only)
 ------------------------------------------------------------------------
 
+-- Anyone may call these (PUBLIC's default EXECUTE), as every request does:
+-- verify() and check() answer only about the token they are given.
+
 CREATE FUNCTION apikey.verify(
     token     text,
     scope     text DEFAULT NULL,

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------
--- Tables
+-- Tables, each with its triggers, row-level security and privileges
 ------------------------------------------------------------------------
 
 CREATE TABLE apikey.tiers (
@@ -21,6 +21,15 @@ INSERT INTO apikey.tiers (name, rate_limits) VALUES
     ('free',       '[{"name": "default", "limit": 10,   "period": "1 second", "burst": 100}]'),
     ('premium',    '[{"name": "default", "limit": 100,  "period": "1 second", "burst": 1000}]'),
     ('enterprise', '[{"name": "default", "limit": 1000, "period": "1 second", "burst": 10000}]');
+
+-- Any change to the tiers empties every backend's verification cache.
+CREATE TRIGGER tiers_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.tiers
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+
+-- Anyone may read the plans; only admins change them.
+GRANT SELECT ON apikey.tiers TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON apikey.tiers TO apikey_admin;
 
 CREATE TABLE apikey.keys (
     id              uuid CONSTRAINT keys_pkey PRIMARY KEY
@@ -72,6 +81,64 @@ COMMENT ON COLUMN apikey.keys.rate_limits IS
 COMMENT ON COLUMN apikey.keys.jwt_role IS
 'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
 
+-- A change to a key reaches every backend's verification cache at commit.
+CREATE TRIGGER keys_invalidate_insert
+    AFTER INSERT ON apikey.keys
+    FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
+
+-- Usage counters and last_used_at change every flush; they are not cached.
+CREATE TRIGGER keys_invalidate_update
+    AFTER UPDATE ON apikey.keys
+    FOR EACH ROW
+    WHEN ((OLD.key_hash, OLD.prefix, OLD.owner, OLD.org, OLD.name, OLD.scopes,
+           OLD.tier, OLD.rate_limits, OLD.daily_quota, OLD.monthly_quota,
+           OLD.max_concurrency, OLD.allowed_ips, OLD.metadata, OLD.expires_at,
+           OLD.revoked_at, OLD.rotated_to)
+          IS DISTINCT FROM
+          (NEW.key_hash, NEW.prefix, NEW.owner, NEW.org, NEW.name, NEW.scopes,
+           NEW.tier, NEW.rate_limits, NEW.daily_quota, NEW.monthly_quota,
+           NEW.max_concurrency, NEW.allowed_ips, NEW.metadata, NEW.expires_at,
+           NEW.revoked_at, NEW.rotated_to))
+    EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER keys_invalidate_delete
+    AFTER DELETE ON apikey.keys
+    FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER keys_invalidate_truncate
+    AFTER TRUNCATE ON apikey.keys
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+
+-- Row-level security: owners see only their own keys, admins all of them.
+ALTER TABLE apikey.keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY keys_admin ON apikey.keys TO apikey_admin USING (true);
+CREATE POLICY keys_owner ON apikey.keys TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+
+-- Owners read their rows, never key_hash; every write goes through the
+-- lifecycle functions (SECURITY DEFINER).
+GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
+              daily_quota, monthly_quota, max_concurrency, allowed_ips,
+              metadata, created_at, expires_at, revoked_at, revoke_reason,
+              last_used_at, rotated_from, rotated_to, jwt_role, daily_usage,
+              usage_day, monthly_usage, usage_month)
+    ON apikey.keys TO PUBLIC;
+
+CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
+SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
+       k.rate_limits, k.daily_quota, k.monthly_quota, k.max_concurrency,
+       k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
+       k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
+       k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
+  FROM apikey.keys AS k;
+
+COMMENT ON VIEW apikey.key_list IS
+'apikey.keys without key_hash, with the status of each key';
+-- A security_invoker view: readers see the rows of keys they may see.
+GRANT SELECT ON apikey.key_list TO PUBLIC;
+
 CREATE TABLE apikey.audit_log (
     id              bigint GENERATED ALWAYS AS IDENTITY
                     CONSTRAINT audit_log_pkey PRIMARY KEY,
@@ -95,6 +162,25 @@ CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
 
 COMMENT ON TABLE apikey.audit_log IS
 'Append-only record of every key change and denied request';
+
+-- Append-only: audit rows are never changed or removed, except by the
+-- worker's retention job.
+CREATE TRIGGER audit_log_append_only
+    BEFORE UPDATE OR DELETE ON apikey.audit_log
+    FOR EACH ROW EXECUTE FUNCTION apikey._audit_guard();
+
+CREATE TRIGGER audit_log_no_truncate
+    BEFORE TRUNCATE ON apikey.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._audit_guard();
+
+-- Owners read their own trail; admins all of it.  Rows are written by the
+-- lifecycle functions and the worker only.
+ALTER TABLE apikey.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_admin ON apikey.audit_log TO apikey_admin USING (true);
+CREATE POLICY audit_log_owner ON apikey.audit_log TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+GRANT SELECT ON apikey.audit_log TO PUBLIC;
 
 CREATE TABLE apikey.usage_hourly (
     key_id          uuid NOT NULL,
@@ -131,5 +217,15 @@ COMMENT ON COLUMN apikey.usage_hourly.endpoints IS
 'Per request.path: {"requests", "allowed", "total_ms"}; the 31 busiest, the rest as "(other)"';
 COMMENT ON COLUMN apikey.usage_hourly.latency_hist IS
 'The durations as a 40-bucket log-scale histogram (see apikey.latency_quantile)';
+
+-- Owners read the usage of their own keys; admins all of it.  The worker
+-- writes it.
+ALTER TABLE apikey.usage_hourly ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.usage_hourly FORCE ROW LEVEL SECURITY;
+CREATE POLICY usage_hourly_admin ON apikey.usage_hourly TO apikey_admin USING (true);
+-- keys is itself filtered to the caller's own rows
+CREATE POLICY usage_hourly_owner ON apikey.usage_hourly TO PUBLIC
+    USING (key_id IN (SELECT k.id FROM apikey.keys AS k));
+GRANT SELECT ON apikey.usage_hourly TO PUBLIC;
 
 

@@ -1,18 +1,24 @@
 ------------------------------------------------------------------------
--- Views
+-- Latency histograms and the views over usage
 ------------------------------------------------------------------------
 
-CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
-SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
-       k.rate_limits, k.daily_quota, k.monthly_quota, k.max_concurrency,
-       k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
-       k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
-       k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
-       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
-  FROM apikey.keys AS k;
+CREATE AGGREGATE apikey.latency_sum(bigint[]) (
+    SFUNC = apikey._hist_add,
+    STYPE = bigint[],
+    COMBINEFUNC = apikey._hist_add,
+    PARALLEL = SAFE
+);
 
-COMMENT ON VIEW apikey.key_list IS
-'apikey.keys without key_hash, with the status of each key';
+COMMENT ON AGGREGATE apikey.latency_sum(bigint[]) IS
+'Adds latency histograms (usage_hourly.latency_hist) of any span';
+
+CREATE FUNCTION apikey.latency_quantile(hist bigint[], q double precision)
+RETURNS double precision
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'apikey_latency_quantile';
+
+COMMENT ON FUNCTION apikey.latency_quantile(bigint[], double precision) IS
+'The q-quantile of a latency histogram, in milliseconds (within its bucket''s 41%, interpolated)';
 
 -- Rollups of usage_hourly by UTC day and month.  Counts add up; avg_ms is
 -- weighted by the durations behind each mean; p95/p99 come from the summed
@@ -61,5 +67,7 @@ SELECT d.key_id,
 
 COMMENT ON VIEW apikey.usage_monthly IS
 'usage_daily by key and UTC month';
+-- security_invoker views over usage_hourly: readers see their own keys'.
+GRANT SELECT ON apikey.usage_daily, apikey.usage_monthly TO PUBLIC;
 
 
