@@ -13,7 +13,7 @@
 # is removed unless the suite failed.
 set -u
 
-bindir= dbname= temp= conf= port=5432
+bindir='' dbname='' temp='' conf='' port=5432
 prove_args=()
 for arg; do
 	case $arg in
