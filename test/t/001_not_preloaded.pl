@@ -3,14 +3,12 @@
 # statement, which may carry a token, is not copied into the server log.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('not_preloaded');
-$node->init;
-$node->append_conf('postgresql.conf', "log_statement = none\nlog_min_error_statement = error\n");
-$node->start;
+my $node = apikey_node('not_preloaded', preload => 0, extension => 0,
+	conf => "log_statement = none\nlog_min_error_statement = error\n");
 
 $node->safe_psql('postgres', 'CREATE EXTENSION apikey');
 pass('CREATE EXTENSION works without preloading');

@@ -7,31 +7,23 @@
 # the settings are searched for them.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ApikeyTest;
 
 my $static = 'static-dev-key-' . join('', map { ('a' .. 'z')[ rand 26 ] } 1 .. 20);
 
-my $node = PostgreSQL::Test::Cluster->new('secrets');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('secrets', env => { APIKEY_STATIC_KEY => $static }, conf => q{
 log_statement = all
 log_min_error_statement = debug5
 log_min_messages = info
 log_error_verbosity = verbose
 log_parameter_max_length = -1
 });
-{
-	local $ENV{APIKEY_STATIC_KEY} = $static;
-	$node->start;
-}
 
 my $sql = sub { $node->safe_psql('postgres', shift) };
 
 $sql->(q{
-    CREATE EXTENSION apikey;
     CREATE TABLE tok AS
         SELECT t.key_id, t.token FROM generate_series(1, 5) AS g,
                LATERAL apikey.issue('owner-' || g, name => 'leak test ' || g,

@@ -4,10 +4,10 @@
 # well formed, and changing it makes every stored key unknown.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Compress::Zlib ();
 use Test::More;
+use ApikeyTest;
 
 my @alphabet = ('0' .. '9', 'A' .. 'Z', 'a' .. 'z');
 
@@ -31,18 +31,13 @@ sub blake2b_256
 	return $out;
 }
 
-my $node = PostgreSQL::Test::Cluster->new('crypto');
-$node->init;
-my $pepper_file = $node->data_dir . '/../pepper';
+my $pepper_file = PostgreSQL::Test::Utils::tempdir . '/pepper';
 my $pepper = join '', map { sprintf '%02x', int(rand 256) } 1 .. 32;
 PostgreSQL::Test::Utils::append_to_file($pepper_file, "$pepper\n");
 chmod 0600, $pepper_file;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'apikey'\napikey.pepper_file = '$pepper_file'\n");
-$node->start;
+my $node = apikey_node('crypto', conf => "apikey.pepper_file = '$pepper_file'\n");
 
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE TABLE tok AS
         SELECT t.key_id, t.token, t.display_prefix, p AS prefix
           FROM generate_series(1, 60) AS g,

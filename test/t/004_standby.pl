@@ -6,13 +6,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ApikeyTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'apikey'\n");
-$primary->start;
+my $primary = apikey_node('primary', init => { allows_streaming => 1 });
 $primary->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE TABLE tok AS SELECT key_id, token FROM apikey.issue('replica-owner', scopes => '{read}');
 });
 $primary->backup('backup');

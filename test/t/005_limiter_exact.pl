@@ -5,21 +5,16 @@
 # larger loses nothing to the refused requests.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('exact');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('exact', conf => q{
 max_connections = 100
 log_statement = none
 fsync = off
 });
-$node->start;
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE TABLE tok (what text PRIMARY KEY, token text, key_id uuid);
     INSERT INTO tok
     SELECT 'single', token, key_id FROM apikey.issue('exact',

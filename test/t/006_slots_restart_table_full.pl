@@ -6,21 +6,16 @@
 #    limiting (open), and makes room again once buckets are full.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('shared_state');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('shared_state', conf => q{
 apikey.max_buckets = 1000
 restart_after_crash = on
 log_statement = none
 });
-$node->start;
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE TABLE tok AS
     SELECT 'slot' AS what, token, key_id FROM apikey.issue('state', rate_limits => '[]')
     UNION ALL
@@ -45,7 +40,7 @@ is($holder->query_safe(q{SELECT c.code FROM tok, apikey.check(tok.token) c WHERE
 is($check->('slot'), 'CONCURRENCY_LIMITED', 'another session finds no slot');
 my $pid = $holder->query_safe('SELECT pg_backend_pid()');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
-ok($node->poll_query_until('postgres', q{SELECT c.code FROM tok, apikey.check(tok.token) c WHERE what = 'slot'}, 'OK'),
+poll_ok($node, 'postgres', q{SELECT c.code FROM tok, apikey.check(tok.token) c WHERE what = 'slot'}, 'OK',
 	'the slot is free once its backend is terminated');
 eval { $holder->quit };
 
@@ -61,8 +56,8 @@ $pid = $holder->query_safe('SELECT pg_backend_pid()');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 {
 	local $ENV{PGOPTIONS} = '-c apikey.max_inflight=1';
-	ok($node->poll_query_until('postgres',
-			q{SELECT c.code FROM tok, apikey.check(tok.token, cost => 0) c WHERE what = 'bucket'}, 'OK'),
+	poll_ok($node, 'postgres',
+		q{SELECT c.code FROM tok, apikey.check(tok.token, cost => 0) c WHERE what = 'bucket'}, 'OK',
 		'and gives it back when terminated');
 }
 eval { $holder->quit };
@@ -81,8 +76,8 @@ my $victim = $node->background_psql('postgres');
 $pid = $victim->query_safe('SELECT pg_backend_pid()');
 kill 'KILL', $pid;
 eval { $victim->quit };
-ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'the server is back after the crash');
-ok($node->poll_query_until('postgres', $remaining, '10'), 'after a crash the buckets start full');
+poll_ok($node, 'postgres', 'SELECT 1', '1', 'the server is back after the crash');
+poll_ok($node, 'postgres', $remaining, '10', 'after a crash the buckets start full');
 
 # a damaged dump file is logged and ignored
 $node->safe_psql('postgres', q{SELECT apikey.consume(key_id, 3) FROM tok WHERE what = 'bucket'});

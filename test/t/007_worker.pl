@@ -5,34 +5,22 @@
 # worker dying.  Every wait polls with a deadline; no sleep is an assertion.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('worker');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('worker', conf => q{
 apikey.database = 'postgres'
 apikey.flush_interval = '300ms'
 apikey.maintenance_interval = '500ms'
 });
-$node->start;
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE TABLE k AS
     SELECT 'quota' AS what, key_id, token FROM apikey.issue('carol', rate_limits => '[]');
     SELECT apikey.update(key_id, '{"daily_quota": 10, "monthly_quota": 1000}') FROM k;
 });
 
-sub wait_for
-{
-	my ($sql, $expected, $what) = @_;
-	ok($node->poll_query_until('postgres', $sql, $expected), $what);
-}
-
-wait_for(q{SELECT count(*) FROM pg_stat_activity
+poll_ok($node, 'postgres', q{SELECT count(*) FROM pg_stat_activity
             WHERE backend_type = 'apikey worker' AND datname = 'postgres'},
 	'1', 'the worker runs, connected to apikey.database, in pg_stat_activity');
 my $worker_pid = $node->safe_psql('postgres',
@@ -50,12 +38,12 @@ $node->safe_psql('postgres', q{
     SELECT apikey.check(token) FROM k, generate_series(1, 5);
     COMMIT;
 });
-wait_for(q{SELECT daily_usage, monthly_usage, usage_day = (now() AT TIME ZONE 'UTC')::date,
+poll_ok($node, 'postgres', q{SELECT daily_usage, monthly_usage, usage_day = (now() AT TIME ZONE 'UTC')::date,
                   usage_month = date_trunc('month', now() AT TIME ZONE 'UTC')::date,
                   last_used_at > now() - interval '1 minute'
              FROM apikey.keys JOIN k ON k.key_id = keys.id},
 	'9|9|t|t|t', 'quota counts and last use reach the key row');
-wait_for(q{SELECT requests, allowed, cost_units, endpoints->'/rpc/report'->>'requests',
+poll_ok($node, 'postgres', q{SELECT requests, allowed, cost_units, endpoints->'/rpc/report'->>'requests',
                   avg_ms > 0 AND p95_ms >= avg_ms * 0 AND p99_ms >= p95_ms,
                   hour = date_trunc('hour', now())
              FROM apikey.usage_hourly JOIN k USING (key_id)},
@@ -68,13 +56,11 @@ is($node->safe_psql('postgres', q{
 	'OK,QUOTA_EXCEEDED', 'the quota admits its 10th unit and refuses the 11th');
 
 my @alerts;
-my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-while (@alerts < 2 && time() < $deadline)
-{
+wait_until(sub {
 	push @alerts, ($listener->query_safe('SELECT 1') =~
 		  /Asynchronous notification "apikey_quota" with payload "(.*?)" received/g);
-	usleep(100_000);
-}
+	return @alerts >= 2;
+});
 is(scalar(@alerts), 2, 'two notifications: 80% and 95%');
 like($alerts[0], qr/"percent": 80\b/, 'the first at 80%');
 like($alerts[0], qr/"period": "day"/, 'of the daily quota');
@@ -87,7 +73,7 @@ like($alerts[1], qr/"used": 10\b/, 'when the 10th unit was taken');
 
 # more refused requests and more flushes: nothing more
 $node->safe_psql('postgres', q{SELECT apikey.check(token) FROM k, generate_series(1, 5)});
-wait_for(q{SELECT requests FROM apikey.usage_hourly JOIN k USING (key_id)},
+poll_ok($node, 'postgres', q{SELECT requests FROM apikey.usage_hourly JOIN k USING (key_id)},
 	'16', 'the refused requests are counted in usage');
 is($listener->query_safe('SELECT 1'), '1', 'no further notification');
 is($node->safe_psql('postgres', q{
@@ -109,7 +95,7 @@ $node->safe_psql('postgres', qq{
     SELECT apikey.check('$revoked', client_ip => '2001:db8::1');
     COMMIT;
 });
-wait_for(q{SELECT string_agg(format('%s %s %s %s %s %s', status, detail->>'code',
+poll_ok($node, 'postgres', q{SELECT string_agg(format('%s %s %s %s %s %s', status, detail->>'code',
                   coalesce(detail->>'prefix', '-'), client_ip, coalesce(request_method, '-'),
                   coalesce(request_path, '-')), '; ' ORDER BY id)
              FROM apikey.audit_log WHERE action = 'denied'},
@@ -129,7 +115,7 @@ $node->safe_psql('postgres', q{
     INSERT INTO k SELECT 'expiring', key_id, token
       FROM apikey.issue('erin', expires_at => now() + interval '1 second');
 });
-wait_for(q{SELECT what, status, revoke_reason, revoked_at = expires_at
+poll_ok($node, 'postgres', q{SELECT what, status, revoke_reason, revoked_at = expires_at
              FROM k JOIN apikey.key_list l ON l.id = k.key_id
             WHERE what IN ('rotated', 'expiring') ORDER BY what},
 	"expiring|expired|expired|t\nrotated|revoked|rotated|t",
@@ -150,7 +136,7 @@ $node->psql('postgres', q{
     ROLLBACK;
     SELECT apikey.consume(key_id, 7, refund_on_rollback => true) FROM k WHERE what = 'billing';
 });
-wait_for(q{SELECT k2.daily_usage || ' ' || u.cost_units
+poll_ok($node, 'postgres', q{SELECT k2.daily_usage || ' ' || u.cost_units
              FROM k JOIN apikey.keys k2 ON k2.id = k.key_id
              JOIN apikey.usage_hourly u ON u.key_id = k.key_id WHERE what = 'billing'},
 	'7 7', 'a rolled-back consume() costs neither quota nor billed units');
@@ -161,7 +147,7 @@ $node->psql('postgres', q{
     ROLLBACK;
     SELECT apikey.consume(key_id, 2, refund_on_rollback => true) FROM k WHERE what = 'billing-no-quota';
 });
-wait_for(q{SELECT u.cost_units FROM k JOIN apikey.usage_hourly u ON u.key_id = k.key_id
+poll_ok($node, 'postgres', q{SELECT u.cost_units FROM k JOIN apikey.usage_hourly u ON u.key_id = k.key_id
             WHERE what = 'billing-no-quota'},
 	'2', 'nor, for a key without a quota, billed units');
 
@@ -176,11 +162,11 @@ $node->safe_psql('postgres', q{
 ok($node->wait_for_log(
 		qr/canceling statement due to lock timeout[^\n]*\n(?:[^\n]*\n){0,3}?[^\n]*apikey worker task "flush usage"/,
 		$log_offset), 'the locked table makes the usage flush fail, and it is logged');
-wait_for(q{SELECT daily_usage FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = 'quota'},
+poll_ok($node, 'postgres', q{SELECT daily_usage FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = 'quota'},
 	'11', 'the other tasks go on meanwhile');
 $locker->query_safe('COMMIT');
 $locker->quit;
-wait_for(q{SELECT requests FROM apikey.usage_hourly JOIN k USING (key_id) WHERE what = 'quota'},
+poll_ok($node, 'postgres', q{SELECT requests FROM apikey.usage_hourly JOIN k USING (key_id) WHERE what = 'quota'},
 	'17', 'once the lock is gone, the usage collected meanwhile is written');
 is($node->safe_psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'apikey worker'}),
@@ -194,9 +180,9 @@ apikey.audit_retention = '1s'
 apikey.usage_retention = '1s'
 });
 $node->reload;
-wait_for(q{SELECT count(*) FROM apikey.audit_log WHERE at < now() - interval '3 seconds'},
+poll_ok($node, 'postgres', q{SELECT count(*) FROM apikey.audit_log WHERE at < now() - interval '3 seconds'},
 	'0', 'audit rows past apikey.audit_retention are purged');
-wait_for(q{SELECT count(*) FROM apikey.usage_hourly WHERE hour < now() - interval '3 seconds'},
+poll_ok($node, 'postgres', q{SELECT count(*) FROM apikey.usage_hourly WHERE hour < now() - interval '3 seconds'},
 	'0', 'usage rows past apikey.usage_retention are purged');
 
 $node->stop;

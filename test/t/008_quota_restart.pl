@@ -4,22 +4,16 @@
 #    are intact and the counts lost are at most those of one flush interval.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('quota_restart');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('quota_restart', conf => q{
 apikey.database = 'postgres'
 apikey.flush_interval = '200ms'
 log_statement = none
 });
-$node->start;
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE TABLE k AS
     SELECT 'clean' AS what, key_id, token FROM apikey.issue('dora', rate_limits => '[]')
     UNION ALL
@@ -82,9 +76,9 @@ is(take('clean', 1), '0', 'and the 101st is refused');
 
 # ---- a crash ----
 is(take('crash', 40), '40', '40 units taken');
-ok($node->poll_query_until('postgres',
-		q{SELECT daily_usage FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = 'crash'},
-		'40'), 'the worker flushes them within its interval');
+poll_ok($node, 'postgres',
+	q{SELECT daily_usage FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = 'crash'},
+	'40', 'the worker flushes them within its interval');
 my $before = $node->safe_psql('postgres', q{
     SELECT (SELECT count(*) FROM apikey.keys) || '/' || (SELECT count(*) FROM apikey.audit_log)});
 is(take('crash', 5), '5', '5 more, at most one flush interval before the crash');
@@ -93,13 +87,10 @@ my $postmaster = $node->{_pid};
 $node->kill9;
 # The children notice the postmaster's death and exit; a new postmaster
 # refuses to start while they still hold the old shared memory.
-my $gone = 0;
-for (1 .. 300)
-{
-	last if $gone = (kill(0, $postmaster) == 0
-		&& !grep { /^postgres: quota_restart: / } map { slurp_cmdline($_) } glob('/proc/[0-9]*/cmdline'));
-	usleep(100_000);
-}
+my $gone = wait_until(sub {
+	return kill(0, $postmaster) == 0
+	  && !grep { /^postgres: quota_restart: / } map { slurp_cmdline($_) } glob('/proc/[0-9]*/cmdline');
+});
 ok($gone, 'kill -9 of the postmaster, and its children exit');
 my $started = $node->start(fail_ok => 1);
 ok($started, 'the server restarts after kill -9 of the postmaster');

@@ -6,19 +6,15 @@
 #    events of other databases (counted), and writes those of its own.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('worker_database');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('worker_database', extension => 0, conf => q{
 apikey.database = 'apidb'
 apikey.flush_interval = '200ms'
 log_statement = none
 });
-$node->start;
 
 ok($node->wait_for_log(qr/apikey worker is waiting for database "apidb" to exist/),
 	'the worker logs that its database does not exist, and waits');
@@ -41,19 +37,19 @@ my $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', 'CREATE DATABASE apidb');
 ok($node->wait_for_log(qr/database "apidb" exists now, restarting the apikey worker/, $log_offset),
 	'the waiting worker sees the database appear');
-ok($node->poll_query_until('postgres', q{
+poll_ok($node, 'postgres', q{
     SELECT count(*) FROM pg_stat_activity
-     WHERE backend_type = 'apikey worker' AND datname = 'apidb'}, '1'),
+     WHERE backend_type = 'apikey worker' AND datname = 'apidb'}, '1',
 	'and a worker connects to it');
-ok($node->poll_query_until('postgres', 'SELECT events_dropped FROM apikey.stats', '5000'),
+poll_ok($node, 'postgres', 'SELECT events_dropped FROM apikey.stats', '5000',
 	'the queued events of another database are dropped and counted');
 
 $node->safe_psql('apidb', q{
     CREATE EXTENSION apikey;
     SELECT apikey.verify('apk_definitely_not_valid');
 });
-ok($node->poll_query_until('apidb', q{
-    SELECT count(*) FROM apikey.audit_log WHERE action = 'denied'}, '1'),
+poll_ok($node, 'apidb', q{
+    SELECT count(*) FROM apikey.audit_log WHERE action = 'denied'}, '1',
 	'the events of its own database reach its audit_log');
 
 $node->stop;

@@ -7,23 +7,18 @@
 # and each token printed exactly once, never on stderr nor in the log.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use JSON::PP;
+use ApikeyTest;
 
-my $node = PostgreSQL::Test::Cluster->new('cli');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('cli', conf => q{
 log_connections = on
 log_line_prefix = '%m [%p] %a '
 log_statement = none
 });
-$node->start;
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION apikey;
     CREATE ROLE cli_owner LOGIN;
     CREATE ROLE cli_pw LOGIN PASSWORD 'pw-secret' IN ROLE apikey_admin;
     ALTER ROLE cli_owner SET log_statement = 'all';

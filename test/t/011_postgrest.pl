@@ -11,18 +11,15 @@
 # and openssl when installed).
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
 use MIME::Base64 qw(decode_base64);
 use Digest::SHA qw(hmac_sha256);
+use ApikeyTest;
 
 my $secret = 'postgrest jwt secret, at least 32 characters long';
-my $node = PostgreSQL::Test::Cluster->new('postgrest');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'apikey'
+my $node = apikey_node('postgrest', extension => 0, conf => qq{
 apikey.jwt_secret = '$secret'
 # PostgREST's own statement carries request.headers: with log_statement =
 # all the server logs it, key included (doc/postgrest.md).  apikey's
@@ -32,7 +29,6 @@ log_min_messages = info
 log_min_error_statement = info
 log_error_verbosity = verbose
 });
-$node->start;
 
 # The roles of a PostgREST or Supabase setup exist before the extension
 $node->safe_psql('postgres', q{

@@ -1,0 +1,231 @@
+------------------------------------------------------------------------
+-- Tables, each with its triggers, row-level security and privileges
+------------------------------------------------------------------------
+
+CREATE TABLE apikey.tiers (
+    name            text COLLATE "C" CONSTRAINT tiers_pkey PRIMARY KEY
+                    CHECK (name OPERATOR(pg_catalog.<>) ''),
+    rate_limits     jsonb NOT NULL DEFAULT '[]'
+                    CHECK (apikey._check_rate_limits(rate_limits)),
+    daily_quota     bigint CHECK (daily_quota OPERATOR(pg_catalog.>=) 0),
+    monthly_quota   bigint CHECK (monthly_quota OPERATOR(pg_catalog.>=) 0),
+    max_concurrency integer CHECK (max_concurrency OPERATOR(pg_catalog.>) 0),
+    price_per_1k    numeric NOT NULL DEFAULT 0
+                    CHECK (price_per_1k OPERATOR(pg_catalog.>=) 0)
+);
+
+COMMENT ON TABLE apikey.tiers IS
+'Plans: the rate limits, quotas and price a key gets unless it has its own';
+
+INSERT INTO apikey.tiers (name, rate_limits) VALUES
+    ('free',       '[{"name": "default", "limit": 10,   "period": "1 second", "burst": 100}]'),
+    ('premium',    '[{"name": "default", "limit": 100,  "period": "1 second", "burst": 1000}]'),
+    ('enterprise', '[{"name": "default", "limit": 1000, "period": "1 second", "burst": 10000}]');
+
+-- Any change to the tiers empties every backend's verification cache.
+CREATE TRIGGER tiers_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.tiers
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+
+-- Anyone may read the plans; only admins change them.
+GRANT SELECT ON apikey.tiers TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON apikey.tiers TO apikey_admin;
+
+CREATE TABLE apikey.keys (
+    id              uuid CONSTRAINT keys_pkey PRIMARY KEY
+                    DEFAULT pg_catalog.gen_random_uuid(),
+    prefix          text NOT NULL CONSTRAINT keys_prefix_key UNIQUE,
+    key_hash        bytea NOT NULL CONSTRAINT keys_key_hash_key UNIQUE
+                    CHECK (pg_catalog.octet_length(key_hash) OPERATOR(pg_catalog.=) 32),
+    owner           text NOT NULL,
+    org             text,
+    name            text,
+    scopes          text[] NOT NULL DEFAULT '{}',
+    tier            text COLLATE "C" NOT NULL DEFAULT 'free'
+                    CONSTRAINT keys_tier_fkey REFERENCES apikey.tiers (name)
+                    ON UPDATE CASCADE,
+    rate_limits     jsonb CHECK (apikey._check_rate_limits(rate_limits)),
+    daily_quota     bigint CHECK (daily_quota OPERATOR(pg_catalog.>=) 0),
+    monthly_quota   bigint CHECK (monthly_quota OPERATOR(pg_catalog.>=) 0),
+    max_concurrency integer CHECK (max_concurrency OPERATOR(pg_catalog.>) 0),
+    allowed_ips     cidr[],
+    metadata        jsonb NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at      timestamptz,
+    revoked_at      timestamptz,
+    revoke_reason   text,
+    last_used_at    timestamptz,
+    rotated_from    uuid CONSTRAINT keys_rotated_from_fkey
+                    REFERENCES apikey.keys (id) ON DELETE SET NULL,
+    rotated_to      uuid CONSTRAINT keys_rotated_to_fkey
+                    REFERENCES apikey.keys (id) ON DELETE SET NULL,
+    jwt_role        text,
+    daily_usage     bigint NOT NULL DEFAULT 0,
+    usage_day       date,
+    monthly_usage   bigint NOT NULL DEFAULT 0,
+    usage_month     date
+) WITH (fillfactor = 80);  -- room for the worker's HOT updates of usage columns
+
+CREATE INDEX keys_owner_idx ON apikey.keys (owner);
+CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
+    WHERE revoked_at IS NULL AND expires_at IS NOT NULL;
+
+COMMENT ON TABLE apikey.keys IS
+'One row per API key; only a BLAKE2b-256 digest of the token is stored';
+COMMENT ON COLUMN apikey.keys.prefix IS
+'Display prefix: <prefix>_ and the first 8 characters of the body; unique';
+COMMENT ON COLUMN apikey.keys.key_hash IS
+'BLAKE2b-256 of the token, keyed with the pepper when apikey.pepper_file is set';
+COMMENT ON COLUMN apikey.keys.rate_limits IS
+'The key''s own rate limits; NULL means its tier''s';
+COMMENT ON COLUMN apikey.keys.jwt_role IS
+'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
+
+-- A change to a key reaches every backend's verification cache at commit.
+CREATE TRIGGER keys_invalidate_insert
+    AFTER INSERT ON apikey.keys
+    FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
+
+-- Usage counters and last_used_at change every flush; they are not cached.
+CREATE TRIGGER keys_invalidate_update
+    AFTER UPDATE ON apikey.keys
+    FOR EACH ROW
+    WHEN ((OLD.key_hash, OLD.prefix, OLD.owner, OLD.org, OLD.name, OLD.scopes,
+           OLD.tier, OLD.rate_limits, OLD.daily_quota, OLD.monthly_quota,
+           OLD.max_concurrency, OLD.allowed_ips, OLD.metadata, OLD.expires_at,
+           OLD.revoked_at, OLD.rotated_to)
+          IS DISTINCT FROM
+          (NEW.key_hash, NEW.prefix, NEW.owner, NEW.org, NEW.name, NEW.scopes,
+           NEW.tier, NEW.rate_limits, NEW.daily_quota, NEW.monthly_quota,
+           NEW.max_concurrency, NEW.allowed_ips, NEW.metadata, NEW.expires_at,
+           NEW.revoked_at, NEW.rotated_to))
+    EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER keys_invalidate_delete
+    AFTER DELETE ON apikey.keys
+    FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
+
+CREATE TRIGGER keys_invalidate_truncate
+    AFTER TRUNCATE ON apikey.keys
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+
+-- Row-level security: owners see only their own keys, admins all of them.
+ALTER TABLE apikey.keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY keys_admin ON apikey.keys TO apikey_admin USING (true);
+CREATE POLICY keys_owner ON apikey.keys TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+
+-- Owners read their rows, never key_hash; every write goes through the
+-- lifecycle functions (SECURITY DEFINER).
+GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
+              daily_quota, monthly_quota, max_concurrency, allowed_ips,
+              metadata, created_at, expires_at, revoked_at, revoke_reason,
+              last_used_at, rotated_from, rotated_to, jwt_role, daily_usage,
+              usage_day, monthly_usage, usage_month)
+    ON apikey.keys TO PUBLIC;
+
+CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
+SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
+       k.rate_limits, k.daily_quota, k.monthly_quota, k.max_concurrency,
+       k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
+       k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
+       k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
+  FROM apikey.keys AS k;
+
+COMMENT ON VIEW apikey.key_list IS
+'apikey.keys without key_hash, with the status of each key';
+-- A security_invoker view: readers see the rows of keys they may see.
+GRANT SELECT ON apikey.key_list TO PUBLIC;
+
+CREATE TABLE apikey.audit_log (
+    id              bigint GENERATED ALWAYS AS IDENTITY
+                    CONSTRAINT audit_log_pkey PRIMARY KEY,
+    at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    action          text NOT NULL CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY[
+                        'issued', 'updated', 'rotated', 'revoked', 'expired',
+                        'denied', 'quota_alert'])),
+    key_id          uuid,
+    owner           text,
+    actor           text,
+    client_ip       inet,
+    request_method  text,
+    request_path    text,
+    status          integer,
+    detail          jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE INDEX audit_log_key_id_idx ON apikey.audit_log (key_id, at);
+CREATE INDEX audit_log_owner_idx ON apikey.audit_log (owner, at);
+CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
+
+COMMENT ON TABLE apikey.audit_log IS
+'Append-only record of every key change and denied request';
+
+-- Append-only: audit rows are never changed or removed, except by the
+-- worker's retention job.
+CREATE TRIGGER audit_log_append_only
+    BEFORE UPDATE OR DELETE ON apikey.audit_log
+    FOR EACH ROW EXECUTE FUNCTION apikey._audit_guard();
+
+CREATE TRIGGER audit_log_no_truncate
+    BEFORE TRUNCATE ON apikey.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._audit_guard();
+
+-- Owners read their own trail; admins all of it.  Rows are written by the
+-- lifecycle functions and the worker only.
+ALTER TABLE apikey.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_admin ON apikey.audit_log TO apikey_admin USING (true);
+CREATE POLICY audit_log_owner ON apikey.audit_log TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+GRANT SELECT ON apikey.audit_log TO PUBLIC;
+
+CREATE TABLE apikey.usage_hourly (
+    key_id          uuid NOT NULL,
+    hour            timestamptz NOT NULL,
+    requests        bigint NOT NULL DEFAULT 0,
+    allowed         bigint NOT NULL DEFAULT 0,
+    rate_limited    bigint NOT NULL DEFAULT 0,
+    quota_exceeded  bigint NOT NULL DEFAULT 0,
+    denied_auth     bigint NOT NULL DEFAULT 0,
+    cost_units      bigint NOT NULL DEFAULT 0,
+    avg_ms          double precision,
+    p95_ms          double precision,
+    p99_ms          double precision,
+    endpoints       jsonb NOT NULL DEFAULT '{}',
+    latency_hist    bigint[],
+    CONSTRAINT usage_hourly_pkey PRIMARY KEY (key_id, hour)
+) WITH (fillfactor = 70);  -- the current hour's rows are updated every flush
+
+CREATE INDEX usage_hourly_hour_idx ON apikey.usage_hourly (hour);
+
+COMMENT ON TABLE apikey.usage_hourly IS
+'Requests per key and UTC hour, written by the apikey worker every apikey.flush_interval';
+COMMENT ON COLUMN apikey.usage_hourly.requests IS
+'check() calls: allowed + rate_limited + quota_exceeded + denied_auth';
+COMMENT ON COLUMN apikey.usage_hourly.rate_limited IS
+'Refused with 429 or 503 other than by a quota (RATE_LIMITED, CONCURRENCY_LIMITED, BLOCKED, OVERLOADED)';
+COMMENT ON COLUMN apikey.usage_hourly.denied_auth IS
+'Refused with 401 or 403 although the token named this key (REVOKED, EXPIRED, IP_NOT_ALLOWED, INSUFFICIENT_SCOPE)';
+COMMENT ON COLUMN apikey.usage_hourly.cost_units IS
+'Units debited by allowed check() and consume() calls';
+COMMENT ON COLUMN apikey.usage_hourly.avg_ms IS
+'Mean duration of allowed requests, from check() to the end of their transaction';
+COMMENT ON COLUMN apikey.usage_hourly.endpoints IS
+'Per request.path: {"requests", "allowed", "total_ms"}; the 31 busiest, the rest as "(other)"';
+COMMENT ON COLUMN apikey.usage_hourly.latency_hist IS
+'The durations as a 40-bucket log-scale histogram (see apikey.latency_quantile)';
+
+-- Owners read the usage of their own keys; admins all of it.  The worker
+-- writes it.
+ALTER TABLE apikey.usage_hourly ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.usage_hourly FORCE ROW LEVEL SECURITY;
+CREATE POLICY usage_hourly_admin ON apikey.usage_hourly TO apikey_admin USING (true);
+-- keys is itself filtered to the caller's own rows
+CREATE POLICY usage_hourly_owner ON apikey.usage_hourly TO PUBLIC
+    USING (key_id IN (SELECT k.id FROM apikey.keys AS k));
+GRANT SELECT ON apikey.usage_hourly TO PUBLIC;
+
+

@@ -1,0 +1,192 @@
+------------------------------------------------------------------------
+-- Key lifecycle
+------------------------------------------------------------------------
+
+-- issue, rotate, revoke and update are SECURITY DEFINER and check the
+-- caller themselves (owners manage their own keys, admins any): anyone may
+-- call them, through PUBLIC's default EXECUTE.
+
+CREATE FUNCTION apikey.issue(
+    owner       text,
+    name        text        DEFAULT NULL,
+    scopes      text[]      DEFAULT '{}',
+    tier        text        DEFAULT 'free',
+    expires_at  timestamptz DEFAULT NULL,
+    allowed_ips cidr[]      DEFAULT NULL,
+    metadata    jsonb       DEFAULT '{}',
+    prefix      text        DEFAULT 'ak_live',
+    org         text        DEFAULT NULL,
+    rate_limits jsonb       DEFAULT NULL)
+RETURNS TABLE (key_id uuid, token text, display_prefix text)
+LANGUAGE c VOLATILE ROWS 1
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_issue';
+
+COMMENT ON FUNCTION apikey.issue(text, text, text[], text, timestamptz, cidr[], jsonb, text, text, jsonb) IS
+'Issues a key; the token is returned once and only its digest is stored';
+
+CREATE FUNCTION apikey.rotate(
+    key_id  uuid,
+    grace   interval DEFAULT '7 days')
+RETURNS TABLE (key_id uuid, token text, display_prefix text,
+               old_key_expires_at timestamptz)
+LANGUAGE c VOLATILE ROWS 1
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_rotate';
+
+COMMENT ON FUNCTION apikey.rotate(uuid, interval) IS
+'Issues a new key with the same settings; the old one works until old_key_expires_at';
+
+CREATE FUNCTION apikey.revoke(
+    key_id  uuid,
+    reason  text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_revoke';
+
+COMMENT ON FUNCTION apikey.revoke(uuid, text) IS
+'Revokes a key at once in every backend; false if it no longer worked';
+
+CREATE FUNCTION apikey.update(
+    key_id  uuid,
+    changes jsonb)
+RETURNS apikey.key_list
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_update';
+
+COMMENT ON FUNCTION apikey.update(uuid, jsonb) IS
+'Changes name, scopes, expires_at, allowed_ips, metadata (owners) and tier, rate_limits, quotas, max_concurrency, jwt_role (admins)';
+
+-- The bulk forms call the single ones, as the caller (SECURITY INVOKER):
+-- the same owner checks and the same audit rows, all in the caller's
+-- transaction, so one failure undoes the whole call.
+
+CREATE FUNCTION apikey.issue_bulk(specs jsonb)
+RETURNS TABLE (key_id uuid, token text, display_prefix text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    spec    jsonb;
+    n       integer := 0;
+    unknown text;
+    state   text;
+    msg     text;
+    detail  text;
+    hint    text;
+BEGIN
+    IF specs IS NULL OR jsonb_typeof(specs) <> 'array' THEN
+        RAISE EXCEPTION 'invalid specs: it must be a JSON array of objects'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM apikey._bulk_limit('issue_bulk', jsonb_array_length(specs), 100);
+    FOR spec IN SELECT e FROM jsonb_array_elements(specs) AS e LOOP
+        n := n + 1;
+        IF jsonb_typeof(spec) <> 'object' THEN
+            RAISE EXCEPTION 'invalid specs: element % is not a JSON object', n
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT min(k) INTO unknown FROM jsonb_object_keys(spec) AS k
+         WHERE k <> ALL ('{owner,name,scopes,tier,expires_at,allowed_ips,metadata,prefix,org,rate_limits}');
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'unknown key "%" in element % of specs', unknown, n
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The keys are issue()''s arguments: owner, name, scopes, tier, expires_at, allowed_ips, metadata, prefix, org, rate_limits.';
+        END IF;
+        BEGIN
+            RETURN QUERY
+            SELECT i.key_id, i.token, i.display_prefix
+              FROM apikey.issue(
+                       owner       => spec->>'owner',
+                       name        => spec->>'name',
+                       scopes      => coalesce((SELECT array_agg(s) FROM jsonb_array_elements_text(
+                                          nullif(spec->'scopes', 'null')) AS s), '{}'),
+                       tier        => coalesce(spec->>'tier', 'free'),
+                       expires_at  => (spec->>'expires_at')::timestamptz,
+                       allowed_ips => (SELECT array_agg(a::cidr) FROM jsonb_array_elements_text(
+                                          nullif(spec->'allowed_ips', 'null')) AS a),
+                       metadata    => coalesce(nullif(spec->'metadata', 'null'), '{}'),
+                       prefix      => coalesce(spec->>'prefix', 'ak_live'),
+                       org         => spec->>'org',
+                       rate_limits => nullif(spec->'rate_limits', 'null')) AS i;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+            detail := concat_ws(' ', nullif(detail, ''), format('In element %s of specs.', n));
+            IF hint = '' THEN
+                RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, DETAIL = detail;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, DETAIL = detail, HINT = hint;
+        END;
+    END LOOP;
+END $$;
+
+COMMENT ON FUNCTION apikey.issue_bulk(jsonb) IS
+'Issues up to 100 keys from a JSON array of issue()''s named arguments, all or nothing';
+
+CREATE FUNCTION apikey.revoke_bulk(
+    key_ids uuid[],
+    reason  text    DEFAULT NULL,
+    dry_run boolean DEFAULT false)
+RETURNS TABLE (key_id uuid, was_active boolean, revoked boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids     uuid[] := apikey._bulk_ids('revoke_bulk', key_ids, 1000);
+    active  boolean[] := '{}';
+    i       integer;
+BEGIN
+    -- A dry run does the real revocations, with every check, then undoes
+    -- them: it fails exactly where the real call would.
+    BEGIN
+        FOR i IN 1 .. cardinality(ids) LOOP
+            active := active || apikey.revoke(ids[i], reason);
+        END LOOP;
+        IF dry_run THEN
+            RAISE EXCEPTION USING ERRCODE = 'AKDRY';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'AKDRY' THEN
+        NULL;
+    END;
+    RETURN QUERY
+    SELECT u.id, u.was_active, u.was_active AND NOT dry_run
+      FROM unnest(ids, active) AS u(id, was_active);
+END $$;
+
+COMMENT ON FUNCTION apikey.revoke_bulk(uuid[], text, boolean) IS
+'Revokes up to 1000 keys, all or nothing; was_active: revoke() would return true; dry_run changes nothing';
+
+CREATE FUNCTION apikey.update_bulk(key_ids uuid[], changes jsonb)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids uuid[] := apikey._bulk_ids('update_bulk', key_ids, 1000);
+    i   integer;
+BEGIN
+    FOR i IN 1 .. cardinality(ids) LOOP
+        PERFORM apikey.update(ids[i], changes);
+    END LOOP;
+    RETURN cardinality(ids);
+END $$;
+
+COMMENT ON FUNCTION apikey.update_bulk(uuid[], jsonb) IS
+'Applies the same changes to up to 1000 keys, all or nothing; returns the number of keys changed';
+
+CREATE FUNCTION apikey.introspect(display_prefix text)
+RETURNS jsonb
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_introspect';
+
+COMMENT ON FUNCTION apikey.introspect(text) IS
+'Everything known about a key, by display prefix (admins only; no digest)';
+-- Shows any key's settings and live limits: admins only.
+REVOKE ALL ON FUNCTION apikey.introspect(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey.introspect(text) TO apikey_admin;
+
+

@@ -1,0 +1,59 @@
+------------------------------------------------------------------------
+-- PostgREST and Supabase (contract §8)
+------------------------------------------------------------------------
+
+CREATE TABLE apikey.scope_map (
+    method        text    NOT NULL DEFAULT '*'
+                  CHECK (method IN ('*', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')),
+    path_pattern  text    NOT NULL CHECK (path_pattern OPERATOR(pg_catalog.<>) ''),
+    scope         text    NOT NULL CHECK (scope OPERATOR(pg_catalog.<>) ''),
+    priority      integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (method, path_pattern)
+);
+
+COMMENT ON TABLE apikey.scope_map IS
+'The scope check_request() requires: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires none';
+
+-- every backend re-reads the map once the change commits
+CREATE TRIGGER scope_map_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.scope_map
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._scope_map_changed();
+
+-- Which scope each endpoint requires is the admins' to read and change.
+REVOKE ALL ON apikey.scope_map FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON apikey.scope_map TO apikey_admin;
+
+CREATE FUNCTION apikey.check_request()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_check_request';
+
+COMMENT ON FUNCTION apikey.check_request() IS
+'PostgREST db-pre-request: checks the key of the request (header apikey.header), adds the rate-limit headers, or raises the HTTP error';
+
+CREATE FUNCTION apikey.exchange(token text, ttl interval DEFAULT '1 hour')
+RETURNS jsonb
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_exchange';
+
+COMMENT ON FUNCTION apikey.exchange(text, interval) IS
+'Trades a valid key for an HS256 JWT signed with apikey.jwt_secret: {access_token, token_type, expires_in}';
+
+-- The roles PostgREST impersonates get what a request needs, by name, so
+-- that revoking PUBLIC's defaults leaves PostgREST working.
+DO $$
+DECLARE
+    r name;
+BEGIN
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname OPERATOR(pg_catalog.=) ANY ('{anon,authenticated,service_role}')
+    LOOP
+        EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA apikey TO %I', r);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION apikey.check_request(),'
+                                  ' apikey.exchange(text, interval), apikey.current_owner(),'
+                                  ' apikey.current_key_id() TO %I', r);
+    END LOOP;
+END $$;
+
+

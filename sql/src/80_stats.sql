@@ -1,0 +1,13 @@
+------------------------------------------------------------------------
+-- Live counters (admins only)
+------------------------------------------------------------------------
+
+CREATE VIEW apikey.stats WITH (security_invoker = true) AS
+SELECT * FROM apikey._stats();
+
+COMMENT ON VIEW apikey.stats IS
+'Live counters from shared memory, summed over all backends since the server started';
+-- Admins only, as apikey._stats() is.
+GRANT SELECT ON apikey.stats TO apikey_admin;
+
+

@@ -1,0 +1,9 @@
+-- pg_dump keeps the rows of these tables (the three seeded tiers are
+-- re-created by CREATE EXTENSION, so only tiers added later are dumped).
+SELECT pg_catalog.pg_extension_config_dump('apikey.keys', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hourly', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.scope_map', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.tiers',
+    $$WHERE name NOT IN ('free', 'premium', 'enterprise')$$);
