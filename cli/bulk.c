@@ -10,11 +10,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
+
 #include <time.h>
 
+#include "fe_utils/string_utils.h"
 #include "pg_apikey.h"
 
 #define ISSUE_CHUNK		100		/* apikey.issue_bulk's limit */
@@ -29,12 +29,12 @@ cmd_bulk_issue(void)
 	const char *fname = strcmp(path, "-") == 0 ? "stdin" : path;
 	int			count;
 	IssueSpec  *specs = read_issue_file(path, &count);
-	char	  **ids = xmalloc(sizeof(char *) * (size_t) count);
-	char	  **prefixes = xmalloc(sizeof(char *) * (size_t) count);
-	char	  **tokens = xmalloc(sizeof(char *) * (size_t) count);
+	char	  **ids = pg_malloc(sizeof(char *) * (size_t) count);
+	char	  **prefixes = pg_malloc(sizeof(char *) * (size_t) count);
+	char	  **tokens = pg_malloc(sizeof(char *) * (size_t) count);
 	long long	epoch = 0;
 	PGresult   *res;
-	Buf			arr,
+	PQExpBufferData arr,
 				out;
 	bool		written;
 
@@ -53,21 +53,21 @@ cmd_bulk_issue(void)
 		}
 	}
 
-	buf_init(&arr);
+	initPQExpBuffer(&arr);
 	for (int start = 0; start < count; start += ISSUE_CHUNK)
 	{
 		int			end = start + ISSUE_CHUNK < count ? start + ISSUE_CHUNK : count;
 		const char *param;
 
-		buf_reset(&arr);
-		buf_putc(&arr, '[');
+		resetPQExpBuffer(&arr);
+		appendPQExpBufferChar(&arr, '[');
 		for (int i = start; i < end; i++)
 		{
 			IssueSpec  *s = &specs[i];
 
 			if (i > start)
-				buf_puts(&arr, ",\n");
-			buf_puts(&arr, s->json.data);
+				appendPQExpBufferStr(&arr, ",\n");
+			appendPQExpBufferStr(&arr, s->json.data);
 			if (s->expires_in >= 0)
 			{
 				time_t		t = (time_t) (epoch + s->expires_in);
@@ -76,11 +76,11 @@ cmd_bulk_issue(void)
 
 				gmtime_r(&t, &tm);
 				strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
-				buf_printf(&arr, "%s\"expires_at\": \"%s\"", s->json.len > 1 ? ", " : "", iso);
+				appendPQExpBuffer(&arr, "%s\"expires_at\": \"%s\"", s->json.len > 1 ? ", " : "", iso);
 			}
-			buf_putc(&arr, '}');
+			appendPQExpBufferChar(&arr, '}');
 		}
-		buf_putc(&arr, ']');
+		appendPQExpBufferChar(&arr, ']');
 		param = arr.data;
 		res = query_try("SELECT key_id, token, display_prefix"
 						" FROM apikey.issue_bulk($1::pg_catalog.jsonb)", 1, &param);
@@ -100,73 +100,72 @@ cmd_bulk_issue(void)
 				snprintf(where, sizeof(where), "%s", fname);
 			code = report_server_error(conn, res, where);
 			rollback();
-			warn("no key was issued (the whole file is one transaction)");
+			pg_log_info("no key was issued (the whole file is one transaction)");
 			exit(code);
 		}
 		if (PQntuples(res) != end - start)
 			die(EXIT_SERVER, "apikey.issue_bulk returned %d keys for %d", PQntuples(res), end - start);
 		for (int i = start; i < end; i++)
 		{
-			ids[i] = xstrdup(PQgetvalue(res, i - start, 0));
-			tokens[i] = xstrdup(PQgetvalue(res, i - start, 1));
-			prefixes[i] = xstrdup(PQgetvalue(res, i - start, 2));
+			ids[i] = pg_strdup(PQgetvalue(res, i - start, 0));
+			tokens[i] = pg_strdup(PQgetvalue(res, i - start, 1));
+			prefixes[i] = pg_strdup(PQgetvalue(res, i - start, 2));
 		}
 		PQclear(res);
 	}
 	PQclear(query("COMMIT", 0, NULL));
 
 	/* the tokens, once each: CSV, or JSON lines */
-	buf_init(&out);
+	initPQExpBuffer(&out);
 	if (!opts.json)
-		buf_puts(&out, "line,key_id,display_prefix,owner,name,token\n");
+		appendPQExpBufferStr(&out, "line,key_id,display_prefix,owner,name,token\n");
 	for (int i = 0; i < count; i++)
 	{
 		const char *name = specs[i].name && specs[i].name[0] ? specs[i].name : NULL;
 
 		if (opts.json)
 		{
-			buf_printf(&out, "{\"line\": %d, \"key_id\": \"%s\", \"display_prefix\": ",
+			appendPQExpBuffer(&out, "{\"line\": %d, \"key_id\": \"%s\", \"display_prefix\": ",
 					   specs[i].line, ids[i]);
 			json_escape(&out, prefixes[i]);
-			buf_puts(&out, ", \"owner\": ");
+			appendPQExpBufferStr(&out, ", \"owner\": ");
 			json_escape(&out, specs[i].owner);
-			buf_puts(&out, ", \"name\": ");
+			appendPQExpBufferStr(&out, ", \"name\": ");
 			if (name)
 				json_escape(&out, name);
 			else
-				buf_puts(&out, "null");
-			buf_puts(&out, ", \"token\": ");
+				appendPQExpBufferStr(&out, "null");
+			appendPQExpBufferStr(&out, ", \"token\": ");
 			json_escape(&out, tokens[i]);
-			buf_puts(&out, "}\n");
+			appendPQExpBufferStr(&out, "}\n");
 		}
 		else
 		{
-			buf_printf(&out, "%d,%s,", specs[i].line, ids[i]);
+			appendPQExpBuffer(&out, "%d,%s,", specs[i].line, ids[i]);
 			csv_field(&out, prefixes[i]);
-			buf_putc(&out, ',');
+			appendPQExpBufferChar(&out, ',');
 			csv_field(&out, specs[i].owner);
-			buf_putc(&out, ',');
+			appendPQExpBufferChar(&out, ',');
 			if (name)
 				csv_field(&out, name);
-			buf_putc(&out, ',');
-			buf_puts(&out, tokens[i]);
-			buf_putc(&out, '\n');
+			appendPQExpBufferChar(&out, ',');
+			appendPQExpBufferStr(&out, tokens[i]);
+			appendPQExpBufferChar(&out, '\n');
 		}
 		wipe_free(tokens[i]);
 	}
 	written = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0 &&
 		!ferror(stdout);
-	for (volatile char *p = out.data; p < out.data + out.len; p++)
-		*p = '\0';
-	buf_free(&out);
+	explicit_bzero(out.data, out.len);
+	termPQExpBuffer(&out);
 	if (!written)
 	{
-		warn("could not write the new tokens to standard output: %s", strerror(errno));
-		warn("%d key%s were issued but their tokens are lost: revoke them (their ids are in apikey.audit_log)",
+		pg_log_info("could not write the new tokens to standard output: %s", strerror(errno));
+		pg_log_info("%d key%s were issued but their tokens are lost: revoke them (their ids are in apikey.audit_log)",
 			 count, count == 1 ? "" : "s");
 		return EXIT_SERVER;
 	}
-	warn("issued %d key%s; these tokens will not be shown again; store them now",
+	pg_log_info("issued %d key%s; these tokens will not be shown again; store them now",
 		 count, count == 1 ? "" : "s");
 	return EXIT_OK;
 }
@@ -189,9 +188,10 @@ cmp_by_id(const void *a, const void *b)
 static void
 resolve_refs(const RevokeRef *refs, int count, KeyRefKind kind, char **ids, char **prefixes)
 {
-	StrList		values = {0};
-	int		   *where = xmalloc(sizeof(int) * (size_t) count);
-	Buf			arr;
+	SimpleStringList values = {NULL, NULL};
+	int			nvalues = 0;
+	int		   *where = pg_malloc(sizeof(int) * (size_t) count);
+	PQExpBufferData arr;
 	const char *param;
 	PGresult   *res;
 
@@ -199,16 +199,16 @@ resolve_refs(const RevokeRef *refs, int count, KeyRefKind kind, char **ids, char
 	{
 		if (refs[i].kind != kind)
 			continue;
-		where[values.n] = i;
-		strlist_add(&values, refs[i].ref);
+		where[nvalues++] = i;
+		simple_string_list_append(&values, refs[i].ref);
 	}
-	if (values.n == 0)
+	if (nvalues == 0)
 	{
 		free(where);
 		return;
 	}
-	buf_init(&arr);
-	pg_array_literal(&arr, values.items, values.n);
+	initPQExpBuffer(&arr);
+	array_literal(&arr, &values);
 	param = arr.data;
 	res = query(kind == KEYREF_ID
 				? "SELECT u.n, k.id, k.prefix"
@@ -222,15 +222,15 @@ resolve_refs(const RevokeRef *refs, int count, KeyRefKind kind, char **ids, char
 	{
 		int			n = atoi(PQgetvalue(res, r, 0));
 
-		if (n >= 1 && n <= values.n && !PQgetisnull(res, r, 1))
+		if (n >= 1 && n <= nvalues && !PQgetisnull(res, r, 1))
 		{
-			ids[where[n - 1]] = xstrdup(PQgetvalue(res, r, 1));
-			prefixes[where[n - 1]] = xstrdup(PQgetvalue(res, r, 2));
+			ids[where[n - 1]] = pg_strdup(PQgetvalue(res, r, 1));
+			prefixes[where[n - 1]] = pg_strdup(PQgetvalue(res, r, 2));
 		}
 	}
 	PQclear(res);
-	buf_free(&arr);
-	free(values.items);
+	termPQExpBuffer(&arr);
+	simple_string_list_destroy(&values);
 	free(where);
 }
 
@@ -241,17 +241,17 @@ cmd_bulk_revoke(void)
 	const char *fname = strcmp(path, "-") == 0 ? "stdin" : path;
 	int			count;
 	RevokeRef  *refs = read_revoke_file(path, &count);
-	char	  **ids = xmalloc(sizeof(char *) * (size_t) count);
-	char	  **prefixes = xmalloc(sizeof(char *) * (size_t) count);
-	int		   *order = xmalloc(sizeof(int) * (size_t) count);
-	bool	   *dup = xmalloc(sizeof(bool) * (size_t) count);
+	char	  **ids = pg_malloc(sizeof(char *) * (size_t) count);
+	char	  **prefixes = pg_malloc(sizeof(char *) * (size_t) count);
+	int		   *order = pg_malloc(sizeof(int) * (size_t) count);
+	bool	   *dup = pg_malloc(sizeof(bool) * (size_t) count);
 	char	  **cells;
 	int		   *chunk;
 	int			missing = 0,
 				nunique = 0,
 				nactive = 0,
 				row = 0;
-	Buf			arr;
+	PQExpBufferData arr;
 
 	memset(ids, 0, sizeof(char *) * (size_t) count);
 	memset(prefixes, 0, sizeof(char *) * (size_t) count);
@@ -265,15 +265,14 @@ cmd_bulk_revoke(void)
 		if (ids[i] != NULL)
 			continue;
 		if (++missing <= 10)
-			fprintf(stderr, "%s: error: %s:%d: no API key with %s \"%s\"\n", progname, fname,
-					refs[i].line, refs[i].kind == KEYREF_ID ? "id" : "display prefix",
-					refs[i].ref);
+			pg_log_error("%s:%d: no API key with %s \"%s\"", fname, refs[i].line,
+						 refs[i].kind == KEYREF_ID ? "id" : "display prefix", refs[i].ref);
 	}
 	if (missing > 0)
 	{
 		rollback();
 		if (missing > 10)
-			fprintf(stderr, "%s: ... and %d more\n", progname, missing - 10);
+			pg_log_info("... and %d more", missing - 10);
 		die(EXIT_NOT_FOUND, "%d key%s not found; nothing was revoked",
 			missing, missing == 1 ? "" : "s");
 	}
@@ -286,27 +285,26 @@ cmd_bulk_revoke(void)
 	for (int i = 0; i < count; i++)
 		dup[order[i]] = i > 0 && strcmp(ids[order[i]], ids[order[i - 1]]) == 0;
 
-	cells = xmalloc(sizeof(char *) * (size_t) count * 4);
-	chunk = xmalloc(sizeof(int) * REVOKE_CHUNK);
-	buf_init(&arr);
+	cells = pg_malloc(sizeof(char *) * (size_t) count * 4);
+	chunk = pg_malloc(sizeof(int) * REVOKE_CHUNK);
+	initPQExpBuffer(&arr);
 	for (int start = 0; start < count;)
 	{
-		StrList		chunk_ids = {0};
 		int			n = 0;
 		const char *params[3];
 		PGresult   *res;
 
+		resetPQExpBuffer(&arr);
+		appendPQExpBufferChar(&arr, '{');
 		for (; start < count && n < REVOKE_CHUNK; start++)
 			if (!dup[start])
 			{
 				chunk[n++] = start;
-				strlist_add(&chunk_ids, ids[start]);
+				appendPGArray(&arr, ids[start]);
 			}
 		if (n == 0)
 			break;
-		buf_reset(&arr);
-		pg_array_literal(&arr, chunk_ids.items, n);
-		free(chunk_ids.items);
+		appendPQExpBufferChar(&arr, '}');
 		params[0] = arr.data;
 		params[1] = opts.reason;
 		params[2] = opts.dry_run ? "true" : "false";
@@ -318,7 +316,7 @@ cmd_bulk_revoke(void)
 			int			code = report_server_error(conn, res, fname);
 
 			rollback();
-			warn("no key was revoked (the whole file is one transaction)");
+			pg_log_info("no key was revoked (the whole file is one transaction)");
 			exit(code);
 		}
 		/* one row per key, in the order given */
@@ -330,8 +328,8 @@ cmd_bulk_revoke(void)
 				die(EXIT_SERVER, "apikey.revoke_bulk returned its keys out of order");
 			cells[row * 4] = ids[chunk[r]];
 			cells[row * 4 + 1] = prefixes[chunk[r]];
-			cells[row * 4 + 2] = xstrdup(PQgetvalue(res, r, 1));
-			cells[row * 4 + 3] = xstrdup(PQgetvalue(res, r, 2));
+			cells[row * 4 + 2] = pg_strdup(PQgetvalue(res, r, 1));
+			cells[row * 4 + 3] = pg_strdup(PQgetvalue(res, r, 2));
 			if (strcmp(cells[row * 4 + 2], "t") == 0)
 				nactive++;
 		}
@@ -343,22 +341,22 @@ cmd_bulk_revoke(void)
 
 	if (opts.json)
 	{
-		Buf			out;
+		PQExpBufferData out;
 
-		buf_init(&out);
-		buf_putc(&out, '[');
+		initPQExpBuffer(&out);
+		appendPQExpBufferChar(&out, '[');
 		for (int r = 0; r < row; r++)
 		{
-			buf_printf(&out, "%s\n  {\"key_id\": \"%s\", \"display_prefix\": ",
+			appendPQExpBuffer(&out, "%s\n  {\"key_id\": \"%s\", \"display_prefix\": ",
 					   r ? "," : "", cells[r * 4]);
 			json_escape(&out, cells[r * 4 + 1]);
-			buf_printf(&out, ", \"was_active\": %s, \"revoked\": %s}",
+			appendPQExpBuffer(&out, ", \"was_active\": %s, \"revoked\": %s}",
 					   strcmp(cells[r * 4 + 2], "t") == 0 ? "true" : "false",
 					   strcmp(cells[r * 4 + 3], "t") == 0 ? "true" : "false");
 		}
-		buf_puts(&out, row ? "\n]\n" : "]\n");
+		appendPQExpBufferStr(&out, row ? "\n]\n" : "]\n");
 		fputs(out.data, stdout);
-		buf_free(&out);
+		termPQExpBuffer(&out);
 	}
 	else
 	{
@@ -369,10 +367,10 @@ cmd_bulk_revoke(void)
 	}
 	fflush(stdout);
 	if (opts.dry_run)
-		warn("dry run: %d of %d key%s would be revoked (%d already revoked or expired); "
+		pg_log_info("dry run: %d of %d key%s would be revoked (%d already revoked or expired); "
 			 "nothing was changed", nactive, nunique, nunique == 1 ? "" : "s", nunique - nactive);
 	else
-		warn("revoked %d key%s (%d already revoked or expired)",
+		pg_log_info("revoked %d key%s (%d already revoked or expired)",
 			 nactive, nactive == 1 ? "" : "s", nunique - nactive);
 	return EXIT_OK;
 }

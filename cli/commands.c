@@ -9,8 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
 
 #include "pg_apikey.h"
 
@@ -19,7 +18,7 @@
 int
 cmd_issue(void)
 {
-	Buf			sql,
+	PQExpBufferData sql,
 				list,
 				limits;
 	const char *params[16];
@@ -47,39 +46,38 @@ cmd_issue(void)
 			usage_error("issue", "--metadata must be a JSON object");
 		json_free(v);
 	}
-	if (opts.rate_limits.n > 0)
+	if (opts.rate_limits.head)
 	{
-		buf_init(&limits);
-		buf_putc(&limits, '[');
-		for (int i = 0; i < opts.rate_limits.n; i++)
+		initPQExpBuffer(&limits);
+		appendPQExpBufferChar(&limits, '[');
+		for (SimpleStringListCell *cell = opts.rate_limits.head; cell; cell = cell->next)
 		{
 			const char *why;
 
-			if (i > 0)
-				buf_puts(&limits, ", ");
-			if (!parse_rate_limit(opts.rate_limits.items[i], &limits, &why))
-				usage_error("issue", "invalid --rate-limit \"%s\": %s",
-							opts.rate_limits.items[i], why);
+			if (cell != opts.rate_limits.head)
+				appendPQExpBufferStr(&limits, ", ");
+			if (!parse_rate_limit(cell->val, &limits, &why))
+				usage_error("issue", "invalid --rate-limit \"%s\": %s", cell->val, why);
 		}
-		buf_putc(&limits, ']');
+		appendPQExpBufferChar(&limits, ']');
 		rate_limits = limits.data;
 	}
-	if (opts.scopes.n > 0)
+	if (opts.scopes.head)
 	{
-		buf_init(&list);
-		pg_array_literal(&list, opts.scopes.items, opts.scopes.n);
+		initPQExpBuffer(&list);
+		array_literal(&list, &opts.scopes);
 		scopes = list.data;
 	}
-	if (opts.allow_ips.n > 0)
+	if (opts.allow_ips.head)
 	{
-		buf_init(&list);
-		pg_array_literal(&list, opts.allow_ips.items, opts.allow_ips.n);
+		initPQExpBuffer(&list);
+		array_literal(&list, &opts.allow_ips);
 		ips = list.data;
 	}
 
-	buf_init(&sql);
+	initPQExpBuffer(&sql);
 	params[n++] = opts.owner;
-	buf_puts(&sql, "SELECT key_id, display_prefix, token FROM apikey.issue(owner => $1");
+	appendPQExpBufferStr(&sql, "SELECT key_id, display_prefix, token FROM apikey.issue(owner => $1");
 	if (opts.name)
 		add_arg(&sql, params, &n, "name => $%d", opts.name);
 	if (scopes)
@@ -101,7 +99,7 @@ cmd_issue(void)
 		add_arg(&sql, params, &n, "org => $%d", opts.org);
 	if (rate_limits)
 		add_arg(&sql, params, &n, "rate_limits => $%d::pg_catalog.jsonb", rate_limits);
-	buf_putc(&sql, ')');
+	appendPQExpBufferChar(&sql, ')');
 
 	connect_db();
 	res = query(opts.json ? sql_json(sql.data) : sql.data, n, params);
@@ -180,7 +178,7 @@ cmd_show(void)
 		PQclear(res);
 		return EXIT_OK;
 	}
-	json = xstrdup(PQgetvalue(res, 0, 0));
+	json = pg_strdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	res = query("SELECT e.key AS field, e.value AS value"
 				" FROM pg_catalog.jsonb_each_text($1::pg_catalog.jsonb) AS e"
@@ -228,7 +226,7 @@ cmd_revoke(void)
 	}
 	PQclear(res);
 	if (!revoked)
-		warn("key %s was already revoked or expired; nothing changed", key.prefix);
+		pg_log_info("key %s was already revoked or expired; nothing changed", key.prefix);
 	return EXIT_OK;
 }
 
@@ -239,7 +237,7 @@ cmd_rotate(void)
 {
 	const char *params[2];
 	int			n = 0;
-	Buf			sql;
+	PQExpBufferData sql;
 	char		grace[64];
 	PGresult   *res;
 	Key			key;
@@ -256,13 +254,13 @@ cmd_rotate(void)
 	}
 	connect_db();
 	key = resolve_key(opts.pos[0]);
-	buf_init(&sql);
+	initPQExpBuffer(&sql);
 	params[n++] = key.id;
-	buf_puts(&sql, "SELECT key_id, display_prefix, old_key_expires_at, token"
+	appendPQExpBufferStr(&sql, "SELECT key_id, display_prefix, old_key_expires_at, token"
 			 " FROM apikey.rotate(key_id => $1::pg_catalog.uuid");
 	if (opts.grace)
 		add_arg(&sql, params, &n, "grace => $%d::pg_catalog.interval", grace);
-	buf_putc(&sql, ')');
+	appendPQExpBufferChar(&sql, ')');
 	res = query(opts.json ? sql_json(sql.data) : sql.data, n, params);
 	return print_new_token(res);
 }
@@ -301,11 +299,11 @@ static const struct
 
 /* Appends the JSON of one comma-separated list. */
 static void
-update_list(Buf *out, char *value, bool cidrs, const char *field)
+update_list(PQExpBuffer out, char *value, bool cidrs, const char *field)
 {
 	bool		first = true;
 
-	buf_putc(out, '[');
+	appendPQExpBufferChar(out, '[');
 	for (char *item = strtok(value, ","); item; item = strtok(NULL, ","))
 	{
 		const char *why;
@@ -317,19 +315,18 @@ update_list(Buf *out, char *value, bool cidrs, const char *field)
 		if (cidrs && !valid_cidr(item, &why))
 			usage_error("update", "invalid CIDR \"%s\" in %s: %s", item, field, why);
 		if (!first)
-			buf_puts(out, ", ");
+			appendPQExpBufferStr(out, ", ");
 		first = false;
 		json_escape(out, item);
 	}
-	buf_putc(out, ']');
+	appendPQExpBufferChar(out, ']');
 }
 
 int
 cmd_update(void)
 {
-	Buf			changes,
+	PQExpBufferData changes,
 				sql;
-	StrList		sets = opts.sets;
 	char	   *interval = NULL;
 	const char *params[3];
 	int			n = 0;
@@ -339,20 +336,20 @@ cmd_update(void)
 
 	check_key_arg(opts.pos[0]);
 	for (int i = 1; i < opts.npos; i++)
-		strlist_add(&sets, opts.pos[i]);
-	if (sets.n == 0)
+		simple_string_list_append(&opts.sets, opts.pos[i]);
+	if (opts.sets.head == NULL)
 		usage_error("update", "nothing to change: give at least one --set FIELD=VALUE");
 
-	buf_init(&changes);
-	buf_putc(&changes, '{');
-	for (int i = 0; i < sets.n; i++)
+	initPQExpBuffer(&changes);
+	appendPQExpBufferChar(&changes, '{');
+	for (SimpleStringListCell *cell = opts.sets.head; cell; cell = cell->next)
 	{
-		char	   *set = xstrdup(sets.items[i]);
+		char	   *set = pg_strdup(cell->val);
 		char	   *value = strchr(set, '=');
 		int			f;
 
 		if (value == NULL || value == set)
-			usage_error("update", "invalid --set \"%s\": expected FIELD=VALUE", sets.items[i]);
+			usage_error("update", "invalid --set \"%s\": expected FIELD=VALUE", cell->val);
 		*value++ = '\0';
 		for (f = 0; update_fields[f].name && strcmp(update_fields[f].name, set) != 0; f++)
 			;
@@ -373,12 +370,12 @@ cmd_update(void)
 				continue;		/* added on the server: now() + interval */
 		}
 		if (changes.len > 1)
-			buf_puts(&changes, ", ");
+			appendPQExpBufferStr(&changes, ", ");
 		json_escape(&changes, set);
-		buf_puts(&changes, ": ");
+		appendPQExpBufferStr(&changes, ": ");
 		if (*value == '\0' && update_fields[f].kind != FIELD_LIST)
 		{
-			buf_puts(&changes, update_fields[f].kind == FIELD_OBJECT ? "{}" : "null");
+			appendPQExpBufferStr(&changes, update_fields[f].kind == FIELD_OBJECT ? "{}" : "null");
 			continue;
 		}
 		switch (update_fields[f].kind)
@@ -398,7 +395,7 @@ cmd_update(void)
 					if (!parse_int(value, 0, 9223372036854775807LL, &v))
 						usage_error("update", "invalid %s \"%s\": expected a whole number "
 									"(or nothing, for none)", set, value);
-					buf_printf(&changes, "%lld", v);
+					appendPQExpBuffer(&changes, "%lld", v);
 					break;
 				}
 			case FIELD_OBJECT:
@@ -422,54 +419,54 @@ cmd_update(void)
 				{
 					bool		first = true;
 
-					buf_putc(&changes, '[');
+					appendPQExpBufferChar(&changes, '[');
 					for (char *l = strtok(value, ","); l; l = strtok(NULL, ","))
 					{
 						const char *why;
 
 						if (!first)
-							buf_puts(&changes, ", ");
+							appendPQExpBufferStr(&changes, ", ");
 						first = false;
 						if (!parse_rate_limit(l, &changes, &why))
 							usage_error("update", "invalid rate limit \"%s\": %s", l, why);
 					}
-					buf_putc(&changes, ']');
+					appendPQExpBufferChar(&changes, ']');
 				}
 				break;
 		}
 	}
-	buf_putc(&changes, '}');
+	appendPQExpBufferChar(&changes, '}');
 
 	connect_db();
 	key = resolve_key(opts.pos[0]);
 	params[n++] = key.id;
 	params[n++] = changes.data;
-	buf_init(&sql);
+	initPQExpBuffer(&sql);
 	if (interval)
 	{
 		params[n++] = interval;
-		buf_puts(&sql, "apikey.update($1::pg_catalog.uuid, $2::pg_catalog.jsonb"
+		appendPQExpBufferStr(&sql, "apikey.update($1::pg_catalog.uuid, $2::pg_catalog.jsonb"
 				 " || pg_catalog.jsonb_build_object('expires_at',"
 				 " pg_catalog.now() + $3::pg_catalog.interval))");
 	}
 	else
-		buf_puts(&sql, "apikey.update($1::pg_catalog.uuid, $2::pg_catalog.jsonb)");
+		appendPQExpBufferStr(&sql, "apikey.update($1::pg_catalog.uuid, $2::pg_catalog.jsonb)");
 
 	if (opts.json)
 	{
-		Buf			q;
+		PQExpBufferData q;
 
-		buf_init(&q);
-		buf_printf(&q, "SELECT pg_catalog.row_to_json(u) FROM %s AS u", sql.data);
+		initPQExpBuffer(&q);
+		appendPQExpBuffer(&q, "SELECT pg_catalog.row_to_json(u) FROM %s AS u", sql.data);
 		res = query(q.data, n, params);
 		print_json_object(res);
 	}
 	else
 	{
-		Buf			q;
+		PQExpBufferData q;
 
-		buf_init(&q);
-		buf_printf(&q, "SELECT prefix, name, owner, status, tier,"
+		initPQExpBuffer(&q);
+		appendPQExpBuffer(&q, "SELECT prefix, name, owner, status, tier,"
 				   " pg_catalog.array_to_string(scopes, ',') AS scopes,"
 				   " pg_catalog.array_to_string(allowed_ips, ',') AS allowed_ips,"
 				   " expires_at FROM %s", sql.data);

@@ -10,13 +10,12 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres_fe.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "mb/pg_wchar.h"
 #include "pg_apikey.h"
 
 #define MAX_DURATION	(100LL * 366 * 86400)	/* a century */
@@ -248,7 +247,7 @@ key_ref_problem(KeyRefKind kind)
 /* ---- rate limits ---- */
 
 bool
-parse_rate_limit(const char *s, Buf *out, const char **why)
+parse_rate_limit(const char *s, PQExpBuffer out, const char **why)
 {
 	const char *eq = strchr(s, '=');
 	const char *slash;
@@ -267,15 +266,15 @@ parse_rate_limit(const char *s, Buf *out, const char **why)
 		return false;
 	colon = strchr(slash, ':');
 
-	name = strndup(s, (size_t) (eq - s));
-	part = strndup(eq + 1, (size_t) (slash - eq - 1));
+	name = pnstrdup(s, (size_t) (eq - s));
+	part = pnstrdup(eq + 1, (size_t) (slash - eq - 1));
 	if (!parse_int(part, 1, 2147483647, &limit))
 	{
 		*why = "the LIMIT of a rate limit must be a whole number from 1 to 2147483647";
 		goto bad;
 	}
 	free(part);
-	part = colon ? strndup(slash + 1, (size_t) (colon - slash - 1)) : xstrdup(slash + 1);
+	part = colon ? pnstrdup(slash + 1, (size_t) (colon - slash - 1)) : pg_strdup(slash + 1);
 	if (!parse_duration(part, &period) || period <= 0)
 	{
 		*why = "the PERIOD of a rate limit must be a duration such as 1s, 1m, 1h or 1d";
@@ -286,12 +285,12 @@ parse_rate_limit(const char *s, Buf *out, const char **why)
 		*why = "the BURST of a rate limit must be a whole number from 1 to 2147483647";
 		goto bad;
 	}
-	buf_puts(out, "{\"name\": ");
+	appendPQExpBufferStr(out, "{\"name\": ");
 	json_escape(out, name);
-	buf_printf(out, ", \"limit\": %lld, \"period\": %lld", limit, period);
+	appendPQExpBuffer(out, ", \"limit\": %lld, \"period\": %lld", limit, period);
 	if (burst > 0)
-		buf_printf(out, ", \"burst\": %lld", burst);
-	buf_putc(out, '}');
+		appendPQExpBuffer(out, ", \"burst\": %lld", burst);
+	appendPQExpBufferChar(out, '}');
 	free(name);
 	free(part);
 	return true;
@@ -309,16 +308,18 @@ read_file(const char *path, size_t *len)
 {
 	bool		use_stdin = strcmp(path, "-") == 0;
 	FILE	   *f = use_stdin ? stdin : fopen(path, "rb");
-	Buf			b;
+	PQExpBufferData b;
 	char		chunk[65536];
 	size_t		n;
 
 	if (f == NULL)
 		die(EXIT_USAGE, "could not open file \"%s\": %s", path, strerror(errno));
-	buf_init(&b);
+	initPQExpBuffer(&b);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 	{
-		buf_putn(&b, chunk, n);
+		appendBinaryPQExpBuffer(&b, chunk, n);
+		if (PQExpBufferDataBroken(b))
+			die(EXIT_USAGE, "out of memory");
 		if (b.len > MAX_FILE_SIZE)
 			die(EXIT_USAGE, "file \"%s\" is too large (more than 256 MB)", path);
 	}
@@ -336,59 +337,31 @@ read_file(const char *path, size_t *len)
 static const char *file_name;	/* for messages: the path, or "stdin" */
 
 /* "pg_apikey: error: keys.csv:57: ..." and exit 1: nothing was sent. */
-static pg_noreturn void file_error(int line, const char *fmt,...) pg_printf(2, 3);
+pg_noreturn static void file_error(int line, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static void
 file_error(int line, const char *fmt,...)
 {
-	va_list		ap;
+	size_t		len = 256;
+	char	   *msg;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: error: %s:%d: ", progname, file_name, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s: nothing was sent to the server\n", progname);
-	exit(EXIT_USAGE);
-}
-
-/* Offset of the first byte that is not valid UTF-8 in s[0..n), or n. */
-static size_t
-utf8_check(const unsigned char *s, size_t n)
-{
-	size_t		i = 0;
-
-	while (i < n)
+	for (;;)
 	{
-		unsigned char c = s[i];
-		size_t		k;
-		unsigned int cp;
+		va_list		ap;
+		size_t		needed;
 
-		if (c < 0x80)
-		{
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			k = 1, cp = c & 0x1F;
-		else if (c >= 0xE0 && c <= 0xEF)
-			k = 2, cp = c & 0x0F;
-		else if (c >= 0xF0 && c <= 0xF4)
-			k = 3, cp = c & 0x07;
-		else
-			return i;
-		for (size_t j = 1; j <= k; j++)
-		{
-			if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + j] & 0x3F);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-			(cp >= 0xD800 && cp <= 0xDFFF))
-			return i;
-		i += k + 1;
+		msg = pg_malloc(len);
+		va_start(ap, fmt);
+		needed = pvsnprintf(msg, len, fmt, ap);
+		va_end(ap);
+		if (needed < len)
+			break;
+		pg_free(msg);
+		len = needed;
 	}
-	return n;
+	pg_log_error("%s:%d: %s", file_name, line, msg);
+	pg_log_info("nothing was sent to the server");
+	exit(EXIT_USAGE);
 }
 
 static int
@@ -422,9 +395,9 @@ static void
 spec_member(IssueSpec *spec, const char *key)
 {
 	if (spec->json.len > 1)
-		buf_puts(&spec->json, ", ");
+		appendPQExpBufferStr(&spec->json, ", ");
 	json_escape(&spec->json, key);
-	buf_puts(&spec->json, ": ");
+	appendPQExpBufferStr(&spec->json, ": ");
 }
 
 static char *
@@ -492,18 +465,18 @@ spec_list(IssueSpec *spec, const char *column, char *v,
 	bool		first = true;
 
 	spec_member(spec, column);
-	buf_putc(&spec->json, '[');
+	appendPQExpBufferChar(&spec->json, '[');
 	for (char *part = strtok(v, ";"); part; part = strtok(NULL, ";"))
 	{
 		part = trim(part);
 		if (*part == '\0')
 			continue;
 		if (!first)
-			buf_puts(&spec->json, ", ");
+			appendPQExpBufferStr(&spec->json, ", ");
 		first = false;
 		add(spec, part);
 	}
-	buf_putc(&spec->json, ']');
+	appendPQExpBufferChar(&spec->json, ']');
 }
 
 static void
@@ -527,8 +500,8 @@ spec_init(IssueSpec *spec, int line)
 	memset(spec, 0, sizeof(IssueSpec));
 	spec->line = line;
 	spec->expires_in = -1;
-	buf_init(&spec->json);
-	buf_putc(&spec->json, '{');
+	initPQExpBuffer(&spec->json);
+	appendPQExpBufferChar(&spec->json, '{');
 }
 
 /* ---- bulk-issue: CSV ---- */
@@ -545,12 +518,13 @@ typedef struct CsvReader
  * The next record into fields; false at the end of the file.  *start is the
  * line it starts on.  Blank lines are skipped.
  */
-static bool
-csv_record(CsvReader *r, StrList *fields, int *start)
+static int
+csv_record(CsvReader *r, SimpleStringList *fields, int *start)
 {
-	for (int i = 0; i < fields->n; i++)
-		free(fields->items[i]);
-	fields->n = 0;
+	int			n = 0;
+
+	simple_string_list_destroy(fields);
+	fields->head = fields->tail = NULL;
 
 	/* blank lines */
 	for (;;)
@@ -566,16 +540,16 @@ csv_record(CsvReader *r, StrList *fields, int *start)
 			continue;
 		}
 		if (p >= r->len)
-			return false;
+			return 0;
 		break;
 	}
 	*start = r->line;
 
 	for (;;)
 	{
-		Buf			f;
+		PQExpBufferData f;
 
-		buf_init(&f);
+		initPQExpBuffer(&f);
 		if (r->pos < r->len && r->buf[r->pos] == '"')
 		{
 			int			qline = r->line;
@@ -589,7 +563,7 @@ csv_record(CsvReader *r, StrList *fields, int *start)
 				{
 					if (r->pos + 1 < r->len && r->buf[r->pos + 1] == '"')
 					{
-						buf_putc(&f, '"');
+						appendPQExpBufferChar(&f, '"');
 						r->pos += 2;
 						continue;
 					}
@@ -598,7 +572,7 @@ csv_record(CsvReader *r, StrList *fields, int *start)
 				}
 				if (r->buf[r->pos] == '\n')
 					r->line++;
-				buf_putc(&f, r->buf[r->pos++]);
+				appendPQExpBufferChar(&f, r->buf[r->pos++]);
 			}
 			if (r->pos < r->len && !strchr(",\r\n", r->buf[r->pos]))
 			{
@@ -617,10 +591,12 @@ csv_record(CsvReader *r, StrList *fields, int *start)
 				if (r->buf[r->pos] == '"')
 					file_error(r->line, "a '\"' inside an unquoted field (quote the whole "
 							   "field and write the quote as '\"\"')");
-				buf_putc(&f, r->buf[r->pos++]);
+				appendPQExpBufferChar(&f, r->buf[r->pos++]);
 			}
 		}
-		strlist_add(fields, f.data);
+		simple_string_list_append(fields, f.data);
+		termPQExpBuffer(&f);
+		n++;
 		if (r->pos < r->len && r->buf[r->pos] == ',')
 		{
 			r->pos++;
@@ -637,7 +613,7 @@ csv_record(CsvReader *r, StrList *fields, int *start)
 			r->pos++;
 			r->line++;
 		}
-		return true;
+		return n;
 	}
 }
 
@@ -645,25 +621,28 @@ static IssueSpec *
 read_issue_csv(const char *buf, size_t len, int *count)
 {
 	CsvReader	r = {buf, len, 0, 1};
-	StrList		fields = {0};
+	SimpleStringList fields = {NULL, NULL};
+	SimpleStringListCell *cell;
 	int			columns[16];
 	int			ncolumns;
+	int			nfields;
 	int			line;
 	bool		have_owner = false;
 	IssueSpec  *specs = NULL;
 	int			n = 0,
 				cap = 0;
 
-	if (!csv_record(&r, &fields, &line))
+	ncolumns = csv_record(&r, &fields, &line);
+	if (ncolumns == 0)
 		die(EXIT_USAGE, "file \"%s\" is empty", file_name);
-	ncolumns = fields.n;
 	if (ncolumns > 10)
 		file_error(line, "the header has %d columns; the columns are issue()'s "
 				   "arguments: owner, name, scopes, tier, expires_at, allowed_ips, "
 				   "prefix, org, metadata, rate_limits", ncolumns);
-	for (int i = 0; i < ncolumns; i++)
+	cell = fields.head;
+	for (int i = 0; i < ncolumns; i++, cell = cell->next)
 	{
-		char	   *name = trim(fields.items[i]);
+		char	   *name = trim(cell->val);
 
 		columns[i] = issue_column(name);
 		if (columns[i] < 0)
@@ -679,23 +658,24 @@ read_issue_csv(const char *buf, size_t len, int *count)
 	if (!have_owner)
 		file_error(line, "the header has no \"owner\" column");
 
-	while (csv_record(&r, &fields, &line))
+	while ((nfields = csv_record(&r, &fields, &line)) > 0)
 	{
 		IssueSpec  *spec;
 
-		if (fields.n != ncolumns)
+		if (nfields != ncolumns)
 			file_error(line, "expected %d field%s, found %d", ncolumns,
-					   ncolumns == 1 ? "" : "s", fields.n);
+					   ncolumns == 1 ? "" : "s", nfields);
 		if (n == cap)
 		{
 			cap = cap ? cap * 2 : 128;
-			specs = xrealloc(specs, sizeof(IssueSpec) * (size_t) cap);
+			specs = pg_realloc(specs, sizeof(IssueSpec) * (size_t) cap);
 		}
 		spec = &specs[n++];
 		spec_init(spec, line);
-		for (int i = 0; i < ncolumns; i++)
+		cell = fields.head;
+		for (int i = 0; i < ncolumns; i++, cell = cell->next)
 		{
-			char	   *v = fields.items[i];
+			char	   *v = cell->val;
 			const char *column = issue_columns[columns[i]];
 
 			switch (columns[i])
@@ -703,12 +683,12 @@ read_issue_csv(const char *buf, size_t len, int *count)
 				case 0:			/* owner */
 					if (*v == '\0')
 						file_error(line, "owner is empty");
-					spec->owner = xstrdup(v);
+					spec->owner = pg_strdup(v);
 					spec_member(spec, column);
 					json_escape(&spec->json, v);
 					break;
 				case 1:			/* name */
-					spec->name = xstrdup(v);
+					spec->name = pg_strdup(v);
 					/* FALLTHROUGH */
 				case 3:			/* tier */
 				case 6:			/* prefix */
@@ -744,9 +724,6 @@ read_issue_csv(const char *buf, size_t len, int *count)
 			}
 		}
 	}
-	for (int i = 0; i < fields.n; i++)
-		free(fields.items[i]);
-	free(fields.items);
 	*count = n;
 	return specs;
 }
@@ -779,7 +756,7 @@ jsonl_spec(IssueSpec *spec, const JsonValue *obj)
 			case 0:				/* owner */
 				if (v->type != JV_STRING || v->str[0] == '\0')
 					file_error(spec->line, "\"owner\" must be a non-empty string");
-				spec->owner = xstrdup(v->str);
+				spec->owner = pg_strdup(v->str);
 				have_owner = true;
 				break;
 			case 1:
@@ -789,7 +766,7 @@ jsonl_spec(IssueSpec *spec, const JsonValue *obj)
 				if (v->type != JV_STRING)
 					file_error(spec->line, "\"%s\" must be a string", key);
 				if (column == 1)
-					spec->name = xstrdup(v->str);
+					spec->name = pg_strdup(v->str);
 				break;
 			case 2:				/* scopes */
 			case 5:				/* allowed_ips */
@@ -859,7 +836,7 @@ read_issue_jsonl(const char *buf, size_t len, int *count)
 		if (n == cap)
 		{
 			cap = cap ? cap * 2 : 128;
-			specs = xrealloc(specs, sizeof(IssueSpec) * (size_t) cap);
+			specs = pg_realloc(specs, sizeof(IssueSpec) * (size_t) cap);
 		}
 		spec_init(&specs[n], line);
 		jsonl_spec(&specs[n], v);
@@ -877,7 +854,7 @@ read_issue_file(const char *path, int *count)
 	char	   *buf = read_file(path, &len);
 	const char *text = buf;
 	const char *first;
-	size_t		bad;
+	int			bad;
 	IssueSpec  *specs = NULL;
 
 	file_name = strcmp(path, "-") == 0 ? "stdin" : path;
@@ -886,8 +863,8 @@ read_issue_file(const char *path, int *count)
 		text += 3;				/* a byte order mark */
 		len -= 3;
 	}
-	bad = utf8_check((const unsigned char *) text, len);
-	if (bad < len)
+	bad = pg_encoding_verifymbstr(PG_UTF8, text, (int) len);
+	if (bad < (int) len)
 		file_error(line_of(text, bad), "invalid UTF-8 (the file must be UTF-8 text)");
 
 	first = text + strspn(text, " \t\r\n");
@@ -945,11 +922,11 @@ read_revoke_file(const char *path, int *count)
 		if (n == cap)
 		{
 			cap = cap ? cap * 2 : 256;
-			refs = xrealloc(refs, sizeof(RevokeRef) * (size_t) cap);
+			refs = pg_realloc(refs, sizeof(RevokeRef) * (size_t) cap);
 		}
 		refs[n].line = line;
 		refs[n].kind = kind;
-		refs[n].ref = xstrdup(s);
+		refs[n].ref = pg_strdup(s);
 		n++;
 	}
 	free(buf);

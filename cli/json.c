@@ -7,9 +7,9 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres_fe.h"
+
 #include <ctype.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "pg_apikey.h"
 
@@ -48,7 +48,7 @@ json_ws(JsonParser *p)
 static JsonValue *
 json_new(JsonType type)
 {
-	JsonValue  *v = xmalloc(sizeof(JsonValue));
+	JsonValue  *v = pg_malloc(sizeof(JsonValue));
 
 	memset(v, 0, sizeof(JsonValue));
 	v->type = type;
@@ -78,27 +78,27 @@ hex4(const char *s)
 }
 
 static void
-put_utf8(Buf *b, unsigned int cp)
+put_utf8(PQExpBuffer b, unsigned int cp)
 {
 	if (cp < 0x80)
-		buf_putc(b, (char) cp);
+		appendPQExpBufferChar(b, (char) cp);
 	else if (cp < 0x800)
 	{
-		buf_putc(b, (char) (0xC0 | (cp >> 6)));
-		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
+		appendPQExpBufferChar(b, (char) (0xC0 | (cp >> 6)));
+		appendPQExpBufferChar(b, (char) (0x80 | (cp & 0x3F)));
 	}
 	else if (cp < 0x10000)
 	{
-		buf_putc(b, (char) (0xE0 | (cp >> 12)));
-		buf_putc(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
-		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
+		appendPQExpBufferChar(b, (char) (0xE0 | (cp >> 12)));
+		appendPQExpBufferChar(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
+		appendPQExpBufferChar(b, (char) (0x80 | (cp & 0x3F)));
 	}
 	else
 	{
-		buf_putc(b, (char) (0xF0 | (cp >> 18)));
-		buf_putc(b, (char) (0x80 | ((cp >> 12) & 0x3F)));
-		buf_putc(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
-		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
+		appendPQExpBufferChar(b, (char) (0xF0 | (cp >> 18)));
+		appendPQExpBufferChar(b, (char) (0x80 | ((cp >> 12) & 0x3F)));
+		appendPQExpBufferChar(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
+		appendPQExpBufferChar(b, (char) (0x80 | (cp & 0x3F)));
 	}
 }
 
@@ -106,9 +106,9 @@ put_utf8(Buf *b, unsigned int cp)
 static char *
 json_string(JsonParser *p)
 {
-	Buf			b;
+	PQExpBufferData b;
 
-	buf_init(&b);
+	initPQExpBuffer(&b);
 	p->pos++;
 	for (;;)
 	{
@@ -132,7 +132,7 @@ json_string(JsonParser *p)
 		}
 		if (c != '\\')
 		{
-			buf_putc(&b, (char) c);
+			appendPQExpBufferChar(&b, (char) c);
 			p->pos++;
 			continue;
 		}
@@ -145,28 +145,28 @@ json_string(JsonParser *p)
 		switch (p->s[p->pos])
 		{
 			case '"':
-				buf_putc(&b, '"');
+				appendPQExpBufferChar(&b, '"');
 				break;
 			case '\\':
-				buf_putc(&b, '\\');
+				appendPQExpBufferChar(&b, '\\');
 				break;
 			case '/':
-				buf_putc(&b, '/');
+				appendPQExpBufferChar(&b, '/');
 				break;
 			case 'b':
-				buf_putc(&b, '\b');
+				appendPQExpBufferChar(&b, '\b');
 				break;
 			case 'f':
-				buf_putc(&b, '\f');
+				appendPQExpBufferChar(&b, '\f');
 				break;
 			case 'n':
-				buf_putc(&b, '\n');
+				appendPQExpBufferChar(&b, '\n');
 				break;
 			case 'r':
-				buf_putc(&b, '\r');
+				appendPQExpBufferChar(&b, '\r');
 				break;
 			case 't':
-				buf_putc(&b, '\t');
+				appendPQExpBufferChar(&b, '\t');
 				break;
 			case 'u':
 				{
@@ -212,7 +212,7 @@ json_string(JsonParser *p)
 		p->pos++;
 	}
 bad:
-	buf_free(&b);
+	termPQExpBuffer(&b);
 	return NULL;
 }
 
@@ -253,7 +253,7 @@ json_number(JsonParser *p)
 	}
 #undef DIGIT
 	v = json_new(JV_NUMBER);
-	v->str = strndup(s + start, p->pos - start);
+	v->str = pnstrdup(s + start, p->pos - start);
 	return v;
 }
 
@@ -313,9 +313,9 @@ json_container(JsonParser *p, bool object)
 		if (v->n == cap)
 		{
 			cap = cap ? cap * 2 : 4;
-			v->items = xrealloc(v->items, sizeof(JsonValue *) * (size_t) cap);
+			v->items = pg_realloc(v->items, sizeof(JsonValue *) * (size_t) cap);
 			if (object)
-				v->keys = xrealloc(v->keys, sizeof(char *) * (size_t) cap);
+				v->keys = pg_realloc(v->keys, sizeof(char *) * (size_t) cap);
 		}
 		v->items[v->n] = item;
 		if (object)
@@ -374,7 +374,7 @@ json_value(JsonParser *p)
 		{
 			JsonValue  *v = json_new(i == 0 ? JV_NULL : JV_BOOL);
 
-			v->str = xstrdup(words[i]);
+			v->str = pg_strdup(words[i]);
 			p->pos += n;
 			return v;
 		}
@@ -403,33 +403,33 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 }
 
 void
-json_serialize(Buf *b, const JsonValue *v)
+json_serialize(PQExpBuffer b, const JsonValue *v)
 {
 	switch (v->type)
 	{
 		case JV_NULL:
 		case JV_BOOL:
 		case JV_NUMBER:
-			buf_puts(b, v->str);
+			appendPQExpBufferStr(b, v->str);
 			break;
 		case JV_STRING:
 			json_escape(b, v->str);
 			break;
 		case JV_ARRAY:
 		case JV_OBJECT:
-			buf_putc(b, v->type == JV_OBJECT ? '{' : '[');
+			appendPQExpBufferChar(b, v->type == JV_OBJECT ? '{' : '[');
 			for (int i = 0; i < v->n; i++)
 			{
 				if (i > 0)
-					buf_puts(b, ", ");
+					appendPQExpBufferStr(b, ", ");
 				if (v->type == JV_OBJECT)
 				{
 					json_escape(b, v->keys[i]);
-					buf_puts(b, ": ");
+					appendPQExpBufferStr(b, ": ");
 				}
 				json_serialize(b, v->items[i]);
 			}
-			buf_putc(b, v->type == JV_OBJECT ? '}' : ']');
+			appendPQExpBufferChar(b, v->type == JV_OBJECT ? '}' : ']');
 			break;
 	}
 }

@@ -9,40 +9,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
 
+#include "fe_utils/string_utils.h"
 #include "pg_apikey.h"
 
-/* ---- memory and messages ---- */
-
-void *
-xmalloc(size_t size)
-{
-	void	   *p = malloc(size ? size : 1);
-
-	if (p == NULL)
-		die(EXIT_USAGE, "out of memory");
-	return p;
-}
-
-void *
-xrealloc(void *p, size_t size)
-{
-	p = realloc(p, size ? size : 1);
-	if (p == NULL)
-		die(EXIT_USAGE, "out of memory");
-	return p;
-}
-
-char *
-xstrdup(const char *s)
-{
-	size_t		n = strlen(s) + 1;
-
-	return memcpy(xmalloc(n), s, n);
-}
+/* ---- messages ---- */
 
 /* Frees a string that may have held a secret, overwriting it first. */
 void
@@ -50,9 +22,8 @@ wipe_free(char *s)
 {
 	if (s == NULL)
 		return;
-	for (volatile char *p = s; *p; p++)
-		*p = '\0';
-	free(s);
+	explicit_bzero(s, strlen(s));
+	pg_free(s);
 }
 
 void
@@ -60,12 +31,9 @@ die(int code, const char *fmt,...)
 {
 	va_list		ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: error: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	pg_log_generic_v(PG_LOG_ERROR, PG_LOG_PRIMARY, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -74,12 +42,9 @@ usage_error(const char *command, const char *fmt,...)
 {
 	va_list		ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: error: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	pg_log_generic_v(PG_LOG_ERROR, PG_LOG_PRIMARY, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (command)
 		fprintf(stderr, "Try \"%s %s --help\" for more information.\n", progname, command);
 	else
@@ -87,183 +52,74 @@ usage_error(const char *command, const char *fmt,...)
 	exit(EXIT_USAGE);
 }
 
-void
-warn(const char *fmt,...)
-{
-	va_list		ap;
-
-	fflush(stdout);
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* ---- strings ---- */
-
-void
-buf_init(Buf *b)
-{
-	b->cap = 64;
-	b->len = 0;
-	b->data = xmalloc(b->cap);
-	b->data[0] = '\0';
-}
-
-static void
-buf_reserve(Buf *b, size_t more)
-{
-	if (b->len + more + 1 <= b->cap)
-		return;
-	while (b->len + more + 1 > b->cap)
-		b->cap *= 2;
-	b->data = xrealloc(b->data, b->cap);
-}
-
-void
-buf_putc(Buf *b, char c)
-{
-	buf_reserve(b, 1);
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-}
-
-void
-buf_putn(Buf *b, const char *s, size_t n)
-{
-	buf_reserve(b, n);
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void
-buf_puts(Buf *b, const char *s)
-{
-	buf_putn(b, s, strlen(s));
-}
-
-void
-buf_printf(Buf *b, const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(b, (size_t) n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t) n;
-}
-
-void
-buf_reset(Buf *b)
-{
-	b->len = 0;
-	b->data[0] = '\0';
-}
-
-void
-buf_free(Buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
-void
-strlist_add(StrList *l, char *s)
-{
-	if (l->n == l->cap)
-	{
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->items = xrealloc(l->items, sizeof(char *) * (size_t) l->cap);
-	}
-	l->items[l->n++] = s;
-}
 
 /* A JSON string literal, quotes included. */
 void
-json_escape(Buf *b, const char *s)
+json_escape(PQExpBuffer b, const char *s)
 {
-	buf_putc(b, '"');
+	appendPQExpBufferChar(b, '"');
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 	{
 		switch (*p)
 		{
 			case '"':
-				buf_puts(b, "\\\"");
+				appendPQExpBufferStr(b, "\\\"");
 				break;
 			case '\\':
-				buf_puts(b, "\\\\");
+				appendPQExpBufferStr(b, "\\\\");
 				break;
 			case '\n':
-				buf_puts(b, "\\n");
+				appendPQExpBufferStr(b, "\\n");
 				break;
 			case '\r':
-				buf_puts(b, "\\r");
+				appendPQExpBufferStr(b, "\\r");
 				break;
 			case '\t':
-				buf_puts(b, "\\t");
+				appendPQExpBufferStr(b, "\\t");
 				break;
 			case '\b':
-				buf_puts(b, "\\b");
+				appendPQExpBufferStr(b, "\\b");
 				break;
 			case '\f':
-				buf_puts(b, "\\f");
+				appendPQExpBufferStr(b, "\\f");
 				break;
 			default:
 				if (*p < 0x20)
-					buf_printf(b, "\\u%04x", *p);
+					appendPQExpBuffer(b, "\\u%04x", *p);
 				else
-					buf_putc(b, (char) *p);
+					appendPQExpBufferChar(b, (char) *p);
 		}
 	}
-	buf_putc(b, '"');
+	appendPQExpBufferChar(b, '"');
 }
 
 /* A CSV field (RFC 4180): quoted only when it must be. */
 void
-csv_field(Buf *b, const char *s)
+csv_field(PQExpBuffer b, const char *s)
 {
 	if (s[strcspn(s, ",\"\r\n")] == '\0' && s[0] != ' ' && s[0] != '\0')
 	{
-		buf_puts(b, s);
+		appendPQExpBufferStr(b, s);
 		return;
 	}
-	buf_putc(b, '"');
+	appendPQExpBufferChar(b, '"');
 	for (const char *p = s; *p; p++)
 	{
 		if (*p == '"')
-			buf_putc(b, '"');
-		buf_putc(b, *p);
+			appendPQExpBufferChar(b, '"');
+		appendPQExpBufferChar(b, *p);
 	}
-	buf_putc(b, '"');
+	appendPQExpBufferChar(b, '"');
 }
 
-/* A PostgreSQL array literal of the strings: {"a","b"}. */
 void
-pg_array_literal(Buf *b, char **items, int n)
+array_literal(PQExpBuffer b, const SimpleStringList *l)
 {
-	buf_putc(b, '{');
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			buf_putc(b, ',');
-		buf_putc(b, '"');
-		for (const char *p = items[i]; *p; p++)
-		{
-			if (*p == '"' || *p == '\\')
-				buf_putc(b, '\\');
-			buf_putc(b, *p);
-		}
-		buf_putc(b, '"');
-	}
-	buf_putc(b, '}');
+	appendPQExpBufferChar(b, '{');
+	for (SimpleStringListCell *cell = l->head; cell; cell = cell->next)
+		appendPGArray(b, cell->val);
+	appendPQExpBufferChar(b, '}');
 }
 
 /* ---- aligned tables ---- */
@@ -284,21 +140,21 @@ display_width(const char *s)
 static char *
 cell_text(const char *s)
 {
-	Buf			b;
+	PQExpBufferData b;
 
-	buf_init(&b);
+	initPQExpBuffer(&b);
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 	{
 		if (*p == '\n')
-			buf_puts(&b, "\\n");
+			appendPQExpBufferStr(&b, "\\n");
 		else if (*p == '\t')
-			buf_puts(&b, "\\t");
+			appendPQExpBufferStr(&b, "\\t");
 		else if (*p == '\r')
-			buf_puts(&b, "\\r");
+			appendPQExpBufferStr(&b, "\\r");
 		else if (*p < 0x20 || *p == 0x7F)
-			buf_printf(&b, "\\x%02x", *p);
+			appendPQExpBuffer(&b, "\\x%02x", *p);
 		else
-			buf_putc(&b, (char) *p);
+			appendPQExpBufferChar(&b, (char) *p);
 	}
 	return b.data;
 }
@@ -333,8 +189,8 @@ void
 print_grid(int ncols, const char *const *names, const bool *right,
 		   int nrows, char *const *cells, bool footer)
 {
-	size_t	   *width = xmalloc(sizeof(size_t) * (size_t) (ncols ? ncols : 1));
-	char	  **shown = xmalloc(sizeof(char *) * (size_t) (nrows * ncols + 1));
+	size_t	   *width = pg_malloc(sizeof(size_t) * (size_t) (ncols ? ncols : 1));
+	char	  **shown = pg_malloc(sizeof(char *) * (size_t) (nrows * ncols + 1));
 
 	for (int c = 0; c < ncols; c++)
 		width[c] = display_width(names[c]);
@@ -410,9 +266,9 @@ print_table(const PGresult *res, bool footer)
 {
 	int			nf = PQnfields(res);
 	int			nt = PQntuples(res);
-	const char **names = xmalloc(sizeof(char *) * (size_t) (nf ? nf : 1));
-	bool	   *right = xmalloc(sizeof(bool) * (size_t) (nf ? nf : 1));
-	char	  **cells = xmalloc(sizeof(char *) * (size_t) (nt * nf + 1));
+	const char **names = pg_malloc(sizeof(char *) * (size_t) (nf ? nf : 1));
+	bool	   *right = pg_malloc(sizeof(bool) * (size_t) (nf ? nf : 1));
+	char	  **cells = pg_malloc(sizeof(char *) * (size_t) (nt * nf + 1));
 
 	for (int c = 0; c < nf; c++)
 	{
@@ -459,7 +315,7 @@ print_json_array(const PGresult *res)
 static char *
 strip_element_note(const char *detail)
 {
-	char	   *s = xstrdup(detail);
+	char	   *s = pg_strdup(detail);
 	char	   *p = strstr(s, "In element ");
 
 	if (p != NULL && strstr(p, " of specs.") != NULL)
@@ -471,50 +327,58 @@ strip_element_note(const char *detail)
 	return s;
 }
 
+/* The DETAIL, HINT and SQLSTATE lines of a server error, to b. */
+static void
+append_error_fields(PQExpBuffer b, PGconn *conn, const PGresult *res, const char *where)
+{
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+
+	if (detail != NULL)
+	{
+		char	   *d = where ? strip_element_note(detail) : pg_strdup(detail);
+
+		if (d[0] != '\0')
+			appendPQExpBuffer(b, "\nDETAIL:  %s", d);
+		pg_free(d);
+	}
+	if (hint != NULL)
+		appendPQExpBuffer(b, "\nHINT:  %s", hint);
+	else if (sqlstate != NULL && strcmp(sqlstate, "3F000") == 0 && strstr(primary, "apikey"))
+		appendPQExpBuffer(b, "\nHINT:  Is the apikey extension installed in database \"%s\"?  "
+						  "(CREATE EXTENSION apikey)", PQdb(conn));
+	if (sqlstate != NULL)
+		appendPQExpBuffer(b, "\nSQLSTATE: %s", sqlstate);
+}
+
 int
 report_server_error(PGconn *conn, const PGresult *res, const char *where)
 {
 	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *severity = res ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
-	int			code = EXIT_SERVER;
+	PQExpBufferData b;
 
-	fflush(stdout);
 	if (primary == NULL)
 	{
 		/* no error from the server: the connection or libpq failed */
-		char	   *msg = xstrdup(PQerrorMessage(conn));
-		size_t		n = strlen(msg);
+		const char *msg = PQerrorMessage(conn);
 
-		while (n > 0 && msg[n - 1] == '\n')
-			msg[--n] = '\0';
-		fprintf(stderr, "%s: error: %s\n", progname, n ? msg : "unknown error");
-		free(msg);
+		pg_log_error("%s", *msg ? msg : "unknown error");
 		return PQstatus(conn) == CONNECTION_BAD ? EXIT_CONNECT : EXIT_SERVER;
 	}
 
-	fprintf(stderr, "%s: %s%s%s:  %s\n", progname, where ? where : "",
-			where ? ": " : "", severity ? severity : "ERROR", primary);
-	if (detail != NULL)
-	{
-		char	   *d = where ? strip_element_note(detail) : xstrdup(detail);
-
-		if (d[0] != '\0')
-			fprintf(stderr, "DETAIL:  %s\n", d);
-		free(d);
-	}
-	if (hint != NULL)
-		fprintf(stderr, "HINT:  %s\n", hint);
-	else if (sqlstate != NULL && strcmp(sqlstate, "3F000") == 0 && strstr(primary, "apikey"))
-		fprintf(stderr, "HINT:  Is the apikey extension installed in database \"%s\"?  "
-				"(CREATE EXTENSION apikey)\n", PQdb(conn));
-	if (sqlstate != NULL)
-		fprintf(stderr, "SQLSTATE: %s\n", sqlstate);
+	initPQExpBuffer(&b);
+	appendPQExpBuffer(&b, "%s%s%s:  %s", where ? where : "", where ? ": " : "",
+					  severity ? severity : "ERROR", primary);
+	append_error_fields(&b, conn, res, where);
+	pg_log_info("%s", b.data);
+	termPQExpBuffer(&b);
 
 	if (sqlstate != NULL && strcmp(sqlstate, "42704") == 0 &&
 		strncmp(primary, "API key ", 8) == 0)
-		code = EXIT_NOT_FOUND;
-	return code;
+		return EXIT_NOT_FOUND;
+	return EXIT_SERVER;
 }

@@ -16,20 +16,19 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <errno.h>
-#include <getopt.h>
-#include <stdlib.h>
-#include <string.h>
-#include <termios.h>
-#include <unistd.h>
+#include "postgres_fe.h"
 
+#include <getopt.h>
+
+#include "common/connect.h"
+#include "common/string.h"
 #include "pg_apikey.h"
 
 #ifndef APIKEY_VERSION
 #define APIKEY_VERSION "unknown"
 #endif
 
-const char *progname = "pg_apikey";
+const char *const progname = "pg_apikey";
 
 static const char *const token_warning =
 "this token will not be shown again; store it now";
@@ -76,57 +75,20 @@ static const Command *command;	/* the one being run */
 
 /* ---- connecting ---- */
 
-/* Reads a password from the terminal without echo (stdin if there is none). */
+/* Asks for a password on the terminal, without echo, as psql does. */
 static char *
 prompt_password(const char *user)
 {
-	FILE	   *in = fopen("/dev/tty", "r");
-	FILE	   *out = fopen("/dev/tty", "w");
-	struct termios saved;
-	bool		noecho = false;
-	char		line[1024];
-	size_t		n;
+	char	   *prompt;
+	char	   *password;
 
-	if (in == NULL || out == NULL)
-	{
-		if (in)
-			fclose(in);
-		if (out)
-			fclose(out);
-		in = stdin;
-		out = stderr;
-	}
-	if (isatty(fileno(in)) && tcgetattr(fileno(in), &saved) == 0)
-	{
-		struct termios t = saved;
-
-		t.c_lflag &= ~(tcflag_t) ECHO;
-		t.c_lflag |= ECHONL;
-		noecho = tcsetattr(fileno(in), TCSAFLUSH, &t) == 0;
-	}
 	if (user && *user)
-		fprintf(out, "Password for user %s: ", user);
+		prompt = psprintf("Password for user %s: ", user);
 	else
-		fputs("Password: ", out);
-	fflush(out);
-	if (fgets(line, sizeof(line), in) == NULL)
-		line[0] = '\0';
-	if (noecho)
-		tcsetattr(fileno(in), TCSAFLUSH, &saved);
-	if (in != stdin)
-	{
-		fclose(in);
-		fclose(out);
-	}
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	{
-		char	   *pw = xstrdup(line);
-
-		for (volatile char *p = line; p < line + sizeof(line); p++)
-			*p = '\0';
-		return pw;
-	}
+		prompt = pg_strdup("Password: ");
+	password = simple_prompt(prompt, false);
+	pg_free(prompt);
+	return password;
 }
 
 /*
@@ -177,7 +139,7 @@ connect_db(void)
 		if (PQstatus(conn) == CONNECTION_BAD && PQconnectionNeedsPassword(conn) &&
 			password == NULL && opts.prompt != PROMPT_NEVER)
 		{
-			char	   *user = xstrdup(PQuser(conn));
+			char	   *user = pg_strdup(PQuser(conn));
 
 			PQfinish(conn);
 			password = prompt_password(user);
@@ -188,17 +150,10 @@ connect_db(void)
 	wipe_free(password);
 
 	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = xstrdup(PQerrorMessage(conn));
-		size_t		n = strlen(msg);
-
-		while (n > 0 && msg[n - 1] == '\n')
-			msg[--n] = '\0';
-		die(EXIT_CONNECT, "%s", msg);
-	}
+		die(EXIT_CONNECT, "%s", PQerrorMessage(conn));
 
 	/* as pg_dump does: nothing on the search_path but pg_catalog */
-	PQclear(PQexec(conn, "SELECT pg_catalog.set_config('search_path', '', false)"));
+	PQclear(PQexec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL));
 }
 
 /* ---- running statements ---- */
@@ -230,21 +185,21 @@ query(const char *sql, int nparams, const char *const *params)
 
 /* Appends ", <fmt with $n>" to sql and value to params. */
 void
-add_arg(Buf *sql, const char **params, int *n, const char *fmt, const char *value)
+add_arg(PQExpBuffer sql, const char **params, int *n, const char *fmt, const char *value)
 {
 	params[*n] = value;
 	(*n)++;
-	buf_puts(sql, ", ");
-	buf_printf(sql, fmt, *n);
+	appendPQExpBufferStr(sql, ", ");
+	appendPQExpBuffer(sql, fmt, *n);
 }
 
 char *
 sql_json(const char *sql)
 {
-	Buf			b;
+	PQExpBufferData b;
 
-	buf_init(&b);
-	buf_printf(&b, "SELECT pg_catalog.row_to_json(r) FROM (%s) AS r", sql);
+	initPQExpBuffer(&b);
+	appendPQExpBuffer(&b, "SELECT pg_catalog.row_to_json(r) FROM (%s) AS r", sql);
 	return b.data;
 }
 
@@ -274,8 +229,8 @@ resolve_key(const char *arg)
 	if (PQntuples(res) == 0)
 		die(EXIT_NOT_FOUND, "no API key with %s \"%s\"",
 			by_id ? "id" : "display prefix", arg);
-	key.id = xstrdup(PQgetvalue(res, 0, 0));
-	key.prefix = xstrdup(PQgetvalue(res, 0, 1));
+	key.id = pg_strdup(PQgetvalue(res, 0, 0));
+	key.prefix = pg_strdup(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return key;
 }
@@ -295,27 +250,27 @@ print_new_token(PGresult *res)
 		print_table(res, false);
 	if (fflush(stdout) != 0 || ferror(stdout))
 	{
-		warn("could not write the new token to standard output: %s", strerror(errno));
+		pg_log_info("could not write the new token to standard output: %s", strerror(errno));
 		if (col >= 0 && PQntuples(res) > 0)
-			warn("key %s was issued but its token is lost: revoke it", PQgetvalue(res, 0, col));
+			pg_log_info("key %s was issued but its token is lost: revoke it", PQgetvalue(res, 0, col));
 		PQclear(res);
 		return EXIT_SERVER;
 	}
 	PQclear(res);
-	warn("%s", token_warning);
+	pg_log_info("%s", token_warning);
 	return EXIT_OK;
 }
 
 void
-check_cidrs(const StrList *l, const char *option)
+check_cidrs(const SimpleStringList *l, const char *option)
 {
-	for (int i = 0; i < l->n; i++)
+	for (SimpleStringListCell *cell = l->head; cell; cell = cell->next)
 	{
 		const char *why;
 
-		if (!valid_cidr(l->items[i], &why))
+		if (!valid_cidr(cell->val, &why))
 			usage_error(command->name, "invalid CIDR \"%s\" in %s: %s",
-						l->items[i], option, why);
+						cell->val, option, why);
 	}
 }
 
@@ -331,13 +286,7 @@ parse_expires(const char *s, const char *option, char **interval, const char **t
 	*interval = NULL;
 	*timestamp = NULL;
 	if (parse_duration(s, &secs))
-	{
-		Buf			b;
-
-		buf_init(&b);
-		buf_printf(&b, "%lld seconds", secs);
-		*interval = b.data;
-	}
+		*interval = psprintf("%lld seconds", secs);
 	else if (looks_like_timestamp(s))
 		*timestamp = s;
 	else
@@ -601,7 +550,7 @@ take_option(int c, const char *arg)
 			opts.name = arg;
 			break;
 		case OPT_SCOPE:
-			strlist_add(&opts.scopes, (char *) arg);
+			simple_string_list_append(&opts.scopes, arg);
 			break;
 		case OPT_TIER:
 			opts.tier = arg;
@@ -610,7 +559,7 @@ take_option(int c, const char *arg)
 			opts.expires = arg;
 			break;
 		case OPT_ALLOW_IP:
-			strlist_add(&opts.allow_ips, (char *) arg);
+			simple_string_list_append(&opts.allow_ips, arg);
 			break;
 		case OPT_PREFIX:
 			opts.prefix = arg;
@@ -622,7 +571,7 @@ take_option(int c, const char *arg)
 			opts.metadata = arg;
 			break;
 		case OPT_RATE_LIMIT:
-			strlist_add(&opts.rate_limits, (char *) arg);
+			simple_string_list_append(&opts.rate_limits, arg);
 			break;
 		case OPT_STATUS:
 			opts.status = arg;
@@ -634,7 +583,7 @@ take_option(int c, const char *arg)
 			opts.grace = arg;
 			break;
 		case OPT_SET:
-			strlist_add(&opts.sets, (char *) arg);
+			simple_string_list_append(&opts.sets, arg);
 			break;
 		case OPT_DAYS:
 			opts.days = arg;
@@ -649,10 +598,10 @@ take_option(int c, const char *arg)
 }
 
 /* getopt_long's complaint about argv[optind - 1], as ours. */
-static pg_noreturn void
+pg_noreturn static void
 bad_option(int c, char **argv, const char *cmd)
 {
-	char	   *arg = xstrdup(argv[optind - 1]);
+	char	   *arg = pg_strdup(argv[optind - 1]);
 
 	/* the option's name only: its value may be a secret */
 	if (strncmp(arg, "--", 2) == 0 && strchr(arg, '='))
@@ -674,6 +623,8 @@ main(int argc, char **argv)
 	int			c;
 	int			sub_argc;
 	char	  **sub_argv;
+
+	pg_logging_init(progname);
 
 	/* options before the command: connection, --json, --help, --version */
 	opterr = 0;

@@ -16,11 +16,19 @@
 #ifndef PG_APIKEY_H
 #define PG_APIKEY_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-
+#include "common/logging.h"
+#include "fe_utils/simple_list.h"
 #include "libpq-fe.h"
+#include "pqexpbuffer.h"
+
+/*
+ * PostgreSQL 18's c.h defines pg_noreturn, to be written before a
+ * declaration; older ones have pg_attribute_noreturn() only, which GCC and
+ * Clang take in that place too.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
 
 /* Exit codes (documented in doc/pg_apikey.1) */
 #define EXIT_OK			0
@@ -29,48 +37,20 @@
 #define EXIT_SERVER		3		/* the server reported an error */
 #define EXIT_NOT_FOUND	4		/* no such key */
 
-extern const char *progname;
+extern const char *const progname;
 
-#define pg_noreturn __attribute__((noreturn))
-#define pg_printf(f, a) __attribute__((format(printf, f, a)))
-
-/* ---- memory and messages (output.c) ---- */
-extern void *xmalloc(size_t size);
-extern void *xrealloc(void *p, size_t size);
-extern char *xstrdup(const char *s);
+/* ---- messages (output.c) ---- */
 extern void wipe_free(char *s);
 
 /* "pg_apikey: error: ..." on stderr, then exit(code) */
-extern pg_noreturn void die(int code, const char *fmt,...) pg_printf(2, 3);
+pg_noreturn extern void die(int code, const char *fmt,...) pg_attribute_printf(2, 3);
 /* A usage error: the message, a pointer to --help, exit 1. */
-extern pg_noreturn void usage_error(const char *command, const char *fmt,...) pg_printf(2, 3);
-extern void warn(const char *fmt,...) pg_printf(1, 2);
+pg_noreturn extern void usage_error(const char *command, const char *fmt,...) pg_attribute_printf(2, 3);
 
-/* ---- a growing string ---- */
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-} Buf;
-
-extern void buf_init(Buf *b);
-extern void buf_putc(Buf *b, char c);
-extern void buf_putn(Buf *b, const char *s, size_t n);
-extern void buf_puts(Buf *b, const char *s);
-extern void buf_printf(Buf *b, const char *fmt,...) pg_printf(2, 3);
-extern void buf_reset(Buf *b);
-extern void buf_free(Buf *b);
-
-/* A list of strings (repeatable options, file lines). */
-typedef struct StrList
-{
-	char	  **items;
-	int			n;
-	int			cap;
-} StrList;
-
-extern void strlist_add(StrList *l, char *s);
+/*
+ * Notes and warnings go out with pg_log_info: "pg_apikey: ..." with no
+ * "warning:" tag, as doc/cli.md shows them.
+ */
 
 /* ---- the command line and the connection (pg_apikey.c) ---- */
 
@@ -105,10 +85,10 @@ typedef struct Options
 	const char *days;
 	const char *format;
 	bool		dry_run;
-	StrList		scopes;
-	StrList		allow_ips;
-	StrList		rate_limits;
-	StrList		sets;
+	SimpleStringList scopes;
+	SimpleStringList allow_ips;
+	SimpleStringList rate_limits;
+	SimpleStringList sets;
 
 	/* positional arguments after the command */
 	int			npos;
@@ -127,7 +107,7 @@ extern PGresult *query(const char *sql, int nparams, const char *const *params);
 extern void rollback(void);
 
 /* Appends ", <fmt with $n>" to sql and value to params. */
-extern void add_arg(Buf *sql, const char **params, int *n, const char *fmt, const char *value);
+extern void add_arg(PQExpBuffer sql, const char **params, int *n, const char *fmt, const char *value);
 /* SELECT row_to_json(r) FROM (sql) AS r */
 extern char *sql_json(const char *sql);
 
@@ -147,7 +127,7 @@ extern Key	resolve_key(const char *arg);
 extern int	print_new_token(PGresult *res);
 
 /* Exit 1 unless each is a network; an expiry as interval or timestamp text. */
-extern void check_cidrs(const StrList *l, const char *option);
+extern void check_cidrs(const SimpleStringList *l, const char *option);
 extern void parse_expires(const char *s, const char *option, char **interval,
 						  const char **timestamp);
 
@@ -164,9 +144,10 @@ extern int	cmd_bulk_issue(void);
 extern int	cmd_bulk_revoke(void);
 
 /* ---- output (output.c) ---- */
-extern void json_escape(Buf *b, const char *s);
-extern void csv_field(Buf *b, const char *s);
-extern void pg_array_literal(Buf *b, char **items, int n);
+extern void json_escape(PQExpBuffer b, const char *s);
+extern void csv_field(PQExpBuffer b, const char *s);
+/* A PostgreSQL array literal of the strings: {a,b}. */
+extern void array_literal(PQExpBuffer b, const SimpleStringList *l);
 
 /* psql's aligned format; footer adds "(N rows)" */
 extern void print_table(const PGresult *res, bool footer);
@@ -210,7 +191,7 @@ extern KeyRefKind classify_key_ref(const char *s);
 extern const char *key_ref_problem(KeyRefKind kind);
 
 /* "NAME=LIMIT/PERIOD[:BURST]" as a JSON object appended to out. */
-extern bool parse_rate_limit(const char *s, Buf *out, const char **why);
+extern bool parse_rate_limit(const char *s, PQExpBuffer out, const char **why);
 
 /* ---- a small JSON parser (json.c) ---- */
 typedef enum JsonType
@@ -235,7 +216,7 @@ typedef struct JsonValue
 
 /* Parses text (all of it); NULL with a message in err on failure. */
 extern JsonValue *json_parse(const char *text, size_t len, char *err, size_t errlen);
-extern void json_serialize(Buf *b, const JsonValue *v);
+extern void json_serialize(PQExpBuffer b, const JsonValue *v);
 extern void json_free(JsonValue *v);
 
 /* ---- input files (input.c) ---- */
@@ -247,7 +228,7 @@ extern char *read_file(const char *path, size_t *len);
 typedef struct IssueSpec
 {
 	int			line;			/* where it starts in the file */
-	Buf			json;			/* members so far: '{' "owner": ... */
+	PQExpBufferData json;		/* members so far: '{' "owner": ... */
 	long long	expires_in;		/* expires_at given as a duration, or -1 */
 	char	   *owner;
 	char	   *name;
