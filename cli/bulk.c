@@ -361,9 +361,8 @@ cmd_bulk_revoke(void)
 	else
 	{
 		static const char *const names[] = {"key_id", "display_prefix", "was_active", "revoked"};
-		static const bool right[] = {false, false, false, false};
 
-		print_grid(4, names, right, row, cells, true);
+		print_rows(4, names, row, cells, true);
 	}
 	fflush(stdout);
 	if (opts.dry_run)

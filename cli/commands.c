@@ -149,7 +149,7 @@ cmd_list(void)
 					" WHERE ($1::pg_catalog.text IS NULL OR owner = $1)"
 					"  AND ($2::pg_catalog.text IS NULL OR status = $2)"
 					" ORDER BY key_list.created_at, key_list.id", 2, params);
-		print_table(res, true);
+		print_result(res, true);
 	}
 	PQclear(res);
 	return EXIT_OK;
@@ -188,7 +188,7 @@ cmd_show(void)
 				"revoked_at,revoke_reason,last_used_at,rotated_from,rotated_to,jwt_role,"
 				"usage,live_limits}'::pg_catalog.text[], e.key), e.key",
 				1, (const char *const *) &json);
-	print_table(res, false);
+	print_result(res, false);
 	PQclear(res);
 	free(json);
 	return EXIT_OK;
@@ -221,7 +221,7 @@ cmd_revoke(void)
 	}
 	else
 	{
-		print_table(res, false);
+		print_result(res, false);
 		revoked = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 	}
 	PQclear(res);
@@ -471,7 +471,7 @@ cmd_update(void)
 				   " pg_catalog.array_to_string(allowed_ips, ',') AS allowed_ips,"
 				   " expires_at FROM %s", sql.data);
 		res = query(q.data, n, params);
-		print_table(res, false);
+		print_result(res, false);
 	}
 	PQclear(res);
 	return EXIT_OK;
@@ -517,7 +517,7 @@ cmd_usage(void)
 					" pg_catalog.round(p95_ms::pg_catalog.numeric, 2) AS p95_ms,"
 					" pg_catalog.round(p99_ms::pg_catalog.numeric, 2) AS p99_ms, cost"
 					USAGE_FROM " ORDER BY day", 2, params);
-		print_table(res, true);
+		print_result(res, true);
 	}
 #undef USAGE_FROM
 	PQclear(res);

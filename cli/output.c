@@ -1,16 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * output.c
- *	  pg_apikey: messages, strings, aligned tables (psql's default format),
- *	  JSON text and server error reports.
+ *	  pg_apikey: messages, strings, tables in psql's aligned format
+ *	  (fe_utils/print.h), JSON text and server error reports.
  *
- * Nothing here ever prints a token except print_table/print_json_* on
+ * Nothing here ever prints a token except print_result/print_json_* on
  * stdout, for the one result that carries it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres_fe.h"
 
+#include "fe_utils/print.h"
 #include "fe_utils/string_utils.h"
 #include "pg_apikey.h"
 
@@ -122,21 +123,13 @@ array_literal(PQExpBuffer b, const SimpleStringList *l)
 	appendPQExpBufferChar(b, '}');
 }
 
-/* ---- aligned tables ---- */
+/* ---- tables ---- */
 
-/* Characters on screen: UTF-8 lead bytes (no wide-character widths). */
-static size_t
-display_width(const char *s)
-{
-	size_t		w = 0;
-
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		if ((*p & 0xC0) != 0x80)
-			w++;
-	return w;
-}
-
-/* A cell as shown: control characters written as \n, \t, \x01. */
+/*
+ * A cell as shown: control characters written as \n, \t, \x01, on one
+ * line (print.h would break a line at \n and expand a tab).  The copy is
+ * the caller's to wipe: it may be a token.
+ */
 static char *
 cell_text(const char *s)
 {
@@ -159,129 +152,81 @@ cell_text(const char *s)
 	return b.data;
 }
 
-static bool
-numeric_type(Oid type)
-{
-	switch (type)
-	{
-		case 20:				/* int8 */
-		case 21:				/* int2 */
-		case 23:				/* int4 */
-		case 26:				/* oid */
-		case 700:				/* float4 */
-		case 701:				/* float8 */
-		case 790:				/* money */
-		case 1700:				/* numeric */
-			return true;
-		default:
-			return false;
-	}
-}
-
+/*
+ * A table of cells[row * ncols + col] with these headers and alignments
+ * ('l' or 'r'); NULL cells are empty.  psql's aligned format, border 1,
+ * without the blank line psql ends a table with.
+ */
 static void
-pad(FILE *f, size_t n)
+print_table(int ncols, char *const *names, const char *align, int nrows,
+			char *const *cells, bool footer)
 {
-	while (n-- > 0)
-		fputc(' ', f);
-}
+	printTableOpt opt = {0};
+	printTableContent cont;
+	char	  **shown = pg_malloc(sizeof(char *) * (nrows * ncols + 1));
 
-void
-print_grid(int ncols, const char *const *names, const bool *right,
-		   int nrows, char *const *cells, bool footer)
-{
-	size_t	   *width = pg_malloc(sizeof(size_t) * (size_t) (ncols ? ncols : 1));
-	char	  **shown = pg_malloc(sizeof(char *) * (size_t) (nrows * ncols + 1));
-
+	opt.format = PRINT_ALIGNED;
+	opt.border = 1;
+	opt.start_table = true;
+	opt.encoding = PQclientEncoding(conn);
+	printTableInit(&cont, &opt, NULL, ncols, nrows);
 	for (int c = 0; c < ncols; c++)
-		width[c] = display_width(names[c]);
-	for (int r = 0; r < nrows; r++)
-		for (int c = 0; c < ncols; c++)
-		{
-			const char *v = cells[r * ncols + c];
-			char	   *s = cell_text(v ? v : "");
-			size_t		w = display_width(s);
-
-			shown[r * ncols + c] = s;
-			if (w > width[c])
-				width[c] = w;
-		}
-
-	/* header, centred */
-	for (int c = 0; c < ncols; c++)
+		printTableAddHeader(&cont, names[c], false, align[c]);
+	for (int i = 0; i < nrows * ncols; i++)
 	{
-		size_t		w = display_width(names[c]);
-		size_t		left = (width[c] - w) / 2;
-
-		if (c > 0)
-			fputc('|', stdout);
-		fputc(' ', stdout);
-		pad(stdout, left);
-		fputs(names[c], stdout);
-		pad(stdout, width[c] - w - left);
-		fputc(' ', stdout);
+		shown[i] = cell_text(cells[i] ? cells[i] : "");
+		printTableAddCell(&cont, shown[i], false, false);
 	}
-	fputc('\n', stdout);
-	for (int c = 0; c < ncols; c++)
-	{
-		if (c > 0)
-			fputc('+', stdout);
-		for (size_t i = 0; i < width[c] + 2; i++)
-			fputc('-', stdout);
-	}
-	fputc('\n', stdout);
-
-	for (int r = 0; r < nrows; r++)
-	{
-		for (int c = 0; c < ncols; c++)
-		{
-			const char *s = shown[r * ncols + c];
-			size_t		w = display_width(s);
-
-			if (c > 0)
-				fputc('|', stdout);
-			fputc(' ', stdout);
-			if (right[c])
-				pad(stdout, width[c] - w);
-			fputs(s, stdout);
-			if (c < ncols - 1)
-			{
-				if (!right[c])
-					pad(stdout, width[c] - w);
-				fputc(' ', stdout);
-			}
-		}
-		fputc('\n', stdout);
-	}
+	printTable(&cont, stdout, false, NULL);
+	printTableCleanup(&cont);
 	if (footer)
 		printf("(%d row%s)\n", nrows, nrows == 1 ? "" : "s");
 
 	for (int i = 0; i < nrows * ncols; i++)
 		wipe_free(shown[i]);
-	free(shown);
-	free(width);
+	pg_free(shown);
 }
 
 void
-print_table(const PGresult *res, bool footer)
+print_result(const PGresult *res, bool footer)
 {
 	int			nf = PQnfields(res);
 	int			nt = PQntuples(res);
-	const char **names = pg_malloc(sizeof(char *) * (size_t) (nf ? nf : 1));
-	bool	   *right = pg_malloc(sizeof(bool) * (size_t) (nf ? nf : 1));
-	char	  **cells = pg_malloc(sizeof(char *) * (size_t) (nt * nf + 1));
+	char	  **names = pg_malloc(sizeof(char *) * (nf + 1));
+	char	   *align = pg_malloc(nf + 1);
+	char	  **cells = pg_malloc(sizeof(char *) * (nt * nf + 1));
 
 	for (int c = 0; c < nf; c++)
 	{
 		names[c] = PQfname(res, c);
-		right[c] = numeric_type(PQftype(res, c));
+		align[c] = column_type_alignment(PQftype(res, c));
 	}
 	for (int r = 0; r < nt; r++)
 		for (int c = 0; c < nf; c++)
 			cells[r * nf + c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
-	print_grid(nf, names, right, nt, cells, footer);
-	free(names);
-	free(right);
-	free(cells);
+	print_table(nf, names, align, nt, cells, footer);
+	pg_free(names);
+	pg_free(align);
+	pg_free(cells);
+}
+
+void
+print_rows(int ncols, const char *const *names, int nrows, char *const *cells, bool footer)
+{
+	char	  **headers = pg_malloc(sizeof(char *) * ncols);
+	char	   *align = pg_malloc(ncols);
+
+	/* (print.h checks the encoding of headers in place: copies) */
+	for (int c = 0; c < ncols; c++)
+	{
+		headers[c] = pg_strdup(names[c]);
+		align[c] = 'l';
+	}
+	print_table(ncols, headers, align, nrows, cells, footer);
+	for (int c = 0; c < ncols; c++)
+		pg_free(headers[c]);
+	pg_free(headers);
+	pg_free(align);
 }
 
 void

@@ -247,7 +247,7 @@ print_new_token(PGresult *res)
 	if (opts.json)
 		print_json_object(res);
 	else
-		print_table(res, false);
+		print_result(res, false);
 	if (fflush(stdout) != 0 || ferror(stdout))
 	{
 		pg_log_info("could not write the new token to standard output: %s", strerror(errno));

@@ -150,10 +150,10 @@ extern void csv_field(PQExpBuffer b, const char *s);
 extern void array_literal(PQExpBuffer b, const SimpleStringList *l);
 
 /* psql's aligned format; footer adds "(N rows)" */
-extern void print_table(const PGresult *res, bool footer);
-/* The same for cells[row * ncols + col] (NULL: an empty cell). */
-extern void print_grid(int ncols, const char *const *names, const bool *right,
-					   int nrows, char *const *cells, bool footer);
+extern void print_result(const PGresult *res, bool footer);
+/* The same for cells[row * ncols + col], all aligned left. */
+extern void print_rows(int ncols, const char *const *names, int nrows,
+					   char *const *cells, bool footer);
 
 /* Column 0 of each row is JSON text: one object, or an array of them. */
 extern void print_json_object(const PGresult *res);
