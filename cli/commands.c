@@ -38,13 +38,13 @@ cmd_issue(void)
 	if (opts.metadata)
 	{
 		char		err[200];
-		JsonValue  *v = json_parse(opts.metadata, strlen(opts.metadata), err, sizeof(err));
+		JsonDoc		doc;
 
-		if (v == NULL)
+		if (!json_read(opts.metadata, strlen(opts.metadata), &doc, err, sizeof(err)))
 			usage_error("issue", "invalid JSON in --metadata: %s", err);
-		if (v->type != JV_OBJECT)
+		if (doc.type != JSON_TOKEN_OBJECT_START)
 			usage_error("issue", "--metadata must be a JSON object");
-		json_free(v);
+		json_doc_free(&doc);
 	}
 	if (opts.rate_limits.head)
 	{
@@ -403,15 +403,16 @@ cmd_update(void)
 				if (*value == '{' || *value == '[')
 				{
 					char		err[200];
-					JsonValue  *v = json_parse(value, strlen(value), err, sizeof(err));
+					JsonDoc		doc;
+					bool		object = update_fields[f].kind == FIELD_OBJECT;
 
-					if (v == NULL)
+					if (!json_read(value, strlen(value), &doc, err, sizeof(err)))
 						usage_error("update", "invalid JSON in %s: %s", set, err);
-					if (v->type != (update_fields[f].kind == FIELD_OBJECT ? JV_OBJECT : JV_ARRAY))
+					if (doc.type != (object ? JSON_TOKEN_OBJECT_START : JSON_TOKEN_ARRAY_START))
 						usage_error("update", "%s must be a JSON %s", set,
-									update_fields[f].kind == FIELD_OBJECT ? "object" : "array");
-					json_serialize(&changes, v);
-					json_free(v);
+									object ? "object" : "array");
+					json_doc_free(&doc);
+					appendPQExpBufferStr(&changes, value);
 				}
 				else if (update_fields[f].kind == FIELD_OBJECT)
 					usage_error("update", "metadata must be a JSON object");

@@ -442,19 +442,19 @@ spec_cidr(IssueSpec *spec, const char *v)
 
 /* A JSON text from a CSV field: metadata (object) or rate_limits (array). */
 static void
-spec_json_field(IssueSpec *spec, const char *column, const char *v, JsonType want)
+spec_json_field(IssueSpec *spec, const char *column, const char *v, JsonTokenType want)
 {
 	char		err[200];
-	JsonValue  *j = json_parse(v, strlen(v), err, sizeof(err));
+	JsonDoc		doc;
 
-	if (j == NULL)
+	if (!json_read(v, strlen(v), &doc, err, sizeof(err)))
 		file_error(spec->line, "%s: invalid JSON: %s", column, err);
-	if (j->type != want)
+	if (doc.type != want)
 		file_error(spec->line, "%s: expected a JSON %s", column,
-				   want == JV_OBJECT ? "object" : "array");
+				   want == JSON_TOKEN_OBJECT_START ? "object" : "array");
+	json_doc_free(&doc);
 	spec_member(spec, column);
-	json_serialize(&spec->json, j);
-	json_free(j);
+	appendPQExpBufferStr(&spec->json, v);
 }
 
 /* Splits a multi-valued CSV field on ';' and calls add for each part. */
@@ -712,12 +712,12 @@ read_issue_csv(const char *buf, size_t len, int *count)
 					break;
 				case 8:			/* metadata: a JSON object */
 					if (*trim(v))
-						spec_json_field(spec, column, v, JV_OBJECT);
+						spec_json_field(spec, column, v, JSON_TOKEN_OBJECT_START);
 					break;
 				case 9:			/* rate_limits: JSON, or NAME=LIMIT/PERIOD[:BURST];... */
 					v = trim(v);
 					if (*v == '[')
-						spec_json_field(spec, column, v, JV_ARRAY);
+						spec_json_field(spec, column, v, JSON_TOKEN_ARRAY_START);
 					else if (*v)
 						spec_list(spec, column, v, spec_rate_limit);
 					break;
@@ -730,15 +730,28 @@ read_issue_csv(const char *buf, size_t len, int *count)
 
 /* ---- bulk-issue: JSON lines ---- */
 
+/* The allowed_ips of a JSON line: exit 1 unless each is a network. */
 static void
-jsonl_spec(IssueSpec *spec, const JsonValue *obj)
+jsonl_check_cidrs(IssueSpec *spec, const SimpleStringList *cidrs)
+{
+	for (SimpleStringListCell *cell = cidrs->head; cell; cell = cell->next)
+	{
+		const char *why;
+
+		if (!valid_cidr(cell->val, &why))
+			file_error(spec->line, "allowed_ips: invalid CIDR \"%s\": %s", cell->val, why);
+	}
+}
+
+static void
+jsonl_spec(IssueSpec *spec, const JsonDoc *doc)
 {
 	bool		have_owner = false;
 
-	for (int i = 0; i < obj->n; i++)
+	for (int i = 0; i < doc->nmembers; i++)
 	{
-		const char *key = obj->keys[i];
-		const JsonValue *v = obj->items[i];
+		const JsonMember *m = &doc->members[i];
+		const char *key = m->name;
 		int			column = issue_column(key);
 
 		if (column < 0)
@@ -746,60 +759,53 @@ jsonl_spec(IssueSpec *spec, const JsonValue *obj)
 					   "owner, name, scopes, tier, expires_at, allowed_ips, prefix, "
 					   "org, metadata, rate_limits", key);
 		for (int j = 0; j < i; j++)
-			if (strcmp(obj->keys[j], key) == 0)
+			if (strcmp(doc->members[j].name, key) == 0)
 				file_error(spec->line, "key \"%s\" appears twice", key);
-		if (v->type == JV_NULL && column != 0)
+		if (m->type == JSON_TOKEN_NULL && column != 0)
 			continue;			/* the default */
 
 		switch (column)
 		{
 			case 0:				/* owner */
-				if (v->type != JV_STRING || v->str[0] == '\0')
+				if (m->type != JSON_TOKEN_STRING || m->str[0] == '\0')
 					file_error(spec->line, "\"owner\" must be a non-empty string");
-				spec->owner = pg_strdup(v->str);
+				spec->owner = pg_strdup(m->str);
 				have_owner = true;
 				break;
 			case 1:
 			case 3:
 			case 6:
 			case 7:
-				if (v->type != JV_STRING)
+				if (m->type != JSON_TOKEN_STRING)
 					file_error(spec->line, "\"%s\" must be a string", key);
 				if (column == 1)
-					spec->name = pg_strdup(v->str);
+					spec->name = pg_strdup(m->str);
 				break;
 			case 2:				/* scopes */
 			case 5:				/* allowed_ips */
-				if (v->type != JV_ARRAY)
+				if (m->type != JSON_TOKEN_ARRAY_START || !m->all_strings)
 					file_error(spec->line, "\"%s\" must be an array of strings", key);
-				for (int j = 0; j < v->n; j++)
-				{
-					const char *why;
-
-					if (v->items[j]->type != JV_STRING)
-						file_error(spec->line, "\"%s\" must be an array of strings", key);
-					if (column == 5 && !valid_cidr(v->items[j]->str, &why))
-						file_error(spec->line, "allowed_ips: invalid CIDR \"%s\": %s",
-								   v->items[j]->str, why);
-				}
+				if (column == 5)
+					jsonl_check_cidrs(spec, &m->strings);
 				break;
 			case 4:				/* expires_at */
-				if (v->type != JV_STRING)
+				if (m->type != JSON_TOKEN_STRING)
 					file_error(spec->line, "\"expires_at\" must be a string: a duration "
 							   "(30d) or a timestamp (2030-01-31T12:00:00Z)");
-				spec_expires(spec, v->str);
+				spec_expires(spec, m->str);
 				continue;		/* added by spec_expires */
 			case 8:				/* metadata */
-				if (v->type != JV_OBJECT)
+				if (m->type != JSON_TOKEN_OBJECT_START)
 					file_error(spec->line, "\"metadata\" must be a JSON object");
 				break;
 			case 9:				/* rate_limits */
-				if (v->type != JV_ARRAY)
+				if (m->type != JSON_TOKEN_ARRAY_START)
 					file_error(spec->line, "\"rate_limits\" must be an array of objects");
 				break;
 		}
+		/* the value as written: the server reads it as jsonb */
 		spec_member(spec, key);
-		json_serialize(&spec->json, v);
+		appendBinaryPQExpBuffer(&spec->json, m->text, m->len);
 	}
 	if (!have_owner)
 		file_error(spec->line, "\"owner\" is missing");
@@ -820,7 +826,7 @@ read_issue_jsonl(const char *buf, size_t len, int *count)
 		const char *nl = memchr(start, '\n', len - pos);
 		size_t		linelen = nl ? (size_t) (nl - start) : len - pos;
 		char		err[200];
-		JsonValue  *v;
+		JsonDoc		doc;
 		size_t		blank;
 
 		line++;
@@ -828,10 +834,9 @@ read_issue_jsonl(const char *buf, size_t len, int *count)
 		blank = strspn(start, " \t\r");
 		if (blank >= linelen)
 			continue;
-		v = json_parse(start, linelen, err, sizeof(err));
-		if (v == NULL)
+		if (!json_read(start, linelen, &doc, err, sizeof(err)))
 			file_error(line, "invalid JSON: %s", err);
-		if (v->type != JV_OBJECT)
+		if (doc.type != JSON_TOKEN_OBJECT_START)
 			file_error(line, "expected a JSON object (one key per line)");
 		if (n == cap)
 		{
@@ -839,8 +844,8 @@ read_issue_jsonl(const char *buf, size_t len, int *count)
 			specs = pg_realloc(specs, sizeof(IssueSpec) * (size_t) cap);
 		}
 		spec_init(&specs[n], line);
-		jsonl_spec(&specs[n], v);
-		json_free(v);
+		jsonl_spec(&specs[n], &doc);
+		json_doc_free(&doc);
 		n++;
 	}
 	*count = n;

@@ -9,13 +9,14 @@
  * bulk.c		bulk-issue and bulk-revoke
  * output.c		messages, aligned tables, JSON text, error reports
  * input.c		durations, CIDRs, key references, CSV and key files
- * json.c		a small JSON parser
+ * json.c		JSON text given by the user, read with libpgcommon's parser
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_APIKEY_H
 #define PG_APIKEY_H
 
+#include "common/jsonapi.h"
 #include "common/logging.h"
 #include "fe_utils/simple_list.h"
 #include "libpq-fe.h"
@@ -193,31 +194,35 @@ extern const char *key_ref_problem(KeyRefKind kind);
 /* "NAME=LIMIT/PERIOD[:BURST]" as a JSON object appended to out. */
 extern bool parse_rate_limit(const char *s, PQExpBuffer out, const char **why);
 
-/* ---- a small JSON parser (json.c) ---- */
-typedef enum JsonType
-{
-	JV_NULL,
-	JV_BOOL,
-	JV_NUMBER,
-	JV_STRING,
-	JV_ARRAY,
-	JV_OBJECT
-} JsonType;
+/* ---- JSON given by the user (json.c) ---- */
 
-typedef struct JsonValue
+/*
+ * A JSON text, read with libpgcommon's parser.  type is the top level's:
+ * JSON_TOKEN_OBJECT_START for an object, JSON_TOKEN_ARRAY_START for an
+ * array, or the scalar's token type.  An object's members are listed.
+ */
+typedef struct JsonMember
 {
-	JsonType	type;
-	char	   *str;			/* string (decoded), number (as written),
-								 * bool ("true"/"false") */
-	int			n;				/* array or object members */
-	struct JsonValue **items;
-	char	  **keys;			/* object member names (decoded) */
-} JsonValue;
+	char	   *name;			/* decoded */
+	JsonTokenType type;			/* as JsonDoc's */
+	const char *text;			/* the value as written, in the input */
+	size_t		len;
+	char	   *str;			/* a string's value, decoded; else NULL */
+	bool		all_strings;	/* an array whose elements are all strings */
+	SimpleStringList strings;	/* and their values, decoded */
+} JsonMember;
 
-/* Parses text (all of it); NULL with a message in err on failure. */
-extern JsonValue *json_parse(const char *text, size_t len, char *err, size_t errlen);
-extern void json_serialize(PQExpBuffer b, const JsonValue *v);
-extern void json_free(JsonValue *v);
+typedef struct JsonDoc
+{
+	JsonTokenType type;
+	int			nmembers;
+	JsonMember *members;
+} JsonDoc;
+
+/* Reads text (all of it); false with a message in err if it is not JSON. */
+extern bool json_read(const char *text, size_t len, JsonDoc *doc,
+					  char *err, size_t errlen);
+extern void json_doc_free(JsonDoc *doc);
 
 /* ---- input files (input.c) ---- */
 
