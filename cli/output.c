@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * output.c
- *	  pg_apikey: messages, strings, tables in psql's aligned format
- *	  (fe_utils/print.h), JSON text and server error reports.
+ *	  pg_apikey: tables in psql's aligned format (fe_utils/print.h), JSON
+ *	  and CSV text, and reports of server errors.
  *
- * Nothing here ever prints a token except print_result/print_json_* on
- * stdout, for the one result that carries it.
+ * Nothing here ever prints a token except print_result and the JSON
+ * printers on stdout, for the one result that carries it.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,9 +15,8 @@
 #include "fe_utils/string_utils.h"
 #include "pg_apikey.h"
 
-/* ---- messages ---- */
+/* ---- strings ---- */
 
-/* Frees a string that may have held a secret, overwriting it first. */
 void
 wipe_free(char *s)
 {
@@ -26,34 +25,6 @@ wipe_free(char *s)
 	explicit_bzero(s, strlen(s));
 	pg_free(s);
 }
-
-void
-die(int code, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	pg_log_generic_v(PG_LOG_ERROR, PG_LOG_PRIMARY, fmt, ap);
-	va_end(ap);
-	exit(code);
-}
-
-void
-usage_error(const char *command, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	pg_log_generic_v(PG_LOG_ERROR, PG_LOG_PRIMARY, fmt, ap);
-	va_end(ap);
-	if (command)
-		fprintf(stderr, "Try \"%s %s --help\" for more information.\n", progname, command);
-	else
-		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
-	exit(EXIT_USAGE);
-}
-
-/* ---- strings ---- */
 
 /* A JSON string literal, quotes included. */
 void
@@ -229,6 +200,8 @@ print_rows(int ncols, const char *const *names, int nrows, char *const *cells, b
 	pg_free(align);
 }
 
+/* ---- JSON ---- */
+
 void
 print_json_object(const PGresult *res)
 {
@@ -256,7 +229,7 @@ print_json_array(const PGresult *res)
 
 /* ---- server errors ---- */
 
-/* Removes the "In element N of specs." that issue_bulk adds. */
+/* detail without the "In element N of specs." that issue_bulk adds. */
 static char *
 strip_element_note(const char *detail)
 {
@@ -274,7 +247,7 @@ strip_element_note(const char *detail)
 
 /* The DETAIL, HINT and SQLSTATE lines of a server error, to b. */
 static void
-append_error_fields(PQExpBuffer b, PGconn *conn, const PGresult *res, const char *where)
+append_error_fields(PQExpBuffer b, const PGresult *res, const char *where)
 {
 	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -299,7 +272,7 @@ append_error_fields(PQExpBuffer b, PGconn *conn, const PGresult *res, const char
 }
 
 int
-report_server_error(PGconn *conn, const PGresult *res, const char *where)
+report_server_error(const PGresult *res, const char *where)
 {
 	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *severity = res ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
@@ -318,7 +291,7 @@ report_server_error(PGconn *conn, const PGresult *res, const char *where)
 	initPQExpBuffer(&b);
 	appendPQExpBuffer(&b, "%s%s%s:  %s", where ? where : "", where ? ": " : "",
 					  severity ? severity : "ERROR", primary);
-	append_error_fields(&b, conn, res, where);
+	append_error_fields(&b, res, where);
 	pg_log_info("%s", b.data);
 	termPQExpBuffer(&b);
 
