@@ -2,25 +2,19 @@
  *
  * input.c
  *	  pg_apikey: checking what the user gives before anything reaches the
- *	  server — durations, CIDRs, key references, rate limits — and reading
- *	  the bulk-issue (CSV or JSON lines) and bulk-revoke files.
- *
- * A file is read and checked whole before the first statement is sent, so
- * a broken line changes nothing on the server.
+ *	  server: durations, CIDRs, key references, rate limits, expiries.
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres_fe.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "fe_utils/simple_list.h"
 #include "pg_apikey.h"
 
 #define MAX_DURATION	(100LL * 366 * 86400)	/* a century */
-#define MAX_FILE_SIZE	((size_t) 256 * 1024 * 1024)
 
 /* ---- scalars ---- */
 
@@ -245,10 +239,19 @@ key_ref_problem(KeyRefKind kind)
 	return "expected a key id (a UUID) or a display prefix such as ak_live_AbCd1234";
 }
 
+void
+check_key_arg(const char *arg)
+{
+	KeyRefKind	kind = classify_key_ref(arg);
+
+	if (kind != KEYREF_ID && kind != KEYREF_PREFIX)
+		usage_error("invalid key argument: %s", key_ref_problem(kind));
+}
+
 /* ---- rate limits ---- */
 
 bool
-parse_rate_limit(const char *s, Buf *out, const char **why)
+parse_rate_limit(const char *s, PQExpBuffer out, const char **why)
 {
 	const char *eq = strchr(s, '=');
 	const char *slash;
@@ -267,15 +270,15 @@ parse_rate_limit(const char *s, Buf *out, const char **why)
 		return false;
 	colon = strchr(slash, ':');
 
-	name = strndup(s, (size_t) (eq - s));
-	part = strndup(eq + 1, (size_t) (slash - eq - 1));
+	name = pnstrdup(s, (size_t) (eq - s));
+	part = pnstrdup(eq + 1, (size_t) (slash - eq - 1));
 	if (!parse_int(part, 1, 2147483647, &limit))
 	{
 		*why = "the LIMIT of a rate limit must be a whole number from 1 to 2147483647";
 		goto bad;
 	}
-	free(part);
-	part = colon ? strndup(slash + 1, (size_t) (colon - slash - 1)) : xstrdup(slash + 1);
+	pg_free(part);
+	part = colon ? pnstrdup(slash + 1, (size_t) (colon - slash - 1)) : pg_strdup(slash + 1);
 	if (!parse_duration(part, &period) || period <= 0)
 	{
 		*why = "the PERIOD of a rate limit must be a duration such as 1s, 1m, 1h or 1d";
@@ -286,675 +289,49 @@ parse_rate_limit(const char *s, Buf *out, const char **why)
 		*why = "the BURST of a rate limit must be a whole number from 1 to 2147483647";
 		goto bad;
 	}
-	buf_puts(out, "{\"name\": ");
+	appendPQExpBufferStr(out, "{\"name\": ");
 	json_escape(out, name);
-	buf_printf(out, ", \"limit\": %lld, \"period\": %lld", limit, period);
+	appendPQExpBuffer(out, ", \"limit\": %lld, \"period\": %lld", limit, period);
 	if (burst > 0)
-		buf_printf(out, ", \"burst\": %lld", burst);
-	buf_putc(out, '}');
-	free(name);
-	free(part);
+		appendPQExpBuffer(out, ", \"burst\": %lld", burst);
+	appendPQExpBufferChar(out, '}');
+	pg_free(name);
+	pg_free(part);
 	return true;
 
 bad:
-	free(name);
-	free(part);
+	pg_free(name);
+	pg_free(part);
 	return false;
 }
 
-/* ---- files ---- */
 
-char *
-read_file(const char *path, size_t *len)
+/* ---- options of several commands ---- */
+
+void
+check_cidrs(const SimpleStringList *l, const char *option)
 {
-	bool		use_stdin = strcmp(path, "-") == 0;
-	FILE	   *f = use_stdin ? stdin : fopen(path, "rb");
-	Buf			b;
-	char		chunk[65536];
-	size_t		n;
-
-	if (f == NULL)
-		die(EXIT_USAGE, "could not open file \"%s\": %s", path, strerror(errno));
-	buf_init(&b);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+	for (SimpleStringListCell *cell = l->head; cell; cell = cell->next)
 	{
-		buf_putn(&b, chunk, n);
-		if (b.len > MAX_FILE_SIZE)
-			die(EXIT_USAGE, "file \"%s\" is too large (more than 256 MB)", path);
+		const char *why;
+
+		if (!valid_cidr(cell->val, &why))
+			usage_error("invalid CIDR \"%s\" in %s: %s", cell->val, option, why);
 	}
-	if (ferror(f))
-		die(EXIT_USAGE, "could not read file \"%s\": %s", path, strerror(errno));
-	if (!use_stdin)
-		fclose(f);
-	if (memchr(b.data, '\0', b.len) != NULL)
-		die(EXIT_USAGE, "file \"%s\" is not a text file (it contains a zero byte)",
-			use_stdin ? "stdin" : path);
-	*len = b.len;
-	return b.data;
 }
 
-static const char *file_name;	/* for messages: the path, or "stdin" */
-
-/* "pg_apikey: error: keys.csv:57: ..." and exit 1: nothing was sent. */
-static pg_noreturn void file_error(int line, const char *fmt,...) pg_printf(2, 3);
-
-static void
-file_error(int line, const char *fmt,...)
-{
-	va_list		ap;
-
-	fflush(stdout);
-	fprintf(stderr, "%s: error: %s:%d: ", progname, file_name, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s: nothing was sent to the server\n", progname);
-	exit(EXIT_USAGE);
-}
-
-/* Offset of the first byte that is not valid UTF-8 in s[0..n), or n. */
-static size_t
-utf8_check(const unsigned char *s, size_t n)
-{
-	size_t		i = 0;
-
-	while (i < n)
-	{
-		unsigned char c = s[i];
-		size_t		k;
-		unsigned int cp;
-
-		if (c < 0x80)
-		{
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			k = 1, cp = c & 0x1F;
-		else if (c >= 0xE0 && c <= 0xEF)
-			k = 2, cp = c & 0x0F;
-		else if (c >= 0xF0 && c <= 0xF4)
-			k = 3, cp = c & 0x07;
-		else
-			return i;
-		for (size_t j = 1; j <= k; j++)
-		{
-			if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + j] & 0x3F);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-			(cp >= 0xD800 && cp <= 0xDFFF))
-			return i;
-		i += k + 1;
-	}
-	return n;
-}
-
-static int
-line_of(const char *buf, size_t off)
-{
-	int			line = 1;
-
-	for (size_t i = 0; i < off; i++)
-		if (buf[i] == '\n')
-			line++;
-	return line;
-}
-
-/* ---- bulk-issue: the spec of one key ---- */
-
-static const char *const issue_columns[] = {
-	"owner", "name", "scopes", "tier", "expires_at", "allowed_ips", "prefix",
-	"org", "metadata", "rate_limits", NULL
-};
-
-static int
-issue_column(const char *name)
-{
-	for (int i = 0; issue_columns[i]; i++)
-		if (strcmp(issue_columns[i], name) == 0)
-			return i;
-	return -1;
-}
-
-static void
-spec_member(IssueSpec *spec, const char *key)
-{
-	if (spec->json.len > 1)
-		buf_puts(&spec->json, ", ");
-	json_escape(&spec->json, key);
-	buf_puts(&spec->json, ": ");
-}
-
-static char *
-trim(char *s)
-{
-	char	   *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-		*--end = '\0';
-	return s;
-}
-
-static void
-spec_expires(IssueSpec *spec, const char *v)
+void
+parse_expires(const char *s, const char *option, char **interval, const char **timestamp)
 {
 	long long	secs;
 
-	if (parse_duration(v, &secs))
-		spec->expires_in = secs;
-	else if (looks_like_timestamp(v))
-	{
-		spec_member(spec, "expires_at");
-		json_escape(&spec->json, v);
-	}
+	*interval = NULL;
+	*timestamp = NULL;
+	if (parse_duration(s, &secs))
+		*interval = psprintf("%lld seconds", secs);
+	else if (looks_like_timestamp(s))
+		*timestamp = s;
 	else
-		file_error(spec->line, "expires_at: \"%s\" is neither a duration (30d, 12h) "
-				   "nor a timestamp (2030-01-31 or 2030-01-31T12:00:00Z)", v);
-}
-
-static void
-spec_cidr(IssueSpec *spec, const char *v)
-{
-	const char *why;
-
-	if (!valid_cidr(v, &why))
-		file_error(spec->line, "allowed_ips: invalid CIDR \"%s\": %s", v, why);
-	json_escape(&spec->json, v);
-}
-
-/* A JSON text from a CSV field: metadata (object) or rate_limits (array). */
-static void
-spec_json_field(IssueSpec *spec, const char *column, const char *v, JsonType want)
-{
-	char		err[200];
-	JsonValue  *j = json_parse(v, strlen(v), err, sizeof(err));
-
-	if (j == NULL)
-		file_error(spec->line, "%s: invalid JSON: %s", column, err);
-	if (j->type != want)
-		file_error(spec->line, "%s: expected a JSON %s", column,
-				   want == JV_OBJECT ? "object" : "array");
-	spec_member(spec, column);
-	json_serialize(&spec->json, j);
-	json_free(j);
-}
-
-/* Splits a multi-valued CSV field on ';' and calls add for each part. */
-static void
-spec_list(IssueSpec *spec, const char *column, char *v,
-		  void (*add) (IssueSpec *, const char *))
-{
-	bool		first = true;
-
-	spec_member(spec, column);
-	buf_putc(&spec->json, '[');
-	for (char *part = strtok(v, ";"); part; part = strtok(NULL, ";"))
-	{
-		part = trim(part);
-		if (*part == '\0')
-			continue;
-		if (!first)
-			buf_puts(&spec->json, ", ");
-		first = false;
-		add(spec, part);
-	}
-	buf_putc(&spec->json, ']');
-}
-
-static void
-spec_scope(IssueSpec *spec, const char *v)
-{
-	json_escape(&spec->json, v);
-}
-
-static void
-spec_rate_limit(IssueSpec *spec, const char *v)
-{
-	const char *why;
-
-	if (!parse_rate_limit(v, &spec->json, &why))
-		file_error(spec->line, "rate_limits: \"%s\": %s", v, why);
-}
-
-static void
-spec_init(IssueSpec *spec, int line)
-{
-	memset(spec, 0, sizeof(IssueSpec));
-	spec->line = line;
-	spec->expires_in = -1;
-	buf_init(&spec->json);
-	buf_putc(&spec->json, '{');
-}
-
-/* ---- bulk-issue: CSV ---- */
-
-typedef struct CsvReader
-{
-	const char *buf;
-	size_t		len;
-	size_t		pos;
-	int			line;
-} CsvReader;
-
-/*
- * The next record into fields; false at the end of the file.  *start is the
- * line it starts on.  Blank lines are skipped.
- */
-static bool
-csv_record(CsvReader *r, StrList *fields, int *start)
-{
-	for (int i = 0; i < fields->n; i++)
-		free(fields->items[i]);
-	fields->n = 0;
-
-	/* blank lines */
-	for (;;)
-	{
-		size_t		p = r->pos;
-
-		while (p < r->len && (r->buf[p] == ' ' || r->buf[p] == '\t' || r->buf[p] == '\r'))
-			p++;
-		if (p < r->len && r->buf[p] == '\n')
-		{
-			r->pos = p + 1;
-			r->line++;
-			continue;
-		}
-		if (p >= r->len)
-			return false;
-		break;
-	}
-	*start = r->line;
-
-	for (;;)
-	{
-		Buf			f;
-
-		buf_init(&f);
-		if (r->pos < r->len && r->buf[r->pos] == '"')
-		{
-			int			qline = r->line;
-
-			r->pos++;
-			for (;;)
-			{
-				if (r->pos >= r->len)
-					file_error(qline, "unterminated quoted field (a '\"' is never closed)");
-				if (r->buf[r->pos] == '"')
-				{
-					if (r->pos + 1 < r->len && r->buf[r->pos + 1] == '"')
-					{
-						buf_putc(&f, '"');
-						r->pos += 2;
-						continue;
-					}
-					r->pos++;
-					break;
-				}
-				if (r->buf[r->pos] == '\n')
-					r->line++;
-				buf_putc(&f, r->buf[r->pos++]);
-			}
-			if (r->pos < r->len && !strchr(",\r\n", r->buf[r->pos]))
-			{
-				if (qline != r->line)
-					file_error(qline, "a quoted field opened on this line runs on to "
-							   "line %d and is not closed properly: is a '\"' missing?",
-							   r->line);
-				file_error(r->line, "unexpected text after a closing quote (a '\"' inside "
-						   "a quoted field is written '\"\"')");
-			}
-		}
-		else
-		{
-			while (r->pos < r->len && !strchr(",\r\n", r->buf[r->pos]))
-			{
-				if (r->buf[r->pos] == '"')
-					file_error(r->line, "a '\"' inside an unquoted field (quote the whole "
-							   "field and write the quote as '\"\"')");
-				buf_putc(&f, r->buf[r->pos++]);
-			}
-		}
-		strlist_add(fields, f.data);
-		if (r->pos < r->len && r->buf[r->pos] == ',')
-		{
-			r->pos++;
-			continue;
-		}
-		if (r->pos < r->len && r->buf[r->pos] == '\r')
-		{
-			r->pos++;
-			if (r->pos < r->len && r->buf[r->pos] != '\n')
-				file_error(r->line, "a carriage return outside a quoted field");
-		}
-		if (r->pos < r->len && r->buf[r->pos] == '\n')
-		{
-			r->pos++;
-			r->line++;
-		}
-		return true;
-	}
-}
-
-static IssueSpec *
-read_issue_csv(const char *buf, size_t len, int *count)
-{
-	CsvReader	r = {buf, len, 0, 1};
-	StrList		fields = {0};
-	int			columns[16];
-	int			ncolumns;
-	int			line;
-	bool		have_owner = false;
-	IssueSpec  *specs = NULL;
-	int			n = 0,
-				cap = 0;
-
-	if (!csv_record(&r, &fields, &line))
-		die(EXIT_USAGE, "file \"%s\" is empty", file_name);
-	ncolumns = fields.n;
-	if (ncolumns > 10)
-		file_error(line, "the header has %d columns; the columns are issue()'s "
-				   "arguments: owner, name, scopes, tier, expires_at, allowed_ips, "
-				   "prefix, org, metadata, rate_limits", ncolumns);
-	for (int i = 0; i < ncolumns; i++)
-	{
-		char	   *name = trim(fields.items[i]);
-
-		columns[i] = issue_column(name);
-		if (columns[i] < 0)
-			file_error(line, "unknown column \"%s\" in the header; the columns are "
-					   "issue()'s arguments: owner, name, scopes, tier, expires_at, "
-					   "allowed_ips, prefix, org, metadata, rate_limits", name);
-		for (int j = 0; j < i; j++)
-			if (columns[j] == columns[i])
-				file_error(line, "column \"%s\" appears twice in the header", name);
-		if (columns[i] == 0)
-			have_owner = true;
-	}
-	if (!have_owner)
-		file_error(line, "the header has no \"owner\" column");
-
-	while (csv_record(&r, &fields, &line))
-	{
-		IssueSpec  *spec;
-
-		if (fields.n != ncolumns)
-			file_error(line, "expected %d field%s, found %d", ncolumns,
-					   ncolumns == 1 ? "" : "s", fields.n);
-		if (n == cap)
-		{
-			cap = cap ? cap * 2 : 128;
-			specs = xrealloc(specs, sizeof(IssueSpec) * (size_t) cap);
-		}
-		spec = &specs[n++];
-		spec_init(spec, line);
-		for (int i = 0; i < ncolumns; i++)
-		{
-			char	   *v = fields.items[i];
-			const char *column = issue_columns[columns[i]];
-
-			switch (columns[i])
-			{
-				case 0:			/* owner */
-					if (*v == '\0')
-						file_error(line, "owner is empty");
-					spec->owner = xstrdup(v);
-					spec_member(spec, column);
-					json_escape(&spec->json, v);
-					break;
-				case 1:			/* name */
-					spec->name = xstrdup(v);
-					/* FALLTHROUGH */
-				case 3:			/* tier */
-				case 6:			/* prefix */
-				case 7:			/* org */
-					if (*v == '\0')
-						break;
-					spec_member(spec, column);
-					json_escape(&spec->json, v);
-					break;
-				case 2:			/* scopes, ';'-separated */
-					spec_list(spec, column, v, spec_scope);
-					break;
-				case 4:			/* expires_at */
-					v = trim(v);
-					if (*v)
-						spec_expires(spec, v);
-					break;
-				case 5:			/* allowed_ips, ';'-separated */
-					if (*trim(v))
-						spec_list(spec, column, v, spec_cidr);
-					break;
-				case 8:			/* metadata: a JSON object */
-					if (*trim(v))
-						spec_json_field(spec, column, v, JV_OBJECT);
-					break;
-				case 9:			/* rate_limits: JSON, or NAME=LIMIT/PERIOD[:BURST];... */
-					v = trim(v);
-					if (*v == '[')
-						spec_json_field(spec, column, v, JV_ARRAY);
-					else if (*v)
-						spec_list(spec, column, v, spec_rate_limit);
-					break;
-			}
-		}
-	}
-	for (int i = 0; i < fields.n; i++)
-		free(fields.items[i]);
-	free(fields.items);
-	*count = n;
-	return specs;
-}
-
-/* ---- bulk-issue: JSON lines ---- */
-
-static void
-jsonl_spec(IssueSpec *spec, const JsonValue *obj)
-{
-	bool		have_owner = false;
-
-	for (int i = 0; i < obj->n; i++)
-	{
-		const char *key = obj->keys[i];
-		const JsonValue *v = obj->items[i];
-		int			column = issue_column(key);
-
-		if (column < 0)
-			file_error(spec->line, "unknown key \"%s\"; the keys are issue()'s arguments: "
-					   "owner, name, scopes, tier, expires_at, allowed_ips, prefix, "
-					   "org, metadata, rate_limits", key);
-		for (int j = 0; j < i; j++)
-			if (strcmp(obj->keys[j], key) == 0)
-				file_error(spec->line, "key \"%s\" appears twice", key);
-		if (v->type == JV_NULL && column != 0)
-			continue;			/* the default */
-
-		switch (column)
-		{
-			case 0:				/* owner */
-				if (v->type != JV_STRING || v->str[0] == '\0')
-					file_error(spec->line, "\"owner\" must be a non-empty string");
-				spec->owner = xstrdup(v->str);
-				have_owner = true;
-				break;
-			case 1:
-			case 3:
-			case 6:
-			case 7:
-				if (v->type != JV_STRING)
-					file_error(spec->line, "\"%s\" must be a string", key);
-				if (column == 1)
-					spec->name = xstrdup(v->str);
-				break;
-			case 2:				/* scopes */
-			case 5:				/* allowed_ips */
-				if (v->type != JV_ARRAY)
-					file_error(spec->line, "\"%s\" must be an array of strings", key);
-				for (int j = 0; j < v->n; j++)
-				{
-					const char *why;
-
-					if (v->items[j]->type != JV_STRING)
-						file_error(spec->line, "\"%s\" must be an array of strings", key);
-					if (column == 5 && !valid_cidr(v->items[j]->str, &why))
-						file_error(spec->line, "allowed_ips: invalid CIDR \"%s\": %s",
-								   v->items[j]->str, why);
-				}
-				break;
-			case 4:				/* expires_at */
-				if (v->type != JV_STRING)
-					file_error(spec->line, "\"expires_at\" must be a string: a duration "
-							   "(30d) or a timestamp (2030-01-31T12:00:00Z)");
-				spec_expires(spec, v->str);
-				continue;		/* added by spec_expires */
-			case 8:				/* metadata */
-				if (v->type != JV_OBJECT)
-					file_error(spec->line, "\"metadata\" must be a JSON object");
-				break;
-			case 9:				/* rate_limits */
-				if (v->type != JV_ARRAY)
-					file_error(spec->line, "\"rate_limits\" must be an array of objects");
-				break;
-		}
-		spec_member(spec, key);
-		json_serialize(&spec->json, v);
-	}
-	if (!have_owner)
-		file_error(spec->line, "\"owner\" is missing");
-}
-
-static IssueSpec *
-read_issue_jsonl(const char *buf, size_t len, int *count)
-{
-	IssueSpec  *specs = NULL;
-	int			n = 0,
-				cap = 0;
-	int			line = 0;
-	size_t		pos = 0;
-
-	while (pos < len)
-	{
-		const char *start = buf + pos;
-		const char *nl = memchr(start, '\n', len - pos);
-		size_t		linelen = nl ? (size_t) (nl - start) : len - pos;
-		char		err[200];
-		JsonValue  *v;
-		size_t		blank;
-
-		line++;
-		pos += linelen + (nl ? 1 : 0);
-		blank = strspn(start, " \t\r");
-		if (blank >= linelen)
-			continue;
-		v = json_parse(start, linelen, err, sizeof(err));
-		if (v == NULL)
-			file_error(line, "invalid JSON: %s", err);
-		if (v->type != JV_OBJECT)
-			file_error(line, "expected a JSON object (one key per line)");
-		if (n == cap)
-		{
-			cap = cap ? cap * 2 : 128;
-			specs = xrealloc(specs, sizeof(IssueSpec) * (size_t) cap);
-		}
-		spec_init(&specs[n], line);
-		jsonl_spec(&specs[n], v);
-		json_free(v);
-		n++;
-	}
-	*count = n;
-	return specs;
-}
-
-IssueSpec *
-read_issue_file(const char *path, int *count)
-{
-	size_t		len;
-	char	   *buf = read_file(path, &len);
-	const char *text = buf;
-	const char *first;
-	size_t		bad;
-	IssueSpec  *specs = NULL;
-
-	file_name = strcmp(path, "-") == 0 ? "stdin" : path;
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-	{
-		text += 3;				/* a byte order mark */
-		len -= 3;
-	}
-	bad = utf8_check((const unsigned char *) text, len);
-	if (bad < len)
-		file_error(line_of(text, bad), "invalid UTF-8 (the file must be UTF-8 text)");
-
-	first = text + strspn(text, " \t\r\n");
-	if (*first == '\0')
-		die(EXIT_USAGE, "file \"%s\" is empty", file_name);
-	if (*first == '{')
-		specs = read_issue_jsonl(text, len, count);
-	else if (*first == '[')
-		file_error(line_of(text, (size_t) (first - text)),
-				   "a JSON array is not read: write one JSON object per line "
-				   "(JSON lines), or CSV with a header line");
-	else
-		specs = read_issue_csv(text, len, count);
-	free(buf);
-	if (*count == 0)
-		die(EXIT_USAGE, "file \"%s\" has no keys to issue", file_name);
-	return specs;
-}
-
-/* ---- bulk-revoke ---- */
-
-RevokeRef *
-read_revoke_file(const char *path, int *count)
-{
-	size_t		len;
-	char	   *buf = read_file(path, &len);
-	RevokeRef  *refs = NULL;
-	int			n = 0,
-				cap = 0;
-	int			line = 0;
-	char	   *save;
-
-	file_name = strcmp(path, "-") == 0 ? "stdin" : path;
-	for (char *p = buf; p != NULL; p = save)
-	{
-		char	   *nl = strchr(p, '\n');
-		char	   *s;
-		KeyRefKind	kind;
-
-		save = nl ? nl + 1 : NULL;
-		if (nl)
-			*nl = '\0';
-		if (nl == NULL && *p == '\0')
-			break;
-		line++;
-		s = p;
-		if (*s && s[strlen(s) - 1] == '\r')
-			s[strlen(s) - 1] = '\0';
-		s = trim(s);
-		if (*s == '\0' || *s == '#')
-			continue;
-		kind = classify_key_ref(s);
-		if (kind == KEYREF_INVALID || kind == KEYREF_TOKEN)
-			file_error(line, "%s", key_ref_problem(kind));
-		if (n == cap)
-		{
-			cap = cap ? cap * 2 : 256;
-			refs = xrealloc(refs, sizeof(RevokeRef) * (size_t) cap);
-		}
-		refs[n].line = line;
-		refs[n].kind = kind;
-		refs[n].ref = xstrdup(s);
-		n++;
-	}
-	free(buf);
-	if (n == 0)
-		die(EXIT_USAGE, "%s has no keys to revoke", strcmp(path, "-") == 0 ? "stdin" : path);
-	*count = n;
-	return refs;
+		usage_error("invalid %s \"%s\": expected a duration (30d, 12h, 1w) "
+					"or a timestamp (2030-01-31, 2030-01-31T12:00:00Z)", option, s);
 }

@@ -1,452 +1,400 @@
 /*-------------------------------------------------------------------------
  *
  * json.c
- *	  pg_apikey: a small JSON parser (RFC 8259) and writer, to check the
- *	  JSON a user gives (--metadata, bulk-issue's JSON lines) and to write
- *	  it again, normalised, inside the JSON sent to the server.
+ *	  pg_apikey: JSON text given by the user (--metadata, --set, the JSON
+ *	  fields of a bulk-issue file and its JSON lines), read with the
+ *	  frontend JSON parser of libpgcommon (common/jsonapi.h).
+ *
+ * Only what the commands need is kept: the top level's type and, for an
+ * object, its members with the text of each value as written (it goes on
+ * to the server inside a larger JSON text), a string's value, and the
+ * strings of an array.  Errors are told in pg_apikey's words, by position,
+ * never quoting the input.
  *
  *-------------------------------------------------------------------------
  */
-#include <ctype.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
 
+#include <ctype.h>
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
 #include "pg_apikey.h"
 
-typedef struct JsonParser
-{
-	const char *s;
-	size_t		len;
-	size_t		pos;
-	int			depth;
-	char	   *err;
-	size_t		errlen;
-} JsonParser;
+/*
+ * The differences between the versions of common/jsonapi.h, all here:
+ * PostgreSQL 16 made the semantic actions return JsonParseErrorType
+ * (JSON_SUCCESS: go on), and 17 made makeJsonLexContextCstringLen take the
+ * lexer to set up (NULL: allocate one) and added freeJsonLexContext.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef JsonParseErrorType json_action_result;
+#define JSON_ACTION_DONE return JSON_SUCCESS
+#else
+typedef void json_action_result;
+#define JSON_ACTION_DONE return
+#endif
 
-static JsonValue *json_value(JsonParser *p);
-
-static JsonValue *
-json_fail(JsonParser *p, const char *what)
+static JsonLexContext *
+lexer_new(const char *text, size_t len, bool need_escapes)
 {
-	if (p->err[0] == '\0')
-	{
-		if (p->pos >= p->len)
-			snprintf(p->err, p->errlen, "%s at the end of the line", what);
-		else
-			snprintf(p->err, p->errlen, "%s at character %zu", what, p->pos + 1);
-	}
-	return NULL;
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, text, len, PG_UTF8, need_escapes);
+#else
+	return makeJsonLexContextCstringLen(unconstify(char *, text), (int) len,
+										PG_UTF8, need_escapes);
+#endif
 }
 
 static void
-json_ws(JsonParser *p)
+lexer_free(JsonLexContext *lex)
 {
-	while (p->pos < p->len && strchr(" \t\r\n", p->s[p->pos]) && p->s[p->pos])
-		p->pos++;
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#else
+	if (lex->strval)
+	{
+		pfree(lex->strval->data);
+		pfree(lex->strval);
+	}
+	pfree(lex);
+#endif
 }
 
-static JsonValue *
-json_new(JsonType type)
+/* ---- a first pass: the lexer alone ---- */
+
+/*
+ * The parser recurses once per level and, in a client, checks no stack
+ * depth: deeper texts are refused before it sees them.
+ */
+#define MAX_DEPTH 64
+
+/* What the lexer alone finds, as far as it lexes; offsets, or -1. */
+typedef struct JsonShape
 {
-	JsonValue  *v = xmalloc(sizeof(JsonValue));
+	ptrdiff_t	too_deep;		/* where the nesting passes MAX_DEPTH */
+	ptrdiff_t	value_end;		/* where the top-level value ends */
+} JsonShape;
 
-	memset(v, 0, sizeof(JsonValue));
-	v->type = type;
-	return v;
-}
-
-static int
-hex4(const char *s)
+static JsonShape
+json_shape(const char *text, size_t len)
 {
-	int			v = 0;
+	JsonLexContext *lex = lexer_new(text, len, false);
+	JsonShape	shape = {-1, -1};
+	int			depth = 0;
 
-	for (int i = 0; i < 4; i++)
+	while (shape.too_deep < 0 && json_lex(lex) == JSON_SUCCESS &&
+		   lex->token_type != JSON_TOKEN_END)
 	{
-		int			c = (unsigned char) s[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v |= c - 'A' + 10;
-		else
-			return -1;
-	}
-	return v;
-}
-
-static void
-put_utf8(Buf *b, unsigned int cp)
-{
-	if (cp < 0x80)
-		buf_putc(b, (char) cp);
-	else if (cp < 0x800)
-	{
-		buf_putc(b, (char) (0xC0 | (cp >> 6)));
-		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
-	}
-	else if (cp < 0x10000)
-	{
-		buf_putc(b, (char) (0xE0 | (cp >> 12)));
-		buf_putc(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
-		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
-	}
-	else
-	{
-		buf_putc(b, (char) (0xF0 | (cp >> 18)));
-		buf_putc(b, (char) (0x80 | ((cp >> 12) & 0x3F)));
-		buf_putc(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
-		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
-	}
-}
-
-/* A string literal, decoded; p->pos is at the opening quote. */
-static char *
-json_string(JsonParser *p)
-{
-	Buf			b;
-
-	buf_init(&b);
-	p->pos++;
-	for (;;)
-	{
-		unsigned char c;
-
-		if (p->pos >= p->len)
+		switch (lex->token_type)
 		{
-			json_fail(p, "unterminated string");
-			goto bad;
-		}
-		c = (unsigned char) p->s[p->pos];
-		if (c == '"')
-		{
-			p->pos++;
-			return b.data;
-		}
-		if (c < 0x20)
-		{
-			json_fail(p, "control character in a string");
-			goto bad;
-		}
-		if (c != '\\')
-		{
-			buf_putc(&b, (char) c);
-			p->pos++;
-			continue;
-		}
-		if (p->pos + 1 >= p->len)
-		{
-			json_fail(p, "unterminated string");
-			goto bad;
-		}
-		p->pos++;
-		switch (p->s[p->pos])
-		{
-			case '"':
-				buf_putc(&b, '"');
+			case JSON_TOKEN_OBJECT_START:
+			case JSON_TOKEN_ARRAY_START:
+				if (++depth > MAX_DEPTH)
+					shape.too_deep = lex->token_start - text;
 				break;
-			case '\\':
-				buf_putc(&b, '\\');
+			case JSON_TOKEN_OBJECT_END:
+			case JSON_TOKEN_ARRAY_END:
+				depth--;
 				break;
-			case '/':
-				buf_putc(&b, '/');
-				break;
-			case 'b':
-				buf_putc(&b, '\b');
-				break;
-			case 'f':
-				buf_putc(&b, '\f');
-				break;
-			case 'n':
-				buf_putc(&b, '\n');
-				break;
-			case 'r':
-				buf_putc(&b, '\r');
-				break;
-			case 't':
-				buf_putc(&b, '\t');
-				break;
-			case 'u':
-				{
-					int			cp = p->pos + 5 <= p->len ? hex4(p->s + p->pos + 1) : -1;
-
-					if (cp < 0)
-					{
-						json_fail(p, "bad \\u escape");
-						goto bad;
-					}
-					p->pos += 4;
-					if (cp == 0)
-					{
-						json_fail(p, "\\u0000 is not allowed");
-						goto bad;
-					}
-					if (cp >= 0xD800 && cp <= 0xDBFF)
-					{
-						int			lo = (p->pos + 7 <= p->len && p->s[p->pos + 1] == '\\' &&
-										  p->s[p->pos + 2] == 'u')
-						? hex4(p->s + p->pos + 3) : -1;
-
-						if (lo < 0xDC00 || lo > 0xDFFF)
-						{
-							json_fail(p, "unpaired surrogate in a \\u escape");
-							goto bad;
-						}
-						p->pos += 6;
-						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-					}
-					else if (cp >= 0xDC00 && cp <= 0xDFFF)
-					{
-						json_fail(p, "unpaired surrogate in a \\u escape");
-						goto bad;
-					}
-					put_utf8(&b, (unsigned int) cp);
-					break;
-				}
 			default:
-				json_fail(p, "bad escape in a string");
-				goto bad;
+				break;
 		}
-		p->pos++;
+		if (depth == 0 && shape.value_end < 0)
+			shape.value_end = lex->token_terminator - text;
 	}
-bad:
-	buf_free(&b);
-	return NULL;
+	lexer_free(lex);
+	return shape;
 }
 
-static JsonValue *
-json_number(JsonParser *p)
-{
-	size_t		start = p->pos;
-	const char *s = p->s;
-	JsonValue  *v;
+/* ---- the parser's semantic state ---- */
 
-#define DIGIT(i) ((i) < p->len && isdigit((unsigned char) s[i]))
-	if (p->pos < p->len && s[p->pos] == '-')
-		p->pos++;
-	if (!DIGIT(p->pos))
-		return json_fail(p, "invalid number");
-	if (s[p->pos] == '0')
-		p->pos++;
-	else
-		while (DIGIT(p->pos))
-			p->pos++;
-	if (p->pos < p->len && s[p->pos] == '.')
-	{
-		p->pos++;
-		if (!DIGIT(p->pos))
-			return json_fail(p, "invalid number");
-		while (DIGIT(p->pos))
-			p->pos++;
-	}
-	if (p->pos < p->len && (s[p->pos] == 'e' || s[p->pos] == 'E'))
-	{
-		p->pos++;
-		if (p->pos < p->len && (s[p->pos] == '+' || s[p->pos] == '-'))
-			p->pos++;
-		if (!DIGIT(p->pos))
-			return json_fail(p, "invalid number");
-		while (DIGIT(p->pos))
-			p->pos++;
-	}
-#undef DIGIT
-	v = json_new(JV_NUMBER);
-	v->str = strndup(s + start, p->pos - start);
-	return v;
+typedef struct JsonReader
+{
+	JsonLexContext *lex;
+	JsonDoc    *doc;
+	int			depth;			/* containers around what is read now */
+	uint64		objects;		/* bit d - 1: the container at depth d is an object */
+	JsonMember *member;			/* the top-level member being read */
+	int			cap;
+} JsonReader;
+
+static bool
+in_object(const JsonReader *r)
+{
+	return r->depth > 0 && (r->objects >> (r->depth - 1)) & 1;
 }
 
-static JsonValue *
-json_container(JsonParser *p, bool object)
+/* ---- errors ---- */
+
+/*
+ * What was wanted after the token that ends at prev (NULL: none), inside
+ * an object or not; NULL if that token does not tell.  The lexer fails on
+ * a bad token before the parser says what it wanted there.
+ */
+static const char *
+expected_after(const char *prev, bool object)
 {
-	JsonValue  *v = json_new(object ? JV_OBJECT : JV_ARRAY);
-	int			cap = 0;
-	char		close = object ? '}' : ']';
-
-	if (++p->depth > 64)
+	switch (prev ? prev[-1] : '[')
 	{
-		json_free(v);
-		return json_fail(p, "too deeply nested");
-	}
-	p->pos++;
-	json_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == close)
-	{
-		p->pos++;
-		p->depth--;
-		return v;
-	}
-	for (;;)
-	{
-		char	   *key = NULL;
-		JsonValue  *item;
-
-		json_ws(p);
-		if (object)
-		{
-			if (p->pos >= p->len || p->s[p->pos] != '"')
-			{
-				json_free(v);
-				return json_fail(p, "expected a member name in double quotes");
-			}
-			if ((key = json_string(p)) == NULL)
-			{
-				json_free(v);
-				return NULL;
-			}
-			json_ws(p);
-			if (p->pos >= p->len || p->s[p->pos] != ':')
-			{
-				free(key);
-				json_free(v);
-				return json_fail(p, "expected ':'");
-			}
-			p->pos++;
-		}
-		if ((item = json_value(p)) == NULL)
-		{
-			free(key);
-			json_free(v);
-			return NULL;
-		}
-		if (v->n == cap)
-		{
-			cap = cap ? cap * 2 : 4;
-			v->items = xrealloc(v->items, sizeof(JsonValue *) * (size_t) cap);
-			if (object)
-				v->keys = xrealloc(v->keys, sizeof(char *) * (size_t) cap);
-		}
-		v->items[v->n] = item;
-		if (object)
-			v->keys[v->n] = key;
-		v->n++;
-		json_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',')
-		{
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == close)
-		{
-			p->pos++;
-			p->depth--;
-			return v;
-		}
-		json_free(v);
-		return json_fail(p, object ? "expected ',' or '}'" : "expected ',' or ']'");
-	}
-}
-
-static JsonValue *
-json_value(JsonParser *p)
-{
-	static const char *const words[] = {"null", "true", "false"};
-
-	json_ws(p);
-	if (p->pos >= p->len)
-		return json_fail(p, "expected a value");
-	switch (p->s[p->pos])
-	{
-		case '{':
-			return json_container(p, true);
 		case '[':
-			return json_container(p, false);
+		case ':':
+			return "expected a value";
+		case '{':
+			return "expected a member name in double quotes";
+		case ',':
+			return object ? "expected a member name in double quotes" : "expected a value";
 		case '"':
-			{
-				char	   *s = json_string(p);
-				JsonValue  *v;
-
-				if (s == NULL)
-					return NULL;
-				v = json_new(JV_STRING);
-				v->str = s;
-				return v;
-			}
+			/* in an object, a member name or a value: either may follow */
+			return object ? NULL : "expected ',' or ']'";
 		default:
-			break;
+			return object ? "expected ',' or '}'" : "expected ',' or ']'";
 	}
-	for (int i = 0; i < 3; i++)
+}
+
+/* What went wrong, and whether the lexer's position is inside a string. */
+static const char *
+error_text(JsonParseErrorType error, const JsonReader *r, const char *before,
+		   bool *in_string)
+{
+	const char *token = r->lex->token_start;
+
+	*in_string = false;
+	switch (error)
 	{
-		size_t		n = strlen(words[i]);
+		case JSON_ESCAPING_INVALID:
+			return "bad escape in a string";
+		case JSON_ESCAPING_REQUIRED:
+			*in_string = true;
+			return "control character in a string";
+		case JSON_EXPECTED_OBJECT_FIRST:
+		case JSON_EXPECTED_STRING:
+			return "expected a member name in double quotes";
+		case JSON_EXPECTED_COLON:
+			return "expected ':'";
+		case JSON_EXPECTED_OBJECT_NEXT:
+			return "expected ',' or '}'";
+		case JSON_EXPECTED_ARRAY_NEXT:
+			return "expected ',' or ']'";
+		case JSON_EXPECTED_END:
+			return "unexpected text after the value";
+		case JSON_INVALID_TOKEN:
+			*in_string = token && *token == '"';
+			if (*in_string)
+				return "unterminated string";
+			if (token && (*token == '-' || isdigit((unsigned char) *token)))
+				return "invalid number";
+			before = expected_after(before, in_object(r));
+			return before ? before : "expected a value";
+		case JSON_UNICODE_CODE_POINT_ZERO:
+			return "\\u0000 is not allowed";
+		case JSON_UNICODE_HIGH_SURROGATE:
+		case JSON_UNICODE_LOW_SURROGATE:
+			return "unpaired surrogate in a \\u escape";
+		case JSON_UNICODE_ESCAPE_FORMAT:
+		case JSON_UNICODE_HIGH_ESCAPE:
+			*in_string = true;
+			return "bad \\u escape";
+		default:
+			/* the array and value cases, and those of newer versions */
+			return "expected a value";
+	}
+}
 
-		if (p->len - p->pos >= n && strncmp(p->s + p->pos, words[i], n) == 0)
+/*
+ * "<what> at character N", or "... at the end of the line", into err.
+ * (An error in what follows a whole value is that text being there.)
+ */
+static void
+describe_error(JsonParseErrorType error, const JsonReader *r, JsonShape shape,
+			   const char *text, size_t len, char *err, size_t errlen)
+{
+	const JsonLexContext *lex = r->lex;
+	const char *before = lex->prev_token_terminator;
+	const char *what;
+	const char *where;
+	bool		in_string;
+
+	if (before == text)
+		before = NULL;			/* no token before this one */
+	if (lex->token_start && shape.value_end >= 0 &&
+		lex->token_start - text >= shape.value_end)
+		error = JSON_EXPECTED_END;
+	if (error == JSON_EXPECTED_MORE)
+	{
+		what = expected_after(before, in_object(r));
+		if (what)
+			snprintf(err, errlen, "%s at the end of the line", what);
+		else
+			snprintf(err, errlen, "the text ends before the value does");
+		return;
+	}
+	what = error_text(error, r, before, &in_string);
+	where = in_string ? lex->token_terminator : lex->token_start;
+	if (where == NULL || where >= text + len)
+		snprintf(err, errlen, "%s at the end of the line", what);
+	else
+		snprintf(err, errlen, "%s at character %zu", what, (size_t) (where - text) + 1);
+}
+
+/* ---- reading ---- */
+
+/* An object or array starts; the top level's or a member's type. */
+static void
+container_start(JsonReader *r, JsonTokenType type)
+{
+	r->depth++;
+	if (type == JSON_TOKEN_OBJECT_START)
+		r->objects |= UINT64CONST(1) << (r->depth - 1);
+	else
+		r->objects &= ~(UINT64CONST(1) << (r->depth - 1));
+	if (r->depth == 1)
+		r->doc->type = type;
+	else if (r->depth == 2 && r->member)
+	{
+		r->member->type = type;
+		r->member->all_strings = type == JSON_TOKEN_ARRAY_START;
+	}
+	else if (r->depth == 3 && r->member)
+		r->member->all_strings = false; /* an array with a container in it */
+}
+
+static json_action_result
+object_start(void *state)
+{
+	container_start(state, JSON_TOKEN_OBJECT_START);
+	JSON_ACTION_DONE;
+}
+
+static json_action_result
+array_start(void *state)
+{
+	container_start(state, JSON_TOKEN_ARRAY_START);
+	JSON_ACTION_DONE;
+}
+
+static json_action_result
+container_end(void *state)
+{
+	((JsonReader *) state)->depth--;
+	JSON_ACTION_DONE;
+}
+
+/* A member of the top-level object: its name, and where its value starts. */
+static json_action_result
+member_start(void *state, char *fname, bool isnull)
+{
+	JsonReader *r = state;
+	JsonDoc    *doc = r->doc;
+
+	(void) isnull;
+	if (r->depth != 1)
+		JSON_ACTION_DONE;
+	if (doc->nmembers == r->cap)
+	{
+		r->cap = r->cap ? r->cap * 2 : 8;
+		doc->members = pg_realloc(doc->members, sizeof(JsonMember) * r->cap);
+	}
+	r->member = &doc->members[doc->nmembers++];
+	memset(r->member, 0, sizeof(JsonMember));
+	r->member->name = fname;
+	r->member->text = r->lex->token_start;
+	JSON_ACTION_DONE;
+}
+
+/* The member's value is read: the text it spans. */
+static json_action_result
+member_end(void *state, char *fname, bool isnull)
+{
+	JsonReader *r = state;
+
+	(void) isnull;
+	if (r->depth != 1)
+	{
+		pfree(fname);			/* (the same name member_start was given) */
+		JSON_ACTION_DONE;
+	}
+	r->member->len = r->lex->prev_token_terminator - r->member->text;
+	r->member = NULL;
+	JSON_ACTION_DONE;
+}
+
+static json_action_result
+scalar(void *state, char *token, JsonTokenType type)
+{
+	JsonReader *r = state;
+	JsonMember *m = r->member;
+
+	if (r->depth == 0)
+		r->doc->type = type;
+	else if (r->depth == 1 && m)
+	{
+		m->type = type;
+		if (type == JSON_TOKEN_STRING)
 		{
-			JsonValue  *v = json_new(i == 0 ? JV_NULL : JV_BOOL);
-
-			v->str = xstrdup(words[i]);
-			p->pos += n;
-			return v;
+			m->str = token;
+			JSON_ACTION_DONE;
 		}
 	}
-	if (p->s[p->pos] == '-' || isdigit((unsigned char) p->s[p->pos]))
-		return json_number(p);
-	return json_fail(p, "expected a value");
+	else if (r->depth == 2 && m && m->type == JSON_TOKEN_ARRAY_START)
+	{
+		if (type == JSON_TOKEN_STRING)
+			simple_string_list_append(&m->strings, token);
+		else
+			m->all_strings = false;
+	}
+	pfree(token);
+	JSON_ACTION_DONE;
 }
 
-JsonValue *
-json_parse(const char *text, size_t len, char *err, size_t errlen)
+bool
+json_read(const char *text, size_t len, JsonDoc *doc, char *err, size_t errlen)
 {
-	JsonParser	p = {text, len, 0, 0, err, errlen};
-	JsonValue  *v;
+	JsonReader	r = {0};
+	JsonSemAction sem = {0};
+	JsonParseErrorType result;
+	JsonShape	shape = json_shape(text, len);
 
-	err[0] = '\0';
-	if ((v = json_value(&p)) == NULL)
-		return NULL;
-	json_ws(&p);
-	if (p.pos < p.len)
+	memset(doc, 0, sizeof(JsonDoc));
+	if (shape.too_deep >= 0)
 	{
-		json_free(v);
-		return json_fail(&p, "unexpected text after the value");
+		snprintf(err, errlen, "too deeply nested at character %zu",
+				 (size_t) shape.too_deep + 1);
+		return false;
 	}
-	return v;
-}
-
-void
-json_serialize(Buf *b, const JsonValue *v)
-{
-	switch (v->type)
+	r.lex = lexer_new(text, len, true);
+	r.doc = doc;
+	sem.semstate = &r;
+	sem.object_start = object_start;
+	sem.object_end = container_end;
+	sem.array_start = array_start;
+	sem.array_end = container_end;
+	sem.object_field_start = member_start;
+	sem.object_field_end = member_end;
+	sem.scalar = scalar;
+	result = pg_parse_json(r.lex, &sem);
+	if (result != JSON_SUCCESS)
 	{
-		case JV_NULL:
-		case JV_BOOL:
-		case JV_NUMBER:
-			buf_puts(b, v->str);
-			break;
-		case JV_STRING:
-			json_escape(b, v->str);
-			break;
-		case JV_ARRAY:
-		case JV_OBJECT:
-			buf_putc(b, v->type == JV_OBJECT ? '{' : '[');
-			for (int i = 0; i < v->n; i++)
-			{
-				if (i > 0)
-					buf_puts(b, ", ");
-				if (v->type == JV_OBJECT)
-				{
-					json_escape(b, v->keys[i]);
-					buf_puts(b, ": ");
-				}
-				json_serialize(b, v->items[i]);
-			}
-			buf_putc(b, v->type == JV_OBJECT ? '}' : ']');
-			break;
+		describe_error(result, &r, shape, text, len, err, errlen);
+		json_doc_free(doc);
 	}
+	lexer_free(r.lex);
+	return result == JSON_SUCCESS;
 }
 
 void
-json_free(JsonValue *v)
+json_doc_free(JsonDoc *doc)
 {
-	if (v == NULL)
-		return;
-	for (int i = 0; i < v->n; i++)
+	for (int i = 0; i < doc->nmembers; i++)
 	{
-		json_free(v->items[i]);
-		if (v->keys)
-			free(v->keys[i]);
+		JsonMember *m = &doc->members[i];
+
+		if (m->name)
+			pfree(m->name);
+		if (m->str)
+			pfree(m->str);
+		simple_string_list_destroy(&m->strings);
 	}
-	free(v->items);
-	free(v->keys);
-	free(v->str);
-	free(v);
+	pg_free(doc->members);
+	memset(doc, 0, sizeof(JsonDoc));
 }
