@@ -14,25 +14,14 @@ AS 'MODULE_PATHNAME', 'apikey_check_rate_limits';
 COMMENT ON FUNCTION apikey._check_rate_limits(jsonb) IS
 'true, or an error saying what is wrong with a rate-limit array (CHECK constraints)';
 
--- The status of a key.  verify() applies the same rule in C
--- (ak_key_state in src/verify.c); the two must agree.
+-- The status of a key: the rule verification applies, with its clock
+-- (ak_key_status_at in src/auth/verify.c).
 CREATE FUNCTION apikey._key_status(revoked_at timestamptz,
                                    expires_at timestamptz,
                                    rotated_to uuid)
 RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT CASE
-        WHEN revoked_at IS NOT NULL
-             AND (expires_at IS NULL OR revoked_at OPERATOR(pg_catalog.<) expires_at)
-            THEN 'revoked'
-        WHEN expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
-            THEN CASE WHEN rotated_to IS NULL THEN 'expired' ELSE 'revoked' END
-        WHEN rotated_to IS NOT NULL
-            THEN 'rotating'
-        ELSE 'active'
-    END
-$$;
+LANGUAGE c VOLATILE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'apikey_key_status';
 
 COMMENT ON FUNCTION apikey._key_status(timestamptz, timestamptz, uuid) IS
 'active, rotating (old key within its rotation grace), revoked or expired';

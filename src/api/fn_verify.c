@@ -11,6 +11,7 @@
 #include "access/htup_details.h"
 #include "auth/identity.h"
 #include "auth/token.h"
+#include "auth/verify.h"
 #include "core/clock.h"
 #include "core/tokenpath.h"
 #include "core/util.h"
@@ -22,6 +23,7 @@
 PG_FUNCTION_INFO_V1(apikey_verify);
 PG_FUNCTION_INFO_V1(apikey_current_owner);
 PG_FUNCTION_INFO_V1(apikey_current_key_id);
+PG_FUNCTION_INFO_V1(apikey_key_status);
 
 /* The key columns of a verification: key_id .. metadata. */
 static void
@@ -103,4 +105,21 @@ apikey_current_key_id(PG_FUNCTION_ARGS)
 	if (!ak_identity_key_id(id))
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(id);
+}
+
+/*
+ * apikey._key_status(revoked_at, expires_at, rotated_to) RETURNS text:
+ * the status apikey.key_list shows, by the rule and the clock verification
+ * uses (auth/verify.c).  It needs no shared memory: it works, as the view
+ * does, where the library was not preloaded.
+ */
+Datum
+apikey_key_status(PG_FUNCTION_ARGS)
+{
+	TimestampTz revoked_at = PG_ARGISNULL(0) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz expires_at = PG_ARGISNULL(1) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(1);
+	AkKeyStatus status;
+
+	status = ak_key_status_at(revoked_at, expires_at, !PG_ARGISNULL(2), ak_now_us());
+	PG_RETURN_TEXT_P(cstring_to_text(ak_key_status_names[status]));
 }

@@ -23,26 +23,50 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+const char *const ak_key_status_names[] = {
+	[AK_STATUS_ACTIVE] = "active",
+	[AK_STATUS_ROTATING] = "rotating",
+	[AK_STATUS_REVOKED] = "revoked",
+	[AK_STATUS_EXPIRED] = "expired",
+};
+
 /*
- * Whether a key still works at "now", from its own columns only -- the one
- * rule, for verification and for apikey.key_list's status:
+ * The status of a key at "now", from its own columns only (DT_NOEND for
+ * NULL) -- the one rule, for verification and for apikey.key_list:
  *	  revoked   revoked_at is set, and before expires_at if there is one
  *				(the worker stamps revoked_at = expires_at on expired keys,
  *				which keeps them EXPIRED);
- *	  expired   expires_at has passed -- REVOKED instead for a rotated key
- *				whose grace period (its expires_at) is over.
+ *	  expired   expires_at has passed -- revoked instead for a rotated key
+ *				whose grace period (its expires_at) is over;
+ *	  rotating  rotated, within its grace period;
+ *	  active    otherwise.
  */
+AkKeyStatus
+ak_key_status_at(TimestampTz revoked_at, TimestampTz expires_at, bool rotated,
+				 TimestampTz now)
+{
+	bool		expires = expires_at != DT_NOEND;
+
+	if (revoked_at != DT_NOEND && (!expires || revoked_at < expires_at))
+		return AK_STATUS_REVOKED;
+	if (expires && expires_at <= now)
+		return rotated ? AK_STATUS_REVOKED : AK_STATUS_EXPIRED;
+	return rotated ? AK_STATUS_ROTATING : AK_STATUS_ACTIVE;
+}
+
+/* Whether a key still works at "now": VALID, REVOKED or EXPIRED. */
 AkCode
 ak_key_status(const AkKeyInfo *key, TimestampTz now)
 {
-	bool		expires = key->expires_at != DT_NOEND;
-
-	if (key->revoked_at != DT_NOEND &&
-		(!expires || key->revoked_at < key->expires_at))
-		return AK_CODE_REVOKED;
-	if (expires && key->expires_at <= now)
-		return key->rotated ? AK_CODE_REVOKED : AK_CODE_EXPIRED;
-	return AK_CODE_VALID;
+	switch (ak_key_status_at(key->revoked_at, key->expires_at, key->rotated, now))
+	{
+		case AK_STATUS_REVOKED:
+			return AK_CODE_REVOKED;
+		case AK_STATUS_EXPIRED:
+			return AK_CODE_EXPIRED;
+		default:
+			return AK_CODE_VALID;
+	}
 }
 
 static bool

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/guc.h"
 #include "core/request.h"
+#include "core/spi.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "limit/admission.h"
@@ -38,27 +39,26 @@ ak_base64url(const unsigned char *data, size_t len)
 	return out;
 }
 
-/* The key's jwt_role column, read as the extension's owner. */
+/* The key's jwt_role column, read as the extension's owner; NULL if none. */
 static char *
 ak_key_jwt_role(const AkKeyInfo *key)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		args[1];
+	MemoryContext cxt = CurrentMemoryContext;
+	AkParams	p = {0};
 	char	   *role = NULL;
 
 	if (!key->stored)
 		return NULL;
-	args[0] = UUIDPGetDatum(&key->id);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "apikey: SPI_connect failed");
-	if (SPI_execute_with_args("SELECT jwt_role FROM apikey.keys WHERE id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+	ak_param(&p, UUIDOID, UUIDPGetDatum(&key->id), false);
+	SPI_connect();
+	if (ak_spi_exec("SELECT jwt_role FROM apikey.keys WHERE id OPERATOR(pg_catalog.=) $1",
+					&p, SPI_OK_SELECT) == 1)
 	{
-		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum		value = ak_spi_value(0, 1, &isnull);
 
-		if (value != NULL)
-			role = MemoryContextStrdup(CurTransactionContext, value);
+		if (!isnull)
+			role = MemoryContextStrdup(cxt, TextDatumGetCString(value));
 	}
 	SPI_finish();
 	return role;

@@ -14,7 +14,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION apikey');
 pass('CREATE EXTENSION works without preloading');
 
 # Every C entry point of the extension, called with NULL arguments; the
-# helpers that must work anywhere (a CHECK constraint, triggers) excepted.
+# helpers that must work anywhere (a CHECK constraint, the status of
+# key_list, triggers) excepted.
 my $calls = $node->safe_psql('postgres', q{
     SELECT format('SELECT %s(%s)', p.oid::regproc,
                   (SELECT string_agg('NULL::' || format_type(t, NULL), ', ')
@@ -23,7 +24,7 @@ my $calls = $node->safe_psql('postgres', q{
      WHERE p.pronamespace = 'apikey'::regnamespace
        AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
        AND p.prorettype <> 'trigger'::regtype
-       AND p.proname <> '_check_rate_limits'
+       AND p.proname NOT IN ('_check_rate_limits', '_key_status')
      ORDER BY 1});
 my @calls = split /\n/, $calls;
 cmp_ok(scalar(@calls), '>=', 9, 'all entry points are enumerated');
@@ -36,6 +37,12 @@ foreach my $sql (@calls)
 		qr/ERROR:  55000: apikey must be loaded via shared_preload_libraries/,
 		"$sql fails with 55000");
 }
+
+# The view of keys needs no shared memory.
+is($node->safe_psql('postgres', q{
+    SELECT count(*) FROM apikey.key_list;
+    SELECT apikey._key_status(NULL, now() - interval '1 s', NULL)}),
+	"0\nexpired", 'key_list and its status work without preloading');
 
 # A token in the failing statement does not reach the log.
 my $token = 'ak_live_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZab';
