@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------
--- PostgREST and Supabase (contract §8)
+-- PostgREST and Supabase (doc/postgrest.md)
 ------------------------------------------------------------------------
 
 CREATE TABLE apikey.scope_map (

@@ -1,4 +1,4 @@
--- The public surface of contract §4-§5 and §9: objects, signatures,
+-- The public surface of doc/apikey.md: objects, signatures,
 -- privileges, row-level security.  Catches an accidental API change.
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -61,7 +61,7 @@ SELECT is(
     ARRAY['valid boolean', 'code text', 'key_id uuid', 'owner text', 'org text',
           'name text', 'scopes text[]', 'tier text', 'expires_at timestamp with time zone',
           'metadata jsonb'],
-    'apikey.verification has the columns of the contract');
+    'apikey.verification has the documented columns');
 
 -- named arguments with their defaults, as PostgREST calls them
 SELECT is(pg_get_function_arguments('apikey.issue'::regproc),
@@ -93,13 +93,13 @@ SELECT is(
     ARRAY['allowed boolean', 'status integer', 'code text', 'key_id uuid', 'owner text',
           'scopes text[]', 'tier text', 'limit_value bigint', 'remaining bigint',
           'reset_at timestamp with time zone', 'retry_after_ms bigint', 'headers jsonb'],
-    'apikey.check_result has the columns of the contract');
+    'apikey.check_result has the documented columns');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
        FROM pg_attribute WHERE attrelid = 'apikey.limit_result'::regclass AND attnum > 0),
     ARRAY['allowed boolean', 'code text', 'limit_value bigint', 'remaining bigint',
           'reset_at timestamp with time zone', 'retry_after_ms bigint'],
-    'apikey.limit_result has the columns of the contract');
+    'apikey.limit_result has the documented columns');
 SELECT is(pg_get_function_arguments('apikey.consume'::regproc),
     'key_id uuid, cost integer DEFAULT 1, refund_on_rollback boolean DEFAULT false',
     'consume() arguments');

@@ -1,6 +1,7 @@
--- Every error class of the lifecycle functions has the SQLSTATE of the
--- contract (§5, §9): 22023 bad values, 42501 another owner's key or an
--- admin-only setting, 42704 unknown key, 55000 wrong state, 22P02 input
+-- Every error class of the lifecycle functions has the SQLSTATE that
+-- doc/apikey.md gives ("Functions", "Who may do what"): 22023 bad values,
+-- 42501 another owner's key or an admin-only setting, 42704 unknown key,
+-- 55000 wrong state, 22P02 input
 -- that does not even parse.  And none of them leaves a row behind.
 \set ON_ERROR_STOP on
 \set QUIET on

@@ -1,5 +1,5 @@
 --
--- Bulk forms (contract §5): issue_bulk (at most 100 keys), revoke_bulk and
+-- Bulk forms (doc/apikey.md, "issue_bulk, revoke_bulk, update_bulk"): issue_bulk (at most 100 keys), revoke_bulk and
 -- update_bulk (at most 1000) are all or nothing, name the failing element,
 -- refuse more than their limit with 54000, and apply the owner checks and
 -- write the audit rows of the single forms; a dry run changes nothing and

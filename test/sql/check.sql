@@ -1,6 +1,6 @@
 --
 -- check(), consume(), throttle(): statuses, codes, headers, the order of the
--- checks, and the token-bucket semantics of contract §6-§7.
+-- checks, and the token-bucket semantics of doc/apikey.md, "Rate limits" and "Headers".
 -- apikey.test_clock_offset moves apikey's clock to test refill.
 --
 \set VERBOSITY terse
@@ -9,7 +9,7 @@
 SELECT key_id AS k, token AS t FROM apikey.issue('regress_check', scopes => '{read}',
     rate_limits => '[{"name": "minute", "limit": 100, "period": "1 minute", "burst": 10}]') \gset
 
--- The example of contract §7: a fresh bucket, one request.
+-- The example of doc/apikey.md, "Headers": a fresh bucket, one request.
 SELECT allowed, status, code, owner, scopes, tier, limit_value, remaining, retry_after_ms,
        headers - 'X-RateLimit-Reset' AS headers,
        (headers->>'X-RateLimit-Reset')::bigint = ceil(extract(epoch FROM reset_at)) AS reset_header

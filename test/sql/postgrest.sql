@@ -1,5 +1,5 @@
 --
--- PostgREST integration (contract §8): check_request() as db-pre-request,
+-- PostgREST integration (doc/postgrest.md): check_request() as db-pre-request,
 -- the errors PostgREST turns into HTTP answers, the scope map, the key
 -- identity for RLS, and exchange().
 --

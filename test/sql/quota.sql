@@ -1,5 +1,5 @@
 --
--- Quotas (contract §6): daily and monthly counts in shared memory,
+-- Quotas (doc/apikey.md, "Quotas"): daily and monthly counts in shared memory,
 -- QUOTA_EXCEEDED with Retry-After at the UTC rollover, and the refunds:
 -- when a later step refuses the request, and consume(refund_on_rollback).
 -- apikey.test_clock_offset moves apikey's clock across a UTC midnight.

@@ -1,5 +1,5 @@
 --
--- Security (contract §9): owners see and manage only their own keys,
+-- Security (doc/apikey.md, "Who may do what"): owners see and manage only their own keys,
 -- never a digest; every write goes through the functions; admins manage
 -- everything; the functions are hardened SECURITY DEFINER.
 --

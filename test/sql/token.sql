@@ -1,5 +1,5 @@
 --
--- Token format (contract §3): shape, checksum, display prefix, digest.
+-- Token format (doc/apikey.md, "Tokens"): shape, checksum, display prefix, digest.
 -- Tokens are random, so this file prints facts about them, never them.
 --
 \set VERBOSITY terse

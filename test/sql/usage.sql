@@ -1,5 +1,5 @@
 --
--- Usage (contract §4): latency histograms, the usage_daily and
+-- Usage (doc/apikey.md, "Usage analytics"): latency histograms, the usage_daily and
 -- usage_monthly views with cost, endpoint merging, and row-level security.
 -- The worker writes usage_hourly (test/t/007_worker.pl); here the rows are
 -- written by hand.

@@ -1,4 +1,4 @@
-# The apikey worker (contract §11): quota counts, usage, last use and access
+# The apikey worker (doc/apikey.md, "The background worker"): quota counts, usage, last use and access
 # events reach their tables within a bounded wait; quota alerts are sent once
 # per threshold; rotated and expired keys are revoked; old rows are purged;
 # and a task that fails (a table locked too long) is retried without the

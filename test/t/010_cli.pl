@@ -1,4 +1,4 @@
-# pg_apikey, the command-line tool (contract §12), end to end against a
+# pg_apikey, the command-line tool (doc/cli.md), end to end against a
 # throwaway cluster: every command's table and --json output; keys named by
 # display prefix and by id; exit codes 1 to 4; the connection options,
 # password prompt and .pgpass as psql has them; bulk-issue all or nothing
