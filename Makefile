@@ -10,6 +10,10 @@
 #                               make install)
 #   make installcheck-SUITE     one suite: regress, isolation, pgtap or tap;
 #   make check-SUITE            check-SUITE on temporary instances
+#   make layers                 the layering rule of doc/architecture.md:
+#                               no cycle, calls and includes point down
+#   make depgraph               doc/architecture-*.svg, from the object files
+#                               (needs Graphviz)
 #   bash scripts/test.sh        installs what is missing, builds, installs
 #                               and runs make check as the postgres user
 #
@@ -116,6 +120,21 @@ $(DATA_built): $(SQL_SRC) sql/src
 
 # PGXS tracks no header dependencies: every object depends on every header.
 $(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h src/*/*.h)
+
+# The layering of doc/architecture.md, checked on the object files: no
+# cycle among them, calls and includes that point down only.
+layers: all
+	python3 scripts/depgraph.py
+
+# The pictures of doc/architecture.md, drawn from the object files.
+depgraph: all
+	python3 scripts/depgraph.py --dot doc/architecture-modules.dot \
+		--layers-dot doc/architecture-layers.dot
+	dot -Tsvg doc/architecture-modules.dot -o doc/architecture-modules.svg
+	dot -Tsvg doc/architecture-layers.dot -o doc/architecture-layers.svg
+	rm doc/architecture-modules.dot doc/architecture-layers.dot
+
+.PHONY: layers depgraph
 
 # The command-line tool, cli/ (pg_apikey): PGXS builds a MODULE_big or a
 # PROGRAM per makefile, so it has its own, run from these targets.

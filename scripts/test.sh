@@ -8,7 +8,9 @@
 # directory: as root, the suites run as the postgres OS user, in a copy of
 # the tree that user can write.
 #
-# Usage: sudo bash scripts/test.sh [suite...]   (suites: regress isolation pgtap tap)
+# Usage: sudo bash scripts/test.sh [suite...]
+#        suites: layers (make layers: the code's layering), regress,
+#        isolation, pgtap, tap; all by default
 #        AK_TEST_PORT: the port number of the temporary instances (unix
 #        sockets only, each in a private directory)
 set -uo pipefail
@@ -16,11 +18,11 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/scripts/lib.sh"
 
-suites=${*:-regress isolation pgtap tap}
+suites=${*:-layers regress isolation pgtap tap}
 for suite in $suites; do
     case $suite in
-    regress | isolation | pgtap | tap) ;;
-    *) ak_die "unknown suite $suite (suites: regress isolation pgtap tap)" ;;
+    layers | regress | isolation | pgtap | tap) ;;
+    *) ak_die "unknown suite $suite (suites: layers regress isolation pgtap tap)" ;;
     esac
 done
 ak_install_deps || exit 1
@@ -64,6 +66,16 @@ tally() {
 # pgTAP and Perl TAP assertions are counted one by one (verbose output).
 for suite in $suites; do
     log=$work/$suite.log
+    case $suite in
+    layers)
+        ak_log "make layers"
+        run_make layers >"$log" 2>&1
+        status=$?
+        cat "$log"
+        tally "$suite" "$status" "$log" '^no cycle, nothing points up$' '^(call|include): .* points up$|^cycle among'
+        continue
+        ;;
+    esac
     ak_log "make check-$suite"
     case $suite in
     regress | isolation)
