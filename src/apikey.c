@@ -25,16 +25,19 @@
 #include "core/guc.h"
 #include "core/tokenpath.h"
 #include "limit/cells.h"
+#include "limit/named.h"
 #include "limit/persist.h"
 #include "limit/quotastore.h"
 #include "limit/slots.h"
 #include "miscadmin.h"
+#include "shmem/area.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "usage/events.h"
 #include "usage/store.h"
-#include "worker/worker.h"
+#include "worker/ddl.h"
+#include "worker/launcher.h"
 #include "xact.h"
 
 PG_MODULE_MAGIC;
@@ -53,12 +56,15 @@ ak_shmem_request(void)
 	RequestAddinShmemSpace(ak_counters_shmem_size());
 	RequestAddinShmemSpace(ak_inval_shmem_size());
 	RequestNamedLWLockTranche("apikey invalidation", 1);
+	RequestAddinShmemSpace(ak_area_shmem_size());
+	ak_persist_request();
 	ak_cells_request();
+	ak_named_request();
 	RequestAddinShmemSpace(ak_inflight_shmem_size());
-	RequestAddinShmemSpace(ak_quota_dirty_shmem_size());
+	ak_quota_store_request();
 	ak_usage_store_request();
-	RequestAddinShmemSpace(ak_events_shmem_size());
-	RequestAddinShmemSpace(ak_worker_shmem_size());
+	ak_events_request();
+	ak_launcher_request();
 }
 
 static void
@@ -70,12 +76,15 @@ ak_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	ak_counters_shmem_init();
 	ak_inval_shmem_init();
-	ak_cells_persist_start(ak_cells_attach());
+	ak_area_shmem_init();
+	ak_persist_shmem_init();
+	ak_cells_attach();
+	ak_named_attach();
 	ak_inflight_shmem_init();
-	ak_quota_dirty_shmem_init();
+	ak_quota_store_attach();
 	ak_usage_store_attach();
-	ak_events_shmem_init();
-	ak_worker_shmem_init();
+	ak_events_attach();
+	ak_launcher_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -96,11 +105,13 @@ _PG_init(void)
 	shmem_request_hook = ak_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ak_shmem_startup;
+	ak_area_on_attach(ak_persist_on_attach);
 
 	if (!IsBinaryUpgrade)
-		ak_worker_register();
+		ak_launcher_register();
 
 	ak_tokenpath_install_hook();
+	ak_ddl_install_hook();
 	ak_xact_register_callbacks();
 	ak_preloaded = true;
 }

@@ -19,7 +19,9 @@
  *	  5. identity (auth/identity.c): the key verified by check_request()
  *		 stops being the caller;
  *	  6. token path (core/tokenpath.c): at abort, messages go back to being
- *		 logged with their statement.
+ *		 logged with their statement;
+ *	  7. launcher (worker/launcher.c): at commit, a CREATE EXTENSION asks
+ *		 for a worker in this database.
  *
  *	  The steps are independent; the order is fixed so that it is the same
  *	  in every backend and can be reasoned about.  At the end of a
@@ -37,6 +39,7 @@
 #include "limit/held.h"
 #include "limit/refund.h"
 #include "usage/record.h"
+#include "worker/launcher.h"
 #include "xact.h"
 
 static void
@@ -48,6 +51,7 @@ ak_xact_callback(XactEvent event, void *arg)
 	ak_held_at_xact_end(event);
 	ak_identity_at_xact_end(event);
 	ak_tokenpath_at_xact_end(event);
+	ak_launcher_at_xact_end(event);
 }
 
 static void

@@ -132,6 +132,21 @@ AS 'MODULE_PATHNAME', 'apikey_scope_map_changed';
 -- Only ever run as a trigger: no one needs to call it.
 REVOKE ALL ON FUNCTION apikey._scope_map_changed() FROM PUBLIC;
 
+-- A key's quota counts: live from shared memory, else as last written.
+-- Callers see the counts of the keys they can see.
+CREATE FUNCTION apikey._quota_counts(key_id uuid,
+    OUT day date, OUT day_used bigint, OUT month date, OUT month_used bigint)
+RETURNS record
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'apikey_quota_counts';
+
+-- A change to the shared throttle names reaches every backend at commit.
+CREATE FUNCTION apikey._shared_throttles_changed()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'apikey_shared_throttles_changed';
+REVOKE ALL ON FUNCTION apikey._shared_throttles_changed() FROM PUBLIC;
+
 -- The live counters behind the apikey.stats view.
 CREATE FUNCTION apikey._stats(
     OUT requests_total       bigint,
@@ -145,12 +160,32 @@ CREATE FUNCTION apikey._stats(
     OUT cache_misses         bigint,
     OUT buckets_in_use       bigint,
     OUT buckets_capacity     bigint,
-    OUT events_dropped       bigint)
+    OUT events_dropped       bigint,
+    OUT key_buckets          bigint,
+    OUT address_buckets      bigint,
+    OUT named_buckets        bigint,
+    OUT concurrency_slots    bigint,
+    OUT quota_counters       bigint,
+    OUT cooldowns            bigint,
+    OUT shared_memory_used   bigint,
+    OUT shared_memory_budget bigint)
 RETURNS record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'apikey_stats';
 -- Server-wide counters: admins only.
 REVOKE ALL ON FUNCTION apikey._stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION apikey._stats() TO apikey_admin;
+
+-- Cells of shared memory by class, throttle() buckets by role.
+CREATE FUNCTION apikey._bucket_use(
+    OUT class    text,
+    OUT role     name,
+    OUT database name,
+    OUT buckets  bigint)
+RETURNS SETOF record
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_bucket_use';
+REVOKE ALL ON FUNCTION apikey._bucket_use() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey._bucket_use() TO apikey_admin;
 
 

@@ -59,12 +59,8 @@ CREATE TABLE apikey.keys (
                     REFERENCES apikey.keys (id) ON DELETE SET NULL,
     rotated_to      uuid CONSTRAINT keys_rotated_to_fkey
                     REFERENCES apikey.keys (id) ON DELETE SET NULL,
-    jwt_role        text,
-    daily_usage     bigint NOT NULL DEFAULT 0,
-    usage_day       date,
-    monthly_usage   bigint NOT NULL DEFAULT 0,
-    usage_month     date
-) WITH (fillfactor = 80);  -- room for the worker's HOT updates of usage columns
+    jwt_role        text
+) WITH (fillfactor = 90);  -- room for the worker's HOT updates of last_used_at
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
 CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
@@ -86,7 +82,7 @@ CREATE TRIGGER keys_invalidate_insert
     AFTER INSERT ON apikey.keys
     FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
 
--- Usage counters and last_used_at change every flush; they are not cached.
+-- last_used_at changes with use; it is not cached.
 CREATE TRIGGER keys_invalidate_update
     AFTER UPDATE ON apikey.keys
     FOR EACH ROW
@@ -121,21 +117,44 @@ CREATE POLICY keys_owner ON apikey.keys TO PUBLIC
 GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
               daily_quota, monthly_quota, max_concurrency, allowed_ips,
               metadata, created_at, expires_at, revoked_at, revoke_reason,
-              last_used_at, rotated_from, rotated_to, jwt_role, daily_usage,
-              usage_day, monthly_usage, usage_month)
+              last_used_at, rotated_from, rotated_to, jwt_role)
     ON apikey.keys TO PUBLIC;
+
+-- Quota counts, per key lineage: written by the worker from shared memory,
+-- read back when a counter returns to it.  Nobody else writes them, and
+-- nobody can lock them (no UPDATE, no REFERENCES): the worker never waits.
+CREATE TABLE apikey.quota_counters (
+    subject         uuid CONSTRAINT quota_counters_pkey PRIMARY KEY,
+    day             date,
+    day_used        bigint NOT NULL DEFAULT 0,
+    month           date,
+    month_used      bigint NOT NULL DEFAULT 0
+) WITH (fillfactor = 70);  -- room for the worker's HOT updates
+
+COMMENT ON TABLE apikey.quota_counters IS
+'Daily and monthly quota counts per key, as of the worker''s last flush; apikey.key_list shows them live';
+
+ALTER TABLE apikey.quota_counters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.quota_counters FORCE ROW LEVEL SECURITY;
+CREATE POLICY quota_counters_admin ON apikey.quota_counters TO apikey_admin USING (true);
+-- keys is itself filtered to the caller's own rows
+CREATE POLICY quota_counters_owner ON apikey.quota_counters TO PUBLIC
+    USING (subject IN (SELECT k.id FROM apikey.keys AS k));
+GRANT SELECT ON apikey.quota_counters TO PUBLIC;
 
 CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
 SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
        k.rate_limits, k.daily_quota, k.monthly_quota, k.max_concurrency,
        k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
        k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
-       k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
+       k.jwt_role, q.day_used AS daily_usage, q.day AS usage_day,
+       q.month_used AS monthly_usage, q.month AS usage_month,
        apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
-  FROM apikey.keys AS k;
+  FROM apikey.keys AS k
+  LEFT JOIN LATERAL apikey._quota_counts(k.id) AS q ON true;
 
 COMMENT ON VIEW apikey.key_list IS
-'apikey.keys without key_hash, with the status of each key';
+'apikey.keys without key_hash, with the status of each key and its live quota counts';
 -- A security_invoker view: readers see the rows of keys they may see.
 GRANT SELECT ON apikey.key_list TO PUBLIC;
 

@@ -52,4 +52,48 @@ AS 'MODULE_PATHNAME', 'apikey_throttle';
 COMMENT ON FUNCTION apikey.throttle(text, integer, interval, integer, integer) IS
 'A token bucket in shared memory for any subject: rate per period, burst (default rate)';
 
+-- throttle() names an administrator shares between the roles of the
+-- database, with the parameters every call must give.
+CREATE TABLE apikey.shared_throttles (
+    name            text CONSTRAINT shared_throttles_pkey PRIMARY KEY
+                    CHECK (octet_length(name) OPERATOR(pg_catalog.<=) 255 AND
+                           name OPERATOR(pg_catalog.<>) ''),
+    rate            integer NOT NULL CHECK (rate OPERATOR(pg_catalog.>) 0),
+    period          interval NOT NULL
+                    CHECK (period OPERATOR(pg_catalog.>) '0'::interval),
+    burst           integer CHECK (burst OPERATOR(pg_catalog.>) 0),
+    declared_by     name NOT NULL DEFAULT CURRENT_USER,
+    declared_at     timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE apikey.shared_throttles IS
+'throttle() names shared by every role of the database; other names are private to the calling role';
+
+CREATE TRIGGER shared_throttles_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.shared_throttles
+    FOR EACH STATEMENT EXECUTE FUNCTION apikey._shared_throttles_changed();
+
+GRANT SELECT ON apikey.shared_throttles TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON apikey.shared_throttles TO apikey_admin;
+
+CREATE FUNCTION apikey.clear_throttles(role regrole, bucket text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_clear_throttles';
+
+COMMENT ON FUNCTION apikey.clear_throttles(regrole, text) IS
+'Removes a role''s throttle() buckets in this database (role NULL: the shared names''), or only one bucket; returns how many';
+REVOKE ALL ON FUNCTION apikey.clear_throttles(regrole, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey.clear_throttles(regrole, text) TO apikey_admin;
+
+CREATE FUNCTION apikey.reset_buckets(class text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_reset_buckets';
+
+COMMENT ON FUNCTION apikey.reset_buckets(text) IS
+'Forgets every bucket and cooldown of a class (key, address, named, cooldown; NULL: all), as a restart would; returns how many';
+REVOKE ALL ON FUNCTION apikey.reset_buckets(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey.reset_buckets(text) TO apikey_admin;
+
 

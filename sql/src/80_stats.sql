@@ -11,3 +11,10 @@ COMMENT ON VIEW apikey.stats IS
 GRANT SELECT ON apikey.stats TO apikey_admin;
 
 
+
+CREATE VIEW apikey.bucket_use WITH (security_invoker = true) AS
+SELECT * FROM apikey._bucket_use();
+
+COMMENT ON VIEW apikey.bucket_use IS
+'Cells in shared memory by class; throttle() buckets by role and database (role NULL: shared names)';
+GRANT SELECT ON apikey.bucket_use TO apikey_admin;

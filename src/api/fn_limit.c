@@ -14,6 +14,8 @@
 #include "core/util.h"
 #include "funcapi.h"
 #include "limit/limiter.h"
+#include "limit/named.h"
+#include "limit/quota.h"
 #include "usage/record.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -21,6 +23,9 @@
 PG_FUNCTION_INFO_V1(apikey_check);
 PG_FUNCTION_INFO_V1(apikey_consume);
 PG_FUNCTION_INFO_V1(apikey_throttle);
+PG_FUNCTION_INFO_V1(apikey_clear_throttles);
+PG_FUNCTION_INFO_V1(apikey_quota_counts);
+PG_FUNCTION_INFO_V1(apikey_reset_buckets);
 PG_FUNCTION_INFO_V1(apikey_check_rate_limits);
 
 /* A cost argument; -1 for NULL, which the limiter refuses. */
@@ -133,4 +138,76 @@ apikey_check_rate_limits(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 		(void) ak_limits_parse(PG_GETARG_JSONB_P(0), limits, "rate_limits");
 	PG_RETURN_BOOL(true);
+}
+
+/*
+ * apikey.clear_throttles(role regrole, bucket text) RETURNS bigint: removes
+ * a role's throttle() buckets in this database (role NULL: the shared
+ * names'), or only bucket's; returns how many.  Admins only (GRANT).
+ */
+Datum
+apikey_clear_throttles(PG_FUNCTION_ARGS)
+{
+	Oid			roleid = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	text	   *bucket = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+
+	AK_REQUIRE_PRELOAD();
+	PG_RETURN_INT64(ak_named_clear(roleid, bucket ? VARDATA_ANY(bucket) : NULL,
+								   bucket ? VARSIZE_ANY_EXHDR(bucket) : 0));
+}
+
+/*
+ * apikey._quota_counts(key_id) RETURNS (day, day_used, month, month_used):
+ * a key's quota counts, live; NULLs for a key the caller cannot see.  Part
+ * of key_list, which works without the library preloaded: then NULLs.
+ */
+Datum
+apikey_quota_counts(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {true, true, true, true};
+	AkQuotaCounts counts;
+
+	desc = ak_result_tupdesc(fcinfo);
+	if (ak_preloaded && ak_quota_counts_of(PG_GETARG_UUID_P(0), &counts))
+		for (int p = 0; p < AK_NUM_PERIODS; p++)
+		{
+			if (counts.period[p] == PG_INT32_MIN)
+				continue;
+			values[2 * p] = DateADTGetDatum(ak_period_first_day((AkPeriod) p, counts.period[p]));
+			values[2 * p + 1] = Int64GetDatum(counts.used[p]);
+			nulls[2 * p] = nulls[2 * p + 1] = false;
+		}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/*
+ * apikey.reset_buckets(class text) RETURNS bigint: forgets every bucket and
+ * cooldown of a class (key, address, named, cooldown; NULL: all), as a
+ * restart without the saved file would; returns how many.  Admins only
+ * (GRANT).
+ */
+Datum
+apikey_reset_buckets(PG_FUNCTION_ARGS)
+{
+	int64		removed = 0;
+	int			table = -1;
+
+	AK_REQUIRE_PRELOAD();
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *class = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		table = ak_cell_table_named(class);
+		if (table < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid class \"%s\"", class),
+					 errdetail("A class is key, address, named or cooldown; NULL resets them all.")));
+	}
+	for (int t = 0; t < AK_NUM_CELL_TABLES; t++)
+		if (table < 0 || t == table)
+			removed += ak_cells_reset((AkCellTable) t);
+	PG_RETURN_INT64(removed);
 }

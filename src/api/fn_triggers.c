@@ -14,12 +14,14 @@
 #include "core/secret.h"
 #include "core/util.h"
 #include "lifecycle/audit.h"
+#include "limit/named.h"
 #include "postgrest/scopemap.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(apikey_invalidate_trigger);
 PG_FUNCTION_INFO_V1(apikey_audit_guard);
 PG_FUNCTION_INFO_V1(apikey_scope_map_changed);
+PG_FUNCTION_INFO_V1(apikey_shared_throttles_changed);
 
 static TriggerData *
 ak_trigger_data(FunctionCallInfo fcinfo, const char *name)
@@ -105,5 +107,18 @@ apikey_scope_map_changed(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = ak_trigger_data(fcinfo, "_scope_map_changed");
 
 	ak_scope_map_changed(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * apikey._shared_throttles_changed() trigger: every backend re-reads the
+ * shared names once the change commits.
+ */
+Datum
+apikey_shared_throttles_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = ak_trigger_data(fcinfo, "_shared_throttles_changed");
+
+	ak_named_shared_changed(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }

@@ -54,8 +54,6 @@ typedef struct AkKeyInfo
 	text	   *tier;
 	bool		stored;			/* a row of apikey.keys (not the static key) */
 	int64		quota[AK_NUM_PERIODS];	/* daily, monthly; -1: none */
-	int32		usage_period[AK_NUM_PERIODS];	/* the row's usage_day/month, */
-	int64		usage[AK_NUM_PERIODS];	/* and daily/monthly_usage, when read */
 
 	/* the rest: verify()'s other columns, scope and address checks */
 	char	   *display_prefix;

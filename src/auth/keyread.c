@@ -18,6 +18,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
+#include "core/rowread.h"
 #include "core/util.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -150,10 +151,6 @@ typedef struct AkKeysColumns
 				daily_quota,
 				monthly_quota,
 				max_concurrency,
-				daily_usage,
-				usage_day,
-				monthly_usage,
-				usage_month,
 				allowed_ips,
 				metadata,
 				expires_at,
@@ -182,10 +179,6 @@ ak_keys_columns(Relation rel)
 	cols.daily_quota = ak_attnum(desc, "daily_quota");
 	cols.monthly_quota = ak_attnum(desc, "monthly_quota");
 	cols.max_concurrency = ak_attnum(desc, "max_concurrency");
-	cols.daily_usage = ak_attnum(desc, "daily_usage");
-	cols.usage_day = ak_attnum(desc, "usage_day");
-	cols.monthly_usage = ak_attnum(desc, "monthly_usage");
-	cols.usage_month = ak_attnum(desc, "usage_month");
 	cols.allowed_ips = ak_attnum(desc, "allowed_ips");
 	cols.metadata = ak_attnum(desc, "metadata");
 	cols.expires_at = ak_attnum(desc, "expires_at");
@@ -193,38 +186,6 @@ ak_keys_columns(Relation rel)
 	cols.rotated_to = ak_attnum(desc, "rotated_to");
 	cols.relid = RelationGetRelid(rel);
 	return &cols;
-}
-
-static Oid
-ak_relation_oid(Oid nsp, const char *name)
-{
-	Oid			relid = get_relname_relid(name, nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s.%s\" does not exist", AK_SCHEMA, name),
-				 errhint("Run CREATE EXTENSION apikey in this database.")));
-	return relid;
-}
-
-/* Fetches one tuple by an equality index scan; returns a copy or NULL. */
-static HeapTuple
-ak_fetch_one(Relation rel, Oid indexid, AttrNumber attnum, RegProcedure eqproc,
-			 Oid collation, Datum value, Snapshot snapshot)
-{
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-
-	ScanKeyEntryInitialize(&key, 0, attnum, BTEqualStrategyNumber,
-						   InvalidOid, collation, eqproc, value);
-	scan = systable_beginscan(rel, indexid, true, snapshot, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		tuple = heap_copytuple(tuple);
-	systable_endscan(scan);
-	return tuple;
 }
 
 static Datum
@@ -282,29 +243,6 @@ ak_fill_from_tier(AkKeyRow *row, bool need_limits, Oid nsp, Snapshot snapshot)
 			row->fixed.max_concurrency = DatumGetInt32(d);
 	}
 	table_close(rel, AccessShareLock);
-}
-
-/*
- * The counts the worker last wrote to the row: where a new quota counter
- * starts (see quota.c).  A count of no period is none.
- */
-static void
-ak_decode_usage(AkKeyRow *row, HeapTuple tuple, Relation rel,
-				const AkKeysColumns *cols)
-{
-	const AttrNumber used[AK_NUM_PERIODS] = {cols->daily_usage, cols->monthly_usage};
-	const AttrNumber date[AK_NUM_PERIODS] = {cols->usage_day, cols->usage_month};
-
-	for (int p = 0; p < AK_NUM_PERIODS; p++)
-	{
-		bool		isnull;
-		Datum		d = ak_getattr(tuple, rel, date[p], &isnull);
-
-		row->fixed.usage_period[p] = isnull ? PG_INT32_MIN
-			: ak_period_of_date((AkPeriod) p, DatumGetDateADT(d));
-		d = ak_getattr(tuple, rel, used[p], &isnull);
-		row->fixed.usage[p] = isnull ? 0 : DatumGetInt64(d);
-	}
 }
 
 static void
@@ -372,7 +310,6 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 	row->fixed.quota[AK_MONTH] = isnull ? -1 : DatumGetInt64(d);
 	d = ak_getattr(tuple, rel, cols->max_concurrency, &isnull);
 	row->fixed.max_concurrency = isnull ? 0 : DatumGetInt32(d);
-	ak_decode_usage(row, tuple, rel, cols);
 	row->fixed.stored = true;
 
 	if (need_tier_limits || row->fixed.quota[AK_DAY] < 0 ||

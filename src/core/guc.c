@@ -48,10 +48,23 @@ int			ak_max_keys_cached = 10000;
 /* ---- limits ---- */
 
 /*
- * apikey.max_buckets: entries of the shared table of buckets, slots,
- * quota counters and cooldowns.  Shared memory is sized at start.
+ * apikey.shared_memory_budget: the most dynamic shared memory apikey's
+ * tables may take (shmem/area.c), in MB; they grow into it as needed.
  */
-int			ak_max_buckets = 100000;
+int			ak_shared_memory_budget = 512;
+
+/*
+ * apikey.max_buckets: an optional cap on the entries of each table of
+ * limiter state (key, address, named buckets; quota counters; cooldowns)
+ * below what the budget allows; 0: the budget alone.
+ */
+int			ak_max_buckets = 0;
+
+/*
+ * apikey.max_named_buckets_per_role: throttle() buckets a role may keep
+ * live in a database.
+ */
+int			ak_max_named_buckets_per_role = 10000;
 
 /*
  * apikey.on_table_full: what check() does when that table is full of
@@ -87,19 +100,22 @@ int			ak_abuse_cooldown = 300;
 bool		ak_track_usage = true;
 
 /*
- * apikey.max_usage_entries: entries of the shared usage table, one per
- * key, hour and endpoint not yet written by the worker.
+ * apikey.max_usage_entries: an optional cap on the entries of the shared
+ * usage table, one per key, hour and endpoint; 0: the budget alone.
  */
-int			ak_max_usage_entries = 20000;
-
-/* apikey.database: the database the worker connects to. */
-char	   *ak_worker_database = NULL;
+int			ak_max_usage_entries = 0;
 
 /*
  * apikey.flush_interval: how often the worker writes quota counts, usage
  * and access events; the most quota counts a crash can lose.
  */
 int			ak_flush_interval = 1000;	/* ms */
+
+/*
+ * apikey.denied_audit_window: failed verifications of one key, address or
+ * prefix are one audit row, with a count, per window of this many seconds.
+ */
+int			ak_denied_audit_window = 60;
 
 /* apikey.maintenance_interval: how often keys expire and rows are purged. */
 int			ak_maintenance_interval = 60000;	/* ms */
@@ -230,12 +246,30 @@ ak_define_key_settings(void)
 static void
 ak_define_limit_settings(void)
 {
+	DefineCustomIntVariable("apikey.shared_memory_budget",
+							"Dynamic shared memory apikey's buckets, counters, usage and key cache may take.",
+							"They grow into it as needed; each class of them is guaranteed a share.",
+							&ak_shared_memory_budget,
+							512, 1, INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("apikey.max_buckets",
-							"Rate-limit buckets kept in shared memory.",
-							"About 90 bytes each. Full buckets are evicted when room is needed.",
+							"Optional cap on the entries of each table of limiter state.",
+							"0 leaves it to apikey.shared_memory_budget. Idle entries are reused when room is needed.",
 							&ak_max_buckets,
-							100000, 1000, INT_MAX / 2,
-							PGC_POSTMASTER,
+							0, 0, INT_MAX / 2,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_named_buckets_per_role",
+							"throttle() buckets a role may keep live in a database.",
+							"Beyond it the role's new names are answered as a full table (apikey.on_table_full).",
+							&ak_max_named_buckets_per_role,
+							10000, 1, INT_MAX / 2,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 
@@ -316,22 +350,13 @@ ak_define_worker_settings(void)
 							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.max_usage_entries",
-							"Entries of hourly usage kept in shared memory.",
-							"One per key, hour and endpoint not yet written by the worker; about 350 bytes each.",
+							"Optional cap on the entries of usage kept in shared memory.",
+							"0 leaves it to apikey.shared_memory_budget. One per key, hour and endpoint.",
 							&ak_max_usage_entries,
-							20000, 1000, INT_MAX / 2,
-							PGC_POSTMASTER,
+							0, 0, INT_MAX / 2,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("apikey.database",
-							   "Database the apikey worker connects to.",
-							   "The database where CREATE EXTENSION apikey was run.",
-							   &ak_worker_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.flush_interval",
 							"How often the worker writes quota counts, usage and access events.",
@@ -340,6 +365,15 @@ ak_define_worker_settings(void)
 							1000, 10, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.denied_audit_window",
+							"Failed verifications of one key, client address or prefix become one audit row per window of this length.",
+							"The row counts them; it is written when the window is over.",
+							&ak_denied_audit_window,
+							60, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.maintenance_interval",

@@ -29,7 +29,9 @@ extern char *ak_static_key_owner;
 extern int	ak_max_keys_cached;
 
 /* limits */
+extern int	ak_shared_memory_budget;
 extern int	ak_max_buckets;
+extern int	ak_max_named_buckets_per_role;
 extern int	ak_on_table_full;
 extern int	ak_ip_rate_limit;
 extern int	ak_ip_rate_period;
@@ -41,8 +43,8 @@ extern int	ak_abuse_cooldown;
 /* usage and the worker */
 extern bool ak_track_usage;
 extern int	ak_max_usage_entries;
-extern char *ak_worker_database;
 extern int	ak_flush_interval;
+extern int	ak_denied_audit_window;
 extern int	ak_maintenance_interval;
 extern int	ak_audit_retention;
 extern int	ak_usage_retention;

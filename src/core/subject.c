@@ -62,3 +62,20 @@ ak_name_subject_id(const char *name, size_t len, uint8 *id)
 	crypto_generichash(id, AK_SUBJECT_ID_LEN, (const unsigned char *) name, len,
 					   NULL, 0);
 }
+
+/*
+ * The subject of a throttle() name in its namespace: a database and a role
+ * (InvalidOid for a name shared by every role of the database).
+ */
+void
+ak_named_subject_id(Oid dboid, Oid roleid, const char *name, size_t len,
+					uint8 *id)
+{
+	crypto_generichash_state state;
+
+	crypto_generichash_init(&state, NULL, 0, AK_SUBJECT_ID_LEN);
+	crypto_generichash_update(&state, (const unsigned char *) &dboid, sizeof(dboid));
+	crypto_generichash_update(&state, (const unsigned char *) &roleid, sizeof(roleid));
+	crypto_generichash_update(&state, (const unsigned char *) name, len);
+	crypto_generichash_final(&state, id, AK_SUBJECT_ID_LEN);
+}

@@ -18,5 +18,7 @@
 extern inet *ak_parse_inet(const char *s, size_t len);
 extern void ak_ip_subject_id(const inet *ip, uint8 *id);
 extern void ak_name_subject_id(const char *name, size_t len, uint8 *id);
+extern void ak_named_subject_id(Oid dboid, Oid roleid, const char *name,
+								size_t len, uint8 *id);
 
 #endif							/* AK_SUBJECT_H */

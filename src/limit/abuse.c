@@ -29,7 +29,7 @@ ak_abuse_record(AkCellKind kind, const uint8 *subject, int threshold,
 	int128		after;
 
 	ak_cell_key(&key, kind, subject, 0);
-	hash = ak_shash_hash(&ak_cells, &key);
+	hash = ak_cell_hash(&key);
 	if (!ak_cells_find(&key, &hash, 1, &c, now_us, true))
 		return;					/* no room: better forget than refuse */
 	ak_cell_lock(c);
@@ -41,7 +41,7 @@ ak_abuse_record(AkCellKind kind, const uint8 *subject, int threshold,
 	if (after + window.period_us - d.now > (int128) window.burst * window.period_us)
 		c->u.gcra.until_us = now_us + cooldown_us;
 	ak_cell_unlock(c);
-	ak_cells_release(hash);
+	ak_cells_release(&key, hash);
 }
 
 /* The end of a subject's cooldown, or 0 when it has none. */
@@ -54,7 +54,7 @@ ak_abuse_blocked_until(AkCellKind kind, const uint8 *subject, int64 now_us)
 	int64		until = 0;
 
 	ak_cell_key(&key, kind, subject, 0);
-	hash = ak_shash_hash(&ak_cells, &key);
+	hash = ak_cell_hash(&key);
 	(void) ak_cells_find(&key, &hash, 1, &c, now_us, false);
 	if (c != NULL)
 	{
@@ -62,6 +62,6 @@ ak_abuse_blocked_until(AkCellKind kind, const uint8 *subject, int64 now_us)
 		until = c->u.gcra.until_us;
 		ak_cell_unlock(c);
 	}
-	ak_cells_release(hash);
+	ak_cells_release(&key, hash);
 	return until > now_us ? until : 0;
 }

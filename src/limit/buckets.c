@@ -18,12 +18,14 @@ static void
 ak_subject_keys(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 				int n, AkCellKey *keys, uint32 *hash)
 {
+	if (n < 1)
+		pg_unreachable();		/* a subject has at least one limit */
 	for (int i = 0; i < n; i++)
 	{
 		ak_cell_key(&keys[i], kind, subject,
 					kind == AK_CELL_KEY_LIMIT ? limits[i].tag : 0);
 		if (hash)
-			hash[i] = ak_shash_hash(&ak_cells, &keys[i]);
+			hash[i] = ak_cell_hash(&keys[i]);
 	}
 }
 
@@ -70,11 +72,11 @@ ak_bucket_debit_found(const AkCellKey *keys, const AkLimit *limits, int n,
 	if (n < 1)
 		pg_unreachable();		/* a subject has at least one limit */
 	for (int i = 0; i < n; i++)
-		hash[i] = ak_shash_hash(&ak_cells, &keys[i]);
+		hash[i] = ak_cell_hash(&keys[i]);
 	if (!ak_cells_find(keys, hash, n, found, now_us, true))
 		return AK_DEBIT_NO_ROOM;
 	(void) ak_decide_all(found, keys, limits, n, cost, now_us, false, d, all);
-	ak_cells_release(hash[0]);
+	ak_cells_release(&keys[0], hash[0]);
 	if (hints)
 		memcpy(hints, found, n * sizeof(AkCell *));
 	return AK_DEBIT_OK;
@@ -149,7 +151,7 @@ ak_bucket_refund(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 		g->scale = L;
 		ak_cell_unlock(found[i]);
 	}
-	ak_cells_release(hash[0]);
+	ak_cells_release(&keys[0], hash[0]);
 }
 
 /* Describes the limits of a subject without debiting or creating anything. */
@@ -178,5 +180,5 @@ ak_bucket_peek(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 		}
 		ak_gcra_outcome(&limits[i], &d, false, &out[i]);
 	}
-	ak_cells_release(hash[0]);
+	ak_cells_release(&keys[0], hash[0]);
 }

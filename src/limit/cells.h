@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cells.h
- *	  The shared table of apikey's limiter state: token buckets, concurrency
- *	  counters, abuse cooldowns and quota counters, each a cell (cells.c).
+ *	  The shared tables of apikey's limiter state: token buckets,
+ *	  concurrency counters and abuse cooldowns, each a cell (cells.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/subject.h"
 #include "limit/gcra.h"
+#include "port/atomics.h"
 #include "shmem/shash.h"
 
 typedef enum AkCellKind
@@ -33,32 +34,9 @@ typedef struct AkCellKey
 	uint8		id[AK_SUBJECT_ID_LEN];	/* the subject */
 } AkCellKey;
 
-/* Alert thresholds, in percent of a quota: each announced once per period. */
-#define AK_NUM_ALERTS		2
-
-/*
- * A key's quota counts for the current day and month.  dirty: changed
- * since the worker last collected it; queued: in the dirty list; flushing:
- * collected, its write not yet committed.  A counter is idle (removable)
- * only when none of these holds and both its periods are over: until then
- * it is the only place its count is known.
- */
-typedef struct AkQuotaCounter
-{
-	int64		used[AK_NUM_PERIODS];
-	int32		period[AK_NUM_PERIODS];
-	uint8		alerted[AK_NUM_PERIODS];	/* bit i: ak_alert_percent[i] sent */
-	bool		dirty;
-	bool		queued;
-	bool		flushing;
-} AkQuotaCounter;
-
-#define AK_QUOTA_UNSEEDED	PG_INT32_MIN	/* a new counter's periods */
-
 typedef union AkCellState
 {
 	AkGcra		gcra;			/* buckets and cooldowns */
-	AkQuotaCounter quota;		/* AK_CELL_QUOTA */
 } AkCellState;
 
 typedef struct AkCell
@@ -69,6 +47,38 @@ typedef struct AkCell
 	AkCellState u;
 } AkCell;
 
+/*
+ * A role's throttle() buckets in a database (named.c): a role may keep
+ * apikey.max_named_buckets_per_role of them live.
+ */
+typedef struct AkNamedOwnerKey
+{
+	Oid			dboid;
+	Oid			roleid;
+} AkNamedOwnerKey;
+
+typedef struct AkNamedOwner
+{
+	AkNamedOwnerKey key;		/* hash key, must be first */
+	AkShashEntry header;
+	pg_atomic_uint32 buckets;	/* live named cells it owns */
+} AkNamedOwner;
+
+/*
+ * A throttle() bucket also remembers whose it is and the parameters it was
+ * made with: a call with others is an error while it holds tokens in use.
+ */
+typedef struct AkNamedCell
+{
+	AkCell		cell;
+	Oid			dboid;
+	Oid			roleid;			/* InvalidOid: a name shared by all roles */
+	int64		rate;
+	int64		period_us;
+	int64		burst;
+	dsa_pointer owner;			/* the role's count of named buckets */
+} AkNamedCell;
+
 /* The outcome of a debit. */
 typedef enum AkDebit
 {
@@ -77,15 +87,54 @@ typedef enum AkDebit
 	AK_DEBIT_NO_ROOM			/* the table is full */
 } AkDebit;
 
-extern AkShash ak_cells;
+/* The tables of cells, one per class of memory (area.h). */
+typedef enum AkCellTable
+{
+	AK_TABLE_KEY,				/* AK_CELL_KEY_LIMIT, AK_CELL_CONCURRENCY */
+	AK_TABLE_ADDRESS,			/* AK_CELL_IP */
+	AK_TABLE_NAMED,				/* AK_CELL_NAMED */
+	AK_TABLE_COOLDOWN,			/* AK_CELL_ABUSE_IP, AK_CELL_ABUSE_PREFIX */
+	AK_NUM_CELL_TABLES
+} AkCellTable;
+
+extern AkShash ak_cell_tables[AK_NUM_CELL_TABLES];
 
 extern void ak_cells_request(void);
-extern bool ak_cells_attach(void);
+extern void ak_cells_attach(void);
 extern void ak_cell_key(AkCellKey *key, AkCellKind kind, const uint8 *id, uint32 tag);
+extern uint32 ak_cell_hash(const AkCellKey *key);
 extern bool ak_cells_find(const AkCellKey *keys, const uint32 *hash, int n,
 						  AkCell **found, int64 now_us, bool create);
-extern void ak_cells_release(uint32 hash);
+extern bool ak_cells_find_with(const AkCellKey *keys, const uint32 *hash, int n,
+							   AkCell **found, int64 now_us, const void *init_arg);
+extern void ak_cells_release(const AkCellKey *key, uint32 hash);
+extern int64 ak_cells_count(AkCellKind kind);
 extern void ak_cells_usage(int64 *in_use, int64 *capacity);
+extern int64 ak_cells_sweep(AkCellTable table, int64 now_us);
+extern bool ak_cells_restore(const AkCellKey *key, const AkCellState *state);
+
+typedef bool (*AkCellPredicate) (const AkCell *cell, void *arg);
+extern int64 ak_cells_remove_if(AkCellTable table, AkCellPredicate pred, void *arg);
+extern int64 ak_cells_reset(AkCellTable table);
+extern int	ak_cell_table_named(const char *class);
+
+/* The table a kind of cell lives in. */
+static inline AkCellTable
+ak_cell_table_of(AkCellKind kind)
+{
+	switch (kind)
+	{
+		case AK_CELL_IP:
+			return AK_TABLE_ADDRESS;
+		case AK_CELL_NAMED:
+			return AK_TABLE_NAMED;
+		case AK_CELL_ABUSE_IP:
+		case AK_CELL_ABUSE_PREFIX:
+			return AK_TABLE_COOLDOWN;
+		default:
+			return AK_TABLE_KEY;
+	}
+}
 
 /* The table's protocol (shmem/shash.h) for cells, with constant sizes. */
 static inline void
@@ -120,14 +169,12 @@ ak_cells_unlock_all(AkCell **cells, int n)
 }
 
 /*
- * Whether a cell holds no information any more.  Caller holds its
- * spinlock; period is the current day and month (ak_periods_at).
+ * Whether a cell holds no information any more: a full bucket, a free
+ * counter, an expired cooldown.  Caller holds its spinlock.
  */
 static inline bool
-ak_cell_idle(const AkCell *cell, int64 now_us, const int32 *period)
+ak_cell_idle(const AkCell *cell, int64 now_us)
 {
-	const AkQuotaCounter *q = &cell->u.quota;
-
 	switch ((AkCellKind) cell->key.kind)
 	{
 		case AK_CELL_CONCURRENCY:
@@ -135,10 +182,6 @@ ak_cell_idle(const AkCell *cell, int64 now_us, const int32 *period)
 		case AK_CELL_ABUSE_IP:
 		case AK_CELL_ABUSE_PREFIX:
 			return ak_gcra_full(&cell->u.gcra, now_us) && cell->u.gcra.until_us <= now_us;
-		case AK_CELL_QUOTA:
-			return !q->dirty && !q->queued && !q->flushing &&
-				q->period[AK_DAY] < period[AK_DAY] &&
-				q->period[AK_MONTH] < period[AK_MONTH];
 		default:
 			return ak_gcra_full(&cell->u.gcra, now_us);
 	}

@@ -36,6 +36,7 @@
 #include "limit/buckets.h"
 #include "limit/held.h"
 #include "limit/limiter.h"
+#include "limit/named.h"
 #include "limit/quota.h"
 #include "limit/refund.h"
 #include "limit/slots.h"
@@ -87,6 +88,31 @@ ak_retry_after(const AkLimitReport *r)
 }
 
 /*
+ * What a debit of the limits in d->report came to: true to go on, or false
+ * with the request refused.
+ */
+static bool
+ak_debit_outcome(AkDecision *d, AkDebit result)
+{
+	AkLimitReport *r = &d->report;
+
+	r->restrictive = ak_most_restrictive(r);
+	switch (result)
+	{
+		case AK_DEBIT_OK:
+			return true;
+		case AK_DEBIT_REJECTED:
+			ak_count(AK_RATE_LIMITED);
+			ak_decide(d, AK_CODE_RATE_LIMITED, ak_retry_after(r));
+			return false;
+		case AK_DEBIT_NO_ROOM:
+			r->nlimits = 0;
+			return ak_table_full(d);
+	}
+	return false;				/* keep compiler quiet */
+}
+
+/*
  * Debits a set of limits into d->report; returns false (with d decided)
  * when the request must stop here.  *debited tells whether anything was
  * taken (a full table with on_table_full = open takes nothing); it may be
@@ -105,32 +131,19 @@ ak_debit_step(AkDecision *d, AkCellKind kind, const uint8 *subject,
 	r->policy = policy;
 	result = ak_bucket_debit(kind, subject, limits, n, cost, d->now_us,
 							 r->outcome, hints);
-	r->restrictive = ak_most_restrictive(r);
 	if (debited)
 		*debited = (result == AK_DEBIT_OK);
-
-	switch (result)
-	{
-		case AK_DEBIT_OK:
-			return true;
-		case AK_DEBIT_REJECTED:
-			ak_count(AK_RATE_LIMITED);
-			ak_decide(d, AK_CODE_RATE_LIMITED, ak_retry_after(r));
-			return false;
-		case AK_DEBIT_NO_ROOM:
-			r->nlimits = 0;
-			return ak_table_full(d);
-	}
-	return false;				/* keep compiler quiet */
+	return ak_debit_outcome(d, result);
 }
 
 /*
  * Debits a key's quotas, if it has any; returns false (with d decided)
  * when the request must stop here.  *debited tells whether anything was
- * taken, to be given back by ak_quota_undo if a later step refuses.
+ * taken, to be given back by ak_quota_undo if a later step refuses.  pin:
+ * see ak_quota_debit.
  */
 static bool
-ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost,
+ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost, bool pin,
 			  AkQuotaCharge *charge, bool *debited)
 {
 	int64		retry_after_us;
@@ -138,7 +151,7 @@ ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost,
 	*debited = false;
 	if (!ak_key_has_quota(key))
 		return true;
-	switch (ak_quota_debit(key, cost, d->now_us, charge))
+	switch (ak_quota_debit(key, cost, d->now_us, pin, charge))
 	{
 		case AK_DEBIT_OK:
 			*debited = true;
@@ -300,7 +313,7 @@ ak_limiter_decide(text *token, text *scope, inet *client_ip, int64 cost,
 		return;
 	if (!ak_inflight_step(d, &t) ||
 		!ak_concurrency_step(d, d->key, &t) ||
-		!ak_quota_step(d, d->key, cost, &t.quota, &t.quota_debited) ||
+		!ak_quota_step(d, d->key, cost, false, &t.quota, &t.quota_debited) ||
 		!ak_key_limits_step(d, d->key, cost))
 	{
 		ak_give_back(d, cost, &t);
@@ -345,7 +358,7 @@ ak_limiter_consume(const pg_uuid_t *key_id, int64 cost, bool refund_on_rollback,
 
 	ak_validate_cost(cost, key->limits, key->nlimits);
 	ak_decide(d, AK_CODE_OK, -1);
-	if (ak_quota_step(d, key, cost, &quota, &quota_debited) &&
+	if (ak_quota_step(d, key, cost, refund_on_rollback, &quota, &quota_debited) &&
 		!ak_key_limits_step(d, key, cost) && quota_debited)
 	{
 		ak_quota_undo(key, &quota);
@@ -375,7 +388,6 @@ ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 					const int64 *burst, int64 cost, AkDecision *d)
 {
 	AkLimit    *limit = &d->named_limit;
-	uint8		subject[AK_SUBJECT_ID_LEN];
 
 	if (VARSIZE_ANY_EXHDR(name) == 0 || VARSIZE_ANY_EXHDR(name) > AK_MAX_TEXT_LEN)
 		ereport(ERROR,
@@ -391,8 +403,11 @@ ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 	ak_validate_cost(cost, limit, 1);
 
 	ak_decide(d, AK_CODE_OK, -1);
-	ak_name_subject_id(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), subject);
-	(void) ak_debit_step(d, AK_CELL_NAMED, subject, limit, 1, NULL, cost, NULL, NULL);
+	d->report.nlimits = 1;
+	d->report.limits = limit;
+	d->report.policy = NULL;
+	(void) ak_debit_outcome(d, ak_named_debit(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+											  limit, cost, d->now_us, d->report.outcome));
 }
 
 

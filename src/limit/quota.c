@@ -6,18 +6,21 @@
  *	  the 80% and 95% alerts.
  *
  * A key's counts live in a quota counter (quotastore.c).  The worker writes
- * counters that changed to the key's row (daily_usage, usage_day,
- * monthly_usage, usage_month) every apikey.flush_interval; a counter that
- * is created later -- after a crash, or for a key that was idle -- starts
- * from that row, so a crash loses at most one flush interval of counts and
- * a clean restart none (the counters are saved with the buckets).
+ * counters that changed to apikey.quota_counters every
+ * apikey.flush_interval, and at a clean shutdown; a counter that comes back
+ * into shared memory -- after a restart, or after it left to make room --
+ * starts from that row, so a crash loses at most one flush interval of
+ * counts and a clean restart none.
  *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
 
 #include "core/counters.h"
+#include "auth/identity.h"
+#include "auth/keycache.h"
 #include "limit/quota.h"
+#include "limit/quotaread.h"
 #include "usage/events.h"
 
 /* The names quotas have in headers: the columns that set them. */
@@ -38,7 +41,7 @@ ak_key_has_quota(const AkKeyInfo *key)
  * ak_quota_undo, ak_quota_announce and ak_quota_report need later.
  */
 AkDebit
-ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
+ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us, bool pin,
 			   AkQuotaCharge *charge)
 {
 	AkQuotaRequest *req = &charge->req;
@@ -48,13 +51,10 @@ ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
 	charge->now_us = now_us;
 	ak_periods_at(now_us, req->period);
 	for (int p = 0; p < AK_NUM_PERIODS; p++)
-	{
 		req->quota[p] = key->quota[p];
-		req->seed_period[p] = key->usage_period[p];
-		req->seed_used[p] = key->usage[p];
-	}
-	result = ak_quota_counter_debit((const uint8 *) key->id.data, req, cost,
+	result = ak_quota_counter_debit((const uint8 *) key->id.data, req, cost, pin,
 									now_us, &charge->out, ak_key_quota_hint(key));
+	charge->pinned = pin && result == AK_DEBIT_OK && cost > 0;
 	if (result == AK_DEBIT_REJECTED)
 		ak_count(AK_QUOTA_EXCEEDED);
 	return result;
@@ -64,9 +64,14 @@ ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
 void
 ak_quota_undo(const AkKeyInfo *key, AkQuotaCharge *charge)
 {
-	ak_quota_counter_refund((const uint8 *) key->id.data, charge->req.period,
-							charge->cost, charge->out.crossed,
-							ak_key_quota_hint(key));
+	if (charge->pinned)
+		ak_quota_counter_unpin(*ak_key_quota_hint(key), charge->req.period,
+							   charge->cost);
+	else
+		ak_quota_counter_refund((const uint8 *) key->id.data, charge->req.period,
+								charge->cost, charge->out.crossed,
+								ak_key_quota_hint(key));
+	charge->pinned = false;
 	memset(charge->out.crossed, 0, sizeof(charge->out.crossed));
 }
 
@@ -80,8 +85,9 @@ ak_quota_announce(const AkKeyInfo *key, const AkQuotaCharge *charge)
 	for (int p = 0; p < AK_NUM_PERIODS; p++)
 		for (int i = 0; i < AK_NUM_ALERTS; i++)
 			if (charge->out.crossed[p] & (1 << i))
-				ak_event_quota_alert(&key->id, (AkPeriod) p, charge->out.used[p],
-									 charge->req.quota[p], ak_alert_percent[i]);
+				ak_event_quota_alert(&key->id, (AkPeriod) p, charge->req.period[p],
+									 charge->out.used[p], charge->req.quota[p],
+									 ak_alert_percent[i]);
 }
 
 /*
@@ -112,4 +118,34 @@ ak_quota_report(const AkQuotaCharge *charge, AkLimit *limit,
 	o->full_in_us = until;
 	o->retry_in_us = until;
 	*retry_after_us = until;
+}
+
+/* Whether the caller may see the key's counts: as row-level security on keys. */
+static bool
+ak_key_visible(const AkKeyInfo *key)
+{
+	text	   *me;
+
+	if (ak_caller_is_admin())
+		return true;
+	me = ak_current_owner();
+	return me != NULL && key->owner != NULL &&
+		VARSIZE_ANY_EXHDR(me) == VARSIZE_ANY_EXHDR(key->owner) &&
+		memcmp(VARDATA_ANY(me), VARDATA_ANY(key->owner), VARSIZE_ANY_EXHDR(me)) == 0;
+}
+
+/*
+ * A key's quota counts, for apikey.key_list: live from its counter when it
+ * is in shared memory, else as the worker last wrote them.  False when the
+ * key has none, or is not the caller's to see.
+ */
+bool
+ak_quota_counts_of(const pg_uuid_t *key_id, AkQuotaCounts *counts)
+{
+	const AkKeyInfo *key = ak_keycache_lookup_id(key_id);
+
+	if (key == NULL || !key->stored || !ak_key_visible(key))
+		return false;
+	return ak_quota_counter_peek((const uint8 *) key->id.data, counts) ||
+		ak_quota_counts_read((const uint8 *) key->id.data, counts);
 }

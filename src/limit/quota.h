@@ -19,13 +19,15 @@ typedef struct AkQuotaCharge
 	AkQuotaOutcome out;
 	int64		cost;
 	int64		now_us;
+	bool		pinned;			/* the counter stays until unpinned */
 } AkQuotaCharge;
 
 extern bool ak_key_has_quota(const AkKeyInfo *key);
 extern AkDebit ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
-							  AkQuotaCharge *charge);
+							  bool pin, AkQuotaCharge *charge);
 extern void ak_quota_undo(const AkKeyInfo *key, AkQuotaCharge *charge);
 extern void ak_quota_announce(const AkKeyInfo *key, const AkQuotaCharge *charge);
+extern bool ak_quota_counts_of(const pg_uuid_t *key_id, AkQuotaCounts *counts);
 extern void ak_quota_report(const AkQuotaCharge *charge, AkLimit *limit,
 							AkLimitReport *report, int64 *retry_after_us);
 

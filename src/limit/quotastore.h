@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * quotastore.h
- *	  Quota counters in the shared cell table, and the list of those the
- *	  worker has to write (quotastore.c).
+ *	  Quota counters in shared memory, read from and written to
+ *	  apikey.quota_counters, and the list of those the worker has to write
+ *	  (quotastore.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +13,9 @@
 #include "limit/cells.h"
 #include "utils/uuid.h"
 
+/* Alert thresholds, in percent of a quota: each announced once per period. */
+#define AK_NUM_ALERTS		2
+
 extern const int ak_alert_percent[AK_NUM_ALERTS];
 
 /* A quota debit: what the caller knows about the key and the time. */
@@ -19,8 +23,6 @@ typedef struct AkQuotaRequest
 {
 	int32		period[AK_NUM_PERIODS];		/* the current day and month */
 	int64		quota[AK_NUM_PERIODS];		/* -1: none */
-	int32		seed_period[AK_NUM_PERIODS];	/* the key row's usage_day/month */
-	int64		seed_used[AK_NUM_PERIODS];	/* and its daily/monthly_usage */
 } AkQuotaRequest;
 
 typedef struct AkQuotaOutcome
@@ -32,26 +34,36 @@ typedef struct AkQuotaOutcome
 	bool		queue;			/* the counter became dirty: queue it */
 } AkQuotaOutcome;
 
-/* A counter the worker writes to apikey.keys. */
-typedef struct AkQuotaFlush
+/* A counter's counts as apikey.quota_counters keeps them. */
+typedef struct AkQuotaCounts
 {
-	pg_uuid_t	key_id;
 	int32		period[AK_NUM_PERIODS];
 	int64		used[AK_NUM_PERIODS];
-	AkCell	   *counter;
+} AkQuotaCounts;
+
+/* A counter the worker writes to apikey.quota_counters. */
+typedef struct AkQuotaFlush
+{
+	pg_uuid_t	subject;
+	AkQuotaCounts counts;
+	void	   *counter;
 } AkQuotaFlush;
 
-extern Size ak_quota_dirty_shmem_size(void);
-extern void ak_quota_dirty_shmem_init(void);
+extern void ak_quota_store_request(void);
+extern void ak_quota_store_attach(void);
 
 extern AkDebit ak_quota_counter_debit(const uint8 *subject,
 									  const AkQuotaRequest *req, int64 cost,
-									  int64 now_us, AkQuotaOutcome *out,
-									  void **hint);
+									  bool pin, int64 now_us,
+									  AkQuotaOutcome *out, void **hint);
 extern void ak_quota_counter_refund(const uint8 *subject, const int32 *period,
 									int64 cost, const uint8 *uncross,
 									void **hint);
-extern int	ak_quota_counters_collect(AkQuotaFlush **out);
+extern void ak_quota_counter_unpin(void *hint, const int32 *period, int64 refund);
+extern bool ak_quota_counter_peek(const uint8 *subject, AkQuotaCounts *counts);
+
+extern int	ak_quota_counters_collect(Oid dboid, AkQuotaFlush **out);
 extern void ak_quota_counters_flushed(const AkQuotaFlush *items, int n, bool ok);
+extern int64 ak_quota_counters_count(void);
 
 #endif							/* AK_QUOTASTORE_H */

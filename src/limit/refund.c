@@ -5,7 +5,9 @@
  *	  if the (sub)transaction that consumed them aborts -- to the key's
  *	  quota, when one was debited, and to the usage billed for them.  The
  *	  rate limits are not refunded: they protect the server, which did the
- *	  work all the same.
+ *	  work all the same.  The debit pins the quota counter in shared memory
+ *	  until the transaction ends (quotastore.c), so that the refund at
+ *	  abort, which cannot read a table, finds it; a commit just unpins it.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,13 +36,20 @@ static int	ak_refunds_size = 0;
 static void
 ak_refund(const AkRollbackRefund *r)
 {
-	void	   *hint = r->hint;
-
 	if (r->quota)
-		ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
-								r->cost, NULL, &hint);
+		ak_quota_counter_unpin(r->hint, r->period, r->cost);
 	/* nor are they billed: the hour they were billed to drops by as much */
 	ak_usage_charge(&r->key_id, -r->cost, r->charged_at);
+}
+
+/* The transaction committed: its debits stay, their counters are unpinned. */
+static void
+ak_refunds_kept(void)
+{
+	for (int i = 0; i < ak_nrefunds; i++)
+		if (ak_refunds[i].quota)
+			ak_quota_counter_unpin(ak_refunds[i].hint, ak_refunds[i].period, 0);
+	ak_nrefunds = 0;
 }
 
 /* Refunds the entries of a subtransaction (all of them: InvalidSubTransactionId). */
@@ -72,7 +81,7 @@ ak_refund_at_xact_end(XactEvent event)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			/* a prepared transaction's outcome is decided elsewhere: kept */
-			ak_nrefunds = 0;
+			ak_refunds_kept();
 			break;
 		default:
 			break;
@@ -106,7 +115,7 @@ ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
 		ak_refunds = ak_array_grow(ak_refunds, &ak_refunds_size, sizeof(AkRollbackRefund));
 	r = &ak_refunds[ak_nrefunds++];
 	r->key_id = key->id;
-	r->quota = charge != NULL;
+	r->quota = charge != NULL && charge->pinned;
 	if (charge != NULL)
 		memcpy(r->period, charge->req.period, sizeof(r->period));
 	r->cost = cost;

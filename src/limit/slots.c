@@ -48,7 +48,7 @@ ak_slot_acquire(const uint8 *subject, int32 max, AkCell **slot)
 	bool		taken = false;
 
 	ak_cell_key(&key, AK_CELL_CONCURRENCY, subject, 0);
-	hash = ak_shash_hash(&ak_cells, &key);
+	hash = ak_cell_hash(&key);
 	if (!ak_cells_find(&key, &hash, 1, &c, ak_now_us(), true))
 		return AK_DEBIT_NO_ROOM;
 	ak_cell_lock(c);
@@ -58,7 +58,7 @@ ak_slot_acquire(const uint8 *subject, int32 max, AkCell **slot)
 		taken = true;
 	}
 	ak_cell_unlock(c);
-	ak_cells_release(hash);
+	ak_cells_release(&key, hash);
 	*slot = c;
 	return taken ? AK_DEBIT_OK : AK_DEBIT_REJECTED;
 }

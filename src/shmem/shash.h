@@ -1,46 +1,50 @@
 /*-------------------------------------------------------------------------
  *
  * shash.h
- *	  A bounded hash table in shared memory whose entries a backend may
- *	  remember (a hint) and go back to without any table lock: the one
- *	  implementation behind apikey's buckets, slots, quota counters,
- *	  cooldowns and usage (shash.c).
+ *	  A partitioned hash table in apikey's dynamic shared memory (area.h)
+ *	  that grows with the work, within its class's share of the budget, and
+ *	  whose entries a backend may remember (a hint) and go back to without
+ *	  any table lock: the one implementation behind apikey's buckets,
+ *	  slots, quota counters, cooldowns and usage (shash.c).
  *
  * Locking protocol (every table)
  *	  The table has spec->partitions partitions, each with an LWLock of the
- *	  tranche named after the table; each entry has a spinlock (the
- *	  AkShashEntry its struct embeds after the key), initialized once for
- *	  the life of the shared memory and never again, even when the element
- *	  is reused for another entry.
+ *	  tranche named after the table, which protects the partition's chains,
+ *	  bucket array, free list and counts.  Each entry has a spinlock (the
+ *	  AkShashEntry its struct embeds after the key), initialized once when
+ *	  the entry's memory is first taken from the area, and never again:
+ *	  an entry's memory is never given back, only moved between its
+ *	  partition's chains and free lists (or another partition's, under both
+ *	  partitions' locks).
  *	  - Membership: finding an entry takes its partition's lock in shared
  *		mode; creating one, in exclusive mode.  A new entry is initialized
  *		(spec->init) before it is live, then made live under its spinlock.
- *		Removing entries takes every partition's lock in exclusive mode, in
- *		ascending order (ak_shash_scan); an entry is made not live under its
- *		spinlock before it leaves the table.  Apart from scans no code path
- *		holds more than one partition lock.
+ *		Removing entries takes the partition's lock in exclusive mode; an
+ *		entry is made not live under its spinlock (spec->retire) before it
+ *		leaves its chain.  A creation that finds no room may take another
+ *		partition's lock too, only conditionally, so no wait ever holds two.
  *	  - State: what an entry holds after its key is read and written only
  *		under its spinlock, "live" included, in critical sections of a few
  *		integer operations: no call, no allocation, no error.
  *	  - Hints: a backend may keep the address of an entry and lock it later
  *		with no partition lock.  The entry is trusted only if, under its
  *		spinlock, it is live and holds the expected key
- *		(ak_shash_lock_if_holds).  The element stays an entry of this table
- *		for the life of the server, so a stale hint is always safe to lock.
+ *		(ak_shash_lock_if_holds).  The memory stays an entry of this table
+ *		for the life of the shared memory, so a stale hint is always safe to
+ *		lock.
  *	  - Several entries of one partition changed together (a key's limits,
  *		all or nothing) are locked in address order, which makes the
  *		nesting deadlock-free, and released after every state is written.
  *	  - A module may pin an entry -- keep it from being removed -- by state
  *		its spec->retire callback honours (a held slot, a dirty counter);
  *		a pinned entry may be changed with its spinlock alone.
- *	  The postmaster reads and fills tables without locks, at shutdown and
- *	  start, when no other process exists.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef AK_SHASH_H
 #define AK_SHASH_H
 
+#include "shmem/area.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 #include "utils/hsearch.h"
@@ -53,16 +57,22 @@ typedef struct AkShashEntry
 {
 	slock_t		mutex;
 	bool		live;			/* in the table, and holding its key */
+	uint32		hash;			/* of the key: the partition lock's */
+	dsa_pointer self;			/* where the entry is in the area */
+	dsa_pointer next;			/* in its chain or free list: the partition
+								 * lock's */
 } AkShashEntry;
 
 typedef struct AkShashSpec
 {
 	const char *name;			/* of the table and its LWLock tranche */
+	AkMemClass	mem_class;		/* whose share of the budget it uses */
 	Size		keysize;
 	Size		entrysize;
 	Size		header_offset;	/* of the AkShashEntry in the entry */
 	int			partitions;		/* a power of 2 */
 	HashValueFunc hash;			/* NULL: a hash of the key's bytes */
+	const int  *max_entries;	/* an optional cap (a setting); 0: none */
 
 	/*
 	 * Sets up a new entry's state (after the key) from arg, which the
@@ -72,49 +82,52 @@ typedef struct AkShashSpec
 	void		(*init) (void *entry, const void *arg);
 
 	/*
-	 * For removal scans: if the entry holds nothing worth keeping at
-	 * now_us, clears its live flag (under its spinlock: take it) and
+	 * Whether the entry holds nothing worth keeping at now_us; if so, it
+	 * clears the live flag (under the entry's spinlock: take it) and
 	 * returns true.
 	 */
 	bool		(*retire) (void *entry, int64 now_us);
-
-	/* Whether a creation that finds the table full sweeps it first. */
-	bool		sweep_when_full;
 } AkShashSpec;
 
 /* A table as a backend sees it. */
 typedef struct AkShash
 {
 	const AkShashSpec *spec;
-	HTAB	   *table;
+	struct AkShashShared *shared;
 	LWLockPadded *locks;
 	uint32		partition_mask; /* partitions - 1 */
-	struct AkShashShared *shared;
+	int			partition_bits; /* log2(partitions) */
 } AkShash;
 
-extern void ak_shash_request(const AkShashSpec *spec, int max_entries);
-extern bool ak_shash_attach(AkShash *sh, const AkShashSpec *spec, int max_entries);
+extern void ak_shash_request(const AkShashSpec *spec);
+extern void ak_shash_attach(AkShash *sh, const AkShashSpec *spec);
 
 extern uint32 ak_shash_hash(const AkShash *sh, const void *key);
 extern bool ak_shash_find(AkShash *sh, const void *keys, const uint32 *hash,
 						  int n, void **found, bool create, const void *init_arg,
 						  int64 now_us);
+extern uint64 ak_shash_evictions(const AkShash *sh, uint32 hash);
 
 typedef bool (*AkShashVisit) (void *entry, void *arg);
 extern void ak_shash_scan(AkShash *sh, LWLockMode mode, AkShashVisit visit, void *arg);
 extern int64 ak_shash_sweep(AkShash *sh, int64 now_us);
 
-extern void ak_shash_scan_unlocked(AkShash *sh, AkShashVisit visit, void *arg);
-extern void *ak_shash_insert_unlocked(AkShash *sh, const void *key, const void *init_arg);
-
 extern int64 ak_shash_count(const AkShash *sh);
-extern int64 ak_shash_capacity(const AkShash *sh);
+extern int64 ak_shash_allocated(const AkShash *sh);
+extern void *ak_shash_entry_at(dsa_pointer dp);
 
 /* The lock of the partition of a hash value. */
 static inline LWLock *
 ak_shash_partition_lock(const AkShash *sh, uint32 hash)
 {
 	return &sh->locks[hash & sh->partition_mask].lock;
+}
+
+/* Releases what ak_shash_find returned holding. */
+static inline void
+ak_shash_release(const AkShash *sh, uint32 hash)
+{
+	LWLockRelease(ak_shash_partition_lock(sh, hash));
 }
 
 /*

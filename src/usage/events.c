@@ -1,29 +1,31 @@
 /*-------------------------------------------------------------------------
  *
  * events.c
- *	  The queue of access events (failed verifications) and quota alerts,
- *	  from the backends that see them to the worker that writes them to
- *	  apikey.audit_log -- and, for alerts, sends NOTIFY apikey_quota.
+ *	  Access events (failed verifications) and quota alerts, from the
+ *	  backends that see them to the worker of their database, which writes
+ *	  them to apikey.audit_log -- and, for alerts, sends NOTIFY apikey_quota.
  *
  * Neither a verification nor a request may wait for the audit log, and a
- * read-only transaction cannot write to it: the event goes into a bounded
- * queue in shared memory and the worker drains it every flush.  When the
- * queue is full the event is counted in apikey.stats.events_dropped and
- * the request goes on.  An event never holds a token: a display prefix
- * (the part of a token that key_list shows anyway) at most, and only of a
- * well-formed token.
+ * read-only transaction cannot write to it: an event goes into a shared
+ * table that the worker drains every flush.  Failures are aggregated: one
+ * entry, and one audit row with a count, per database, key, client address
+ * (or, for a token that names no key and comes from no known address, its
+ * display prefix), code and apikey.denied_audit_window -- so a flood of
+ * made-up tokens from one address is one row a minute, not one per token.
+ * A window's entry is written once the window is over.  Quota alerts are
+ * written at the next flush.  When the table has no room left, an event
+ * counts in its database's entry for the window and code with no key,
+ * address or prefix; only when even that cannot be made is it counted in
+ * apikey.stats.events_dropped.  An event never holds a token: a display
+ * prefix (the part of a token that key_list shows anyway) at most, and only
+ * of a well-formed token.
  *
  * Locking protocol
- *	  None: the queue is Dmitry Vyukov's bounded queue, lock-free for any
- *	  number of producers (the backends) and here one consumer (the worker).
- *	  Each slot has a sequence number: a producer claims position pos when
- *	  the slot's sequence equals pos, by advancing head with a compare and
- *	  exchange; it copies its event in and publishes it by setting the
- *	  sequence to pos + 1, after a write barrier.  The consumer takes the
- *	  event at tail when the sequence is tail + 1 (read barrier between),
- *	  then frees the slot for the next round by setting it to tail + size,
- *	  after a full barrier.  A slot whose sequence is behind pos means the
- *	  queue is full: the producer gives up at once.
+ *	  The table is a shash (shmem/shash.h), tranche "apikey events", and
+ *	  follows its protocol: an entry's count and details are its spinlock's.
+ *	  Entries are never idle: only the worker of their database removes
+ *	  them, after copying them, in a scan that holds each partition's lock
+ *	  exclusively.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,109 +33,125 @@
 
 #include "access/xlog.h"
 #include "core/counters.h"
+#include "core/guc.h"
 #include "core/request.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/proc.h"
-#include "storage/shmem.h"
+#include "shmem/shash.h"
 #include "usage/events.h"
 #include "utils/timestamp.h"
 
-typedef struct AkEventSlot
-{
-	pg_atomic_uint64 seq;
-	AkEvent		event;
-} AkEventSlot;
+#define AK_EVENT_PARTITIONS		16
 
-typedef struct AkEventQueue
+typedef struct AkEventKey
 {
-	pg_atomic_uint64 head;		/* the next position to fill */
-	char		pad[PG_CACHE_LINE_SIZE - sizeof(pg_atomic_uint64)];
-	pg_atomic_uint64 tail;		/* the next position to drain: the consumer's */
-	pg_atomic_uint32 consumer;	/* the consumer's proc number, or AK_NO_PROC */
-	AkEventSlot slots[AK_EVENT_QUEUE_SIZE];
-} AkEventQueue;
+	Oid			dboid;
+	uint8		kind;			/* AkEventKind */
+	uint8		code;			/* denied: AkCode */
+	uint8		period;			/* quota alert: AkPeriod */
+	uint8		percent;		/* quota alert: the threshold */
+	bool		has_key;
+	bool		has_ip;
+	uint8		pad[6];
+	int64		window;			/* denied: the window's start; alert: the
+								 * period */
+	pg_uuid_t	key_id;
+	inet_struct ip;
+	char		display[AK_EVENT_DISPLAY_LEN];	/* no key, no address: the
+												 * prefix */
+} AkEventKey;
 
-static AkEventQueue *ak_queue = NULL;
+typedef struct AkEventEntry
+{
+	AkEventKey	key;			/* hash key, must be first */
+	AkShashEntry header;
+	AkEvent		event;			/* the first event, and the count */
+} AkEventEntry;
+
+static void ak_event_entry_init(void *entry, const void *arg);
+static bool ak_event_entry_retire(void *entry, int64 now_us);
+
+static const AkShashSpec ak_events_spec = {
+	.name = "apikey events",
+	.mem_class = AK_MEM_OTHER,
+	.keysize = sizeof(AkEventKey),
+	.entrysize = sizeof(AkEventEntry),
+	.header_offset = offsetof(AkEventEntry, header),
+	.partitions = AK_EVENT_PARTITIONS,
+	.init = ak_event_entry_init,
+	.retire = ak_event_entry_retire,
+};
+
+static AkShash ak_events;
 
 
 /* ---- shared memory ---- */
 
-Size
-ak_events_shmem_size(void)
+void
+ak_events_request(void)
 {
-	return sizeof(AkEventQueue);
+	ak_shash_request(&ak_events_spec);
 }
 
 /* Caller holds AddinShmemInitLock. */
 void
-ak_events_shmem_init(void)
+ak_events_attach(void)
 {
-	bool		found;
+	ak_shash_attach(&ak_events, &ak_events_spec);
+}
 
-	ak_queue = ShmemInitStruct("apikey events", sizeof(AkEventQueue), &found);
-	if (found)
-		return;
-	pg_atomic_init_u64(&ak_queue->head, 0);
-	pg_atomic_init_u64(&ak_queue->tail, 0);
-	pg_atomic_init_u32(&ak_queue->consumer, AK_NO_PROC);
-	for (uint64 i = 0; i < AK_EVENT_QUEUE_SIZE; i++)
-		pg_atomic_init_u64(&ak_queue->slots[i].seq, i);
+/* A new entry: the event that made it (arg), counted once. */
+static void
+ak_event_entry_init(void *entry, const void *arg)
+{
+	AkEventEntry *e = entry;
+
+	e->event = *(const AkEvent *) arg;
+	e->event.count = 0;
+}
+
+/* Only the worker removes entries, once written. */
+static bool
+ak_event_entry_retire(void *entry, int64 now_us)
+{
+	return false;
 }
 
 
 /* ---- producers ---- */
 
-/* Wakes the consumer when a quarter of the queue has filled since it last could. */
-static void
-ak_events_maybe_wake(uint64 pos)
-{
-	uint32		consumer;
-
-	if ((pos + 1) % (AK_EVENT_QUEUE_SIZE / 4) != 0)
-		return;
-	consumer = pg_atomic_read_u32(&ak_queue->consumer);
-	if (consumer != AK_NO_PROC)
-		SetLatch(&AK_PROC_BY_NUMBER(consumer)->procLatch);
-}
-
-/* Queues an event; false when the queue is full. */
+/* Counts event into the entry of key, made if missing; false if no room. */
 static bool
-ak_event_push(const AkEvent *event)
+ak_event_count(const AkEventKey *key, const AkEvent *event)
 {
-	uint64		pos = pg_atomic_read_u64(&ak_queue->head);
-	AkEventSlot *slot;
+	uint32		hash = ak_shash_hash(&ak_events, key);
+	void	   *found;
+	AkEventEntry *e;
 
-	for (;;)
-	{
-		int64		lag;
-
-		slot = &ak_queue->slots[pos % AK_EVENT_QUEUE_SIZE];
-		lag = (int64) (pg_atomic_read_u64(&slot->seq) - pos);
-		if (lag == 0)
-		{
-			if (pg_atomic_compare_exchange_u64(&ak_queue->head, &pos, pos + 1))
-				break;
-			/* another producer took pos; pos is now the new head */
-		}
-		else if (lag < 0)
-			return false;
-		else
-			pos = pg_atomic_read_u64(&ak_queue->head);
-	}
-	slot->event = *event;
-	pg_write_barrier();
-	pg_atomic_write_u64(&slot->seq, pos + 1);
-	ak_events_maybe_wake(pos);
+	if (!ak_shash_find(&ak_events, key, &hash, 1, &found, true, event, event->at))
+		return false;
+	e = found;
+	ak_shash_lock(&e->header);
+	e->event.count++;
+	e->event.last_at = Max(e->event.last_at, event->at);
+	ak_shash_unlock(&e->header);
+	ak_shash_release(&ak_events, hash);
 	return true;
 }
 
+/*
+ * Counts an event in its entry; without room, in its database's entry for
+ * the window and code alone; without room for that either, as dropped.
+ */
 static void
-ak_event_push_or_count(const AkEvent *event)
+ak_event_add(AkEventKey *key, const AkEvent *event)
 {
-	if (!ak_event_push(event))
+	if (ak_event_count(key, event))
+		return;
+	key->has_key = key->has_ip = false;
+	memset(&key->key_id, 0, sizeof(key->key_id));
+	memset(&key->ip, 0, sizeof(key->ip));
+	memset(key->display, 0, sizeof(key->display));
+	if (!ak_event_count(key, event))
 		ak_count(AK_EVENTS_DROPPED);
 }
 
@@ -141,21 +159,47 @@ static void
 ak_event_init(AkEvent *event, AkEventKind kind)
 {
 	memset(event, 0, sizeof(*event));
-	event->at = GetCurrentTimestamp();
+	event->at = event->last_at = GetCurrentTimestamp();
 	event->kind = (uint8) kind;
 	event->dboid = MyDatabaseId;
 }
 
+/* The start of the window of apikey.denied_audit_window that t is in. */
+static int64
+ak_event_window(TimestampTz t)
+{
+	int64		w = (int64) ak_denied_audit_window * USECS_PER_SEC;
+
+	return t - ((t % w) + w) % w;
+}
+
+static void
+ak_event_denied_key(AkEventKey *key, const AkEvent *event)
+{
+	memset(key, 0, sizeof(*key));
+	key->dboid = event->dboid;
+	key->kind = event->kind;
+	key->code = event->code;
+	key->window = ak_event_window(event->at);
+	key->has_key = event->has_key;
+	key->key_id = event->key_id;
+	key->has_ip = event->has_ip;
+	key->ip = event->ip;
+	if (!event->has_key && !event->has_ip)
+		memcpy(key->display, event->display, sizeof(key->display));
+}
+
 /*
  * A failed verification.  display is the display prefix of a well-formed
- * token, or NULL; key_id the key it named, if any.  Nothing is queued on a
- * standby, where no worker would drain it.
+ * token, or NULL; key_id the key it named, if any.  Nothing is counted on
+ * a standby, where no worker would write it.
  */
 void
 ak_event_denied(AkCode code, const pg_uuid_t *key_id, const inet *client_ip,
 				const char *display, size_t display_len)
 {
 	AkEvent		event;
+	AkEventKey	key;
 
 	if (RecoveryInProgress())
 		return;
@@ -182,15 +226,17 @@ ak_event_denied(AkCode code, const pg_uuid_t *key_id, const inet *client_ip,
 		memcpy(event.display, display, display_len);
 		event.display[display_len] = '\0';
 	}
-	ak_event_push_or_count(&event);
+	ak_event_denied_key(&key, &event);
+	ak_event_add(&key, &event);
 }
 
 /* A key's count crossed percent of its quota for a period. */
 void
-ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period, int64 used,
-					 int64 quota, int percent)
+ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period, int32 period_number,
+					 int64 used, int64 quota, int percent)
 {
 	AkEvent		event;
+	AkEventKey	key;
 
 	if (RecoveryInProgress())
 		return;					/* a standby's counts are its own: no worker writes them */
@@ -201,39 +247,70 @@ ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period, int64 used,
 	event.used = used;
 	event.quota = quota;
 	event.percent = (uint8) percent;
-	ak_event_push_or_count(&event);
+
+	memset(&key, 0, sizeof(key));
+	key.dboid = event.dboid;
+	key.kind = event.kind;
+	key.period = event.period;
+	key.percent = event.percent;
+	key.window = period_number;
+	key.has_key = true;
+	key.key_id = *key_id;
+	ak_event_add(&key, &event);
 }
 
 
-/* ---- the consumer ---- */
+/* ---- the worker of a database ---- */
 
-static void
-ak_events_detach_consumer(int code, Datum arg)
+typedef struct AkEventTake
 {
-	pg_atomic_write_u32(&ak_queue->consumer, AK_NO_PROC);
+	Oid			dboid;
+	TimestampTz now;
+	bool		all;
+	AkEvent    *out;
+	int			n;
+	int			size;
+} AkEventTake;
+
+/* Whether an entry is the worker's to write now. */
+static bool
+ak_event_due(const AkEventEntry *e, const AkEventTake *t)
+{
+	if (e->key.dboid != t->dboid)
+		return false;
+	if (t->all || e->key.kind == AK_EVENT_QUOTA_ALERT)
+		return true;
+	return e->key.window + (int64) ak_denied_audit_window * USECS_PER_SEC <= t->now;
 }
 
-/* The consumer announces itself, to be woken when the queue fills up. */
-void
-ak_events_attach_consumer(void)
+static bool
+ak_event_take_visit(void *entry, void *arg)
 {
-	pg_atomic_write_u32(&ak_queue->consumer, (uint32) AK_MY_PROC_NUMBER());
-	before_shmem_exit(ak_events_detach_consumer, (Datum) 0);
-}
+	AkEventEntry *e = entry;
+	AkEventTake *t = arg;
 
-/* Takes the oldest event, if one is published; the consumer only. */
-bool
-ak_event_take(AkEvent *event)
-{
-	uint64		pos = pg_atomic_read_u64(&ak_queue->tail);
-	AkEventSlot *slot = &ak_queue->slots[pos % AK_EVENT_QUEUE_SIZE];
-
-	if (pg_atomic_read_u64(&slot->seq) != pos + 1)
-		return false;			/* empty, or still being written */
-	pg_read_barrier();
-	*event = slot->event;
-	pg_memory_barrier();
-	pg_atomic_write_u64(&slot->seq, pos + AK_EVENT_QUEUE_SIZE);
-	pg_atomic_write_u64(&ak_queue->tail, pos + 1);
+	if (!ak_event_due(e, t))
+		return false;
+	if (t->n == t->size)
+		t->out = repalloc(t->out, (t->size *= 2) * sizeof(AkEvent));
+	ak_shash_lock(&e->header);
+	t->out[t->n++] = e->event;
+	ak_shash_retire_locked(&e->header);
+	ak_shash_unlock(&e->header);
 	return true;
+}
+
+/*
+ * Takes the entries of database dboid that are due -- every one with all,
+ * as when the worker stops -- out of the table, into *out (palloc'd).
+ */
+int
+ak_events_take(Oid dboid, bool all, AkEvent **out)
+{
+	AkEventTake t = {dboid, GetCurrentTimestamp(), all, NULL, 0, 64};
+
+	t.out = palloc(t.size * sizeof(AkEvent));
+	ak_shash_scan(&ak_events, LW_EXCLUSIVE, ak_event_take_visit, &t);
+	*out = t.out;
+	return t.n;
 }

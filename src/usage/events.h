@@ -27,7 +27,9 @@ typedef enum AkEventKind
 
 typedef struct AkEvent
 {
-	TimestampTz at;
+	TimestampTz at;				/* the first of the events counted */
+	TimestampTz last_at;		/* and the last */
+	int64		count;
 	uint8		kind;			/* AkEventKind */
 	uint8		code;			/* denied: AkCode */
 	uint8		period;			/* quota alert: AkPeriod */
@@ -46,19 +48,18 @@ typedef struct AkEvent
 	char		display[AK_EVENT_DISPLAY_LEN];
 } AkEvent;
 
-extern Size ak_events_shmem_size(void);
-extern void ak_events_shmem_init(void);
+extern void ak_events_request(void);
+extern void ak_events_attach(void);
 
 /* producers: any backend */
 extern void ak_event_denied(AkCode code, const pg_uuid_t *key_id,
 							const inet *client_ip, const char *display,
 							size_t display_len);
 extern void ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period,
-								 int64 used, int64 quota, int percent);
+								 int32 period_number, int64 used, int64 quota,
+								 int percent);
 
-/* the consumer: the worker */
-#define AK_EVENT_QUEUE_SIZE		4096	/* a power of 2 */
-extern void ak_events_attach_consumer(void);
-extern bool ak_event_take(AkEvent *event);
+/* the worker of a database */
+extern int	ak_events_take(Oid dboid, bool all, AkEvent **out);
 
 #endif							/* AK_EVENTS_H */

@@ -47,14 +47,15 @@ static bool ak_usage_retire(void *entry, int64 now_us);
 
 static const AkShashSpec ak_usage_spec = {
 	.name = "apikey usage",
+	.mem_class = AK_MEM_USAGE,
 	.keysize = sizeof(AkUsageKey),
 	.entrysize = sizeof(AkUsage),
 	.header_offset = offsetof(AkUsage, header),
 	.partitions = AK_USAGE_PARTITIONS,
 	.hash = NULL,
+	.max_entries = &ak_max_usage_entries,
 	.init = ak_usage_init,
 	.retire = ak_usage_retire,
-	.sweep_when_full = false,	/* the worker removes finished hours */
 };
 
 static AkShash ak_usage;
@@ -83,14 +84,14 @@ static struct
 void
 ak_usage_store_request(void)
 {
-	ak_shash_request(&ak_usage_spec, ak_max_usage_entries);
+	ak_shash_request(&ak_usage_spec);
 }
 
 /* Caller holds AddinShmemInitLock. */
 void
 ak_usage_store_attach(void)
 {
-	(void) ak_shash_attach(&ak_usage, &ak_usage_spec, ak_max_usage_entries);
+	ak_shash_attach(&ak_usage, &ak_usage_spec);
 }
 
 /* A new entry: no counts, and its endpoint's path (arg). */
@@ -190,7 +191,7 @@ ak_usage_store_add(const AkUsageKey *key, const char *path,
 		return;
 	}
 	(void) ak_usage_count_into(found, key, delta);
-	LWLockRelease(ak_shash_partition_lock(&ak_usage, hash));
+	ak_shash_release(&ak_usage, hash);
 	ak_usage_hints[slot].key = *key;
 	ak_usage_hints[slot].entry = found;
 }
@@ -215,6 +216,7 @@ ak_usage_counts_merge(AkUsageCounts *into, const AkUsageCounts *c)
 
 typedef struct AkDrain
 {
+	Oid			dboid;
 	int64		current_hour;
 	int64		finished;
 	AkUsageDrainFn fn;
@@ -228,6 +230,8 @@ ak_usage_drain_visit(void *entry, void *arg)
 	AkDrain    *drain = arg;
 	AkUsageCounts c;
 
+	if (e->key.dboid != drain->dboid)
+		return false;
 	ak_usage_lock(e);
 	c = e->pending;
 	memset(&e->pending, 0, sizeof(e->pending));
@@ -246,9 +250,9 @@ ak_usage_drain_visit(void *entry, void *arg)
  * (ak_usage_store_forget_finished removes those that stay empty).
  */
 int64
-ak_usage_store_drain(int64 now_us, AkUsageDrainFn fn, void *arg)
+ak_usage_store_drain(Oid dboid, int64 now_us, AkUsageDrainFn fn, void *arg)
 {
-	AkDrain		drain = {ak_hour_of(now_us), 0, fn, arg};
+	AkDrain		drain = {dboid, ak_hour_of(now_us), 0, fn, arg};
 
 	ak_shash_scan(&ak_usage, LW_SHARED, ak_usage_drain_visit, &drain);
 	return drain.finished;

@@ -56,7 +56,8 @@ extern void ak_usage_store_add(const AkUsageKey *key, const char *path,
 
 typedef void (*AkUsageDrainFn) (const AkUsageKey *key, const char *path,
 								const AkUsageCounts *counts, void *arg);
-extern int64 ak_usage_store_drain(int64 now_us, AkUsageDrainFn fn, void *arg);
+extern int64 ak_usage_store_drain(Oid dboid, int64 now_us, AkUsageDrainFn fn,
+								  void *arg);
 extern void ak_usage_store_forget_finished(int64 now_us);
 
 extern bool ak_usage_counts_empty(const AkUsageCounts *c);

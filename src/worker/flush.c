@@ -4,8 +4,8 @@
  *	  The worker's flush, every apikey.flush_interval: everything the
  *	  backends counted in shared memory, collected and written, each table
  *	  in a task (a transaction) of its own:
- *	  - keys: the quota counters that changed and the keys' last use
- *		(flush_keys.c);
+ *	  - counters: the quota counters that changed, into quota_counters;
+ *		then the keys' last use (flush_keys.c);
  *	  - usage: the current hour's rows of usage_hourly, and those of any
  *		hour that received requests since the last flush (flush_usage.c);
  *		then the entries of finished hours leave shared memory;
@@ -20,6 +20,7 @@
 
 #include "core/counters.h"
 #include "core/guc.h"
+#include "miscadmin.h"
 #include "usage/store.h"
 #include "utils/timestamp.h"
 #include "worker/flush.h"
@@ -47,62 +48,66 @@ ak_report_usage_dropped(void)
 	reported = dropped;
 }
 
-/* whether the missing extension was reported, since it went missing */
-static bool ak_warned_missing = false;
-
 /*
- * The extension is missing from the worker's database: nowhere to write.
- * The counters stay in shared memory, clean; the rest is forgotten.  Said
- * once, while it lasts, if apikey is in use.
+ * The extension was dropped from the worker's database: what the backends
+ * counted for it is forgotten (counters left clean, so that they can leave
+ * shared memory), and the worker leaves.
  */
 static void
-ak_flush_nowhere(AkUsagePending *pending, AkKeysWrite *keys)
+ak_flush_nowhere(AkUsagePending *pending)
 {
-	if (!ak_warned_missing && (keys->ncounters > 0 || !ak_usage_is_empty(pending)))
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("apikey is in use, but the extension does not exist in database \"%s\"",
-						ak_worker_database),
-				 errdetail("Quota counts, usage and access events are not written to any table."),
-				 errhint("Set apikey.database to the database where CREATE EXTENSION apikey was run.")));
-		ak_warned_missing = true;
-	}
-	ak_quota_counters_flushed(keys->counters, keys->ncounters, true);
+	AkQuotaFlush *counters;
+	int			n = ak_quota_counters_collect(MyDatabaseId, &counters);
+
+	ak_quota_counters_flushed(counters, n, true);
+	(void) ak_usage_harvest(pending, GetCurrentTimestamp());
 	ak_usage_written(pending, true, true);
+	(void) ak_events_collect(true);
 	ak_events_written();
 }
 
-/* Collects everything the backends counted and writes it. */
-void
-ak_worker_flush(AkUsagePending *pending)
+/* The keys' last use, written; rows locked by their owners wait. */
+static void
+ak_flush_last_use(AkUsagePending *pending)
+{
+	AkLastUseWrite w;
+
+	ak_usage_last_used(pending, &w);
+	if (ak_task_run("flush last use", ak_write_last_use, &w))
+		ak_usage_last_use_written(pending, &w);
+}
+
+/*
+ * Collects everything the backends counted in this database and writes it;
+ * final: the worker stops, every event is written now.  False when the
+ * extension is not in the database any more.
+ */
+bool
+ak_worker_flush(AkUsagePending *pending, bool final)
 {
 	int64		now = GetCurrentTimestamp();
-	AkKeysWrite keys;
+	AkCountersWrite counters;
 	bool		ok;
-
-	ak_report_usage_dropped();
-	if (ak_usage_harvest(pending, now) > 0)
-		ak_usage_store_forget_finished(now);
-	keys.ncounters = ak_quota_counters_collect(&keys.counters);
-	keys.nused = ak_usage_last_used(pending, &keys.used_ids, &keys.used_at);
-	(void) ak_events_collect();
 
 	if (!ak_extension_exists())
 	{
-		ak_flush_nowhere(pending, &keys);
-		return;
+		ak_flush_nowhere(pending);
+		return false;
 	}
-	ak_warned_missing = false;
+	ak_report_usage_dropped();
+	if (ak_usage_harvest(pending, now) > 0)
+		ak_usage_store_forget_finished(now);
+	counters.n = ak_quota_counters_collect(MyDatabaseId, &counters.counters);
+	(void) ak_events_collect(final);
 
-	ok = ak_task_run("flush keys", ak_write_keys, &keys);
-	ak_quota_counters_flushed(keys.counters, keys.ncounters, ok);
-	if (ok)
-		ak_usage_written(pending, true, false);
+	ok = ak_task_run("flush counters", ak_write_counters, &counters);
+	ak_quota_counters_flushed(counters.counters, counters.n, ok);
+	ak_flush_last_use(pending);
 
 	if (ak_task_run("flush usage", ak_write_usage, pending))
 		ak_usage_written(pending, false, true);
 
 	if (ak_task_run("flush events", ak_write_events, NULL))
 		ak_events_written();
+	return true;
 }

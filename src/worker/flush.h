@@ -11,34 +11,42 @@
 
 #include "limit/quotastore.h"
 
-/* What the keys task writes: quota counts and last uses. */
-typedef struct AkKeysWrite
+/* What the counters task writes. */
+typedef struct AkCountersWrite
 {
 	AkQuotaFlush *counters;
-	int			ncounters;
-	pg_uuid_t  *used_ids;
-	TimestampTz *used_at;
-	int			nused;
-} AkKeysWrite;
+	int			n;
+} AkCountersWrite;
 
-extern void ak_write_keys(void *arg);
+/* What the last-use task writes, and what it did. */
+typedef struct AkLastUseWrite
+{
+	pg_uuid_t  *ids;
+	TimestampTz *at;
+	bool	   *written;		/* false: the row was locked, try again */
+	int			n;
+} AkLastUseWrite;
+
+extern void ak_write_counters(void *arg);
+extern void ak_write_last_use(void *arg);
 
 /* usage collected by the worker, not yet in usage_hourly */
 typedef struct AkUsagePending AkUsagePending;
 
 extern AkUsagePending *ak_usage_pending_create(MemoryContext cxt);
 extern int64 ak_usage_harvest(AkUsagePending *pending, int64 now_us);
-extern int	ak_usage_last_used(AkUsagePending *pending, pg_uuid_t **ids,
-							   TimestampTz **times);
+extern void ak_usage_last_used(AkUsagePending *pending, AkLastUseWrite *w);
+extern void ak_usage_last_use_written(AkUsagePending *pending,
+									  const AkLastUseWrite *w);
 extern void ak_write_usage(void *pending);
 extern void ak_usage_written(AkUsagePending *pending, bool keys, bool hours);
 extern bool ak_usage_is_empty(AkUsagePending *pending);
 
 /* access events and quota alerts */
-extern int	ak_events_collect(void);
+extern int	ak_events_collect(bool all);
 extern void ak_write_events(void *arg);
 extern void ak_events_written(void);
 
-extern void ak_worker_flush(AkUsagePending *pending);
+extern bool ak_worker_flush(AkUsagePending *pending, bool final);
 
 #endif							/* AK_FLUSH_H */

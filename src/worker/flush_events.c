@@ -26,29 +26,34 @@
 #include "utils/timestamp.h"
 #include "worker/flush.h"
 
+/* Events taken from shared memory and not written yet: the worker's. */
 static AkEvent *ak_backlog = NULL;
 static int	ak_nbacklog = 0;
+static int	ak_backlog_size = 0;
 
 /*
- * Moves queued events of this database to the backlog, oldest first, and
- * returns the size of the backlog.  Events of other databases are dropped
- * and counted: the worker writes to one database only.
+ * Takes this database's events that are due (all of them when the worker
+ * stops) into the backlog, which keeps what a failed write could not
+ * write; returns the backlog's length.
  */
 int
-ak_events_collect(void)
+ak_events_collect(bool all)
 {
-	AkEvent		event;
+	AkEvent    *taken;
+	int			n = ak_events_take(MyDatabaseId, all, &taken);
 
-	if (ak_backlog == NULL)
-		ak_backlog = MemoryContextAlloc(TopMemoryContext,
-										AK_EVENT_QUEUE_SIZE * sizeof(AkEvent));
-	while (ak_nbacklog < AK_EVENT_QUEUE_SIZE && ak_event_take(&event))
+	if (ak_nbacklog + n > ak_backlog_size)
 	{
-		if (event.dboid == MyDatabaseId)
-			ak_backlog[ak_nbacklog++] = event;
-		else
-			ak_count(AK_EVENTS_DROPPED);
+		int			size = Max(ak_nbacklog + n, 2 * ak_backlog_size);
+
+		ak_backlog = ak_backlog == NULL ?
+			MemoryContextAlloc(TopMemoryContext, Max(size, 1) * sizeof(AkEvent)) :
+			repalloc(ak_backlog, size * sizeof(AkEvent));
+		ak_backlog_size = size;
 	}
+	memcpy(ak_backlog + ak_nbacklog, taken, n * sizeof(AkEvent));
+	ak_nbacklog += n;
+	pfree(taken);
 	return ak_nbacklog;
 }
 
@@ -74,6 +79,9 @@ ak_event_detail(const AkEvent *e)
 			appendStringInfoString(&buf, ", \"prefix\": ");
 			escape_json(&buf, e->display);
 		}
+		appendStringInfo(&buf, ", \"count\": " INT64_FORMAT, e->count);
+		if (e->count > 1)
+			appendStringInfo(&buf, ", \"last_at\": \"%s\"", timestamptz_to_str(e->last_at));
 	}
 	else
 		appendStringInfo(&buf, "{\"period\": \"%s\", \"used\": " INT64_FORMAT

@@ -1,9 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * flush_keys.c
- *	  The worker's "flush keys" task: the quota counts of the counters that
- *	  changed (daily_usage, usage_day, monthly_usage, usage_month) and the
- *	  last use of every key used, in one UPDATE of apikey.keys.
+ *	  The worker's "flush counters" task: the quota counters that changed,
+ *	  upserted into apikey.quota_counters in one statement; and the "flush
+ *	  last use" task: apikey.keys.last_used_at of the keys used, at most
+ *	  once per apikey.usage_flush_interval, skipping rows an owner holds
+ *	  locked.
+ *
+ * Nobody but the worker can lock a row of quota_counters (it grants no
+ * UPDATE and no REFERENCES), so the counters' write never waits on an
+ * application; keys' rows can be locked by their owners (update() in an
+ * open transaction), so their last use is written with SKIP LOCKED and the
+ * rows skipped are tried again at the next flush.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,99 +20,113 @@
 #include "catalog/pg_type_d.h"
 #include "core/spi.h"
 #include "executor/spi.h"
-#include "lib/qunique.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 #include "worker/flush.h"
 
-/* The columns of the statement, $1 to $6. */
+/* The columns of the counters' upsert, $1 to $5. */
 enum
 {
-	K_ID, K_DAILY, K_DAY, K_MONTHLY, K_MONTH, K_LAST_USED
+	Q_SUBJECT, Q_DAY, Q_DAY_USED, Q_MONTH, Q_MONTH_USED
 };
 
-static const Oid ak_keys_columns[] = {
-	[K_ID] = UUIDOID,
-	[K_DAILY] = INT8OID,
-	[K_DAY] = DATEOID,
-	[K_MONTHLY] = INT8OID,
-	[K_MONTH] = DATEOID,
-	[K_LAST_USED] = TIMESTAMPTZOID,
+static const Oid ak_counter_columns[] = {
+	[Q_SUBJECT] = UUIDOID,
+	[Q_DAY] = DATEOID,
+	[Q_DAY_USED] = INT8OID,
+	[Q_MONTH] = DATEOID,
+	[Q_MONTH_USED] = INT8OID,
 };
 
-static int
-ak_uuid_cmp(const void *a, const void *b)
+/* A period's date, or NULL for a period never counted. */
+static void
+ak_set_period(AkColumns *c, int col, int row, AkPeriod p, int32 period)
 {
-	return memcmp(a, b, sizeof(pg_uuid_t));
-}
-
-/* The union of both lists of keys, sorted, each key once. */
-static int
-ak_keys_written(const AkKeysWrite *w, pg_uuid_t **out)
-{
-	pg_uuid_t  *ids = palloc(Max(w->ncounters + w->nused, 1) * sizeof(pg_uuid_t));
-	int			n = 0;
-
-	for (int i = 0; i < w->ncounters; i++)
-		ids[n++] = w->counters[i].key_id;
-	for (int i = 0; i < w->nused; i++)
-		ids[n++] = w->used_ids[i];
-	qsort(ids, n, sizeof(pg_uuid_t), ak_uuid_cmp);
-	*out = ids;
-	return (int) qunique(ids, n, sizeof(pg_uuid_t), ak_uuid_cmp);
-}
-
-static int
-ak_key_row(const pg_uuid_t *ids, int n, const pg_uuid_t *id)
-{
-	pg_uuid_t  *at = bsearch(id, ids, n, sizeof(pg_uuid_t), ak_uuid_cmp);
-
-	return at - ids;
+	if (period == PG_INT32_MIN)
+		ak_column_set_null(c, col, row);
+	else
+		ak_column_set(c, col, row, DateADTGetDatum(ak_period_first_day(p, period)));
 }
 
 /*
- * One UPDATE for the quota counts and last use of every key that has
- * either; a key has at most one counter and one last use.  The rows are
- * locked in the join's order, not by id: a transaction that holds one of
- * them makes the task wait (lock_timeout) or lose a deadlock, and the
- * counts are written at the next flush.
+ * One upsert of every counter collected: the counts are absolute, so a
+ * write that is repeated after a failure is harmless.
  */
 void
-ak_write_keys(void *arg)
+ak_write_counters(void *arg)
 {
 	static const char *sql =
-		"UPDATE apikey.keys AS k SET"
-		"  daily_usage = coalesce(u.daily, k.daily_usage),"
-		"  usage_day = coalesce(u.day, k.usage_day),"
-		"  monthly_usage = coalesce(u.monthly, k.monthly_usage),"
-		"  usage_month = coalesce(u.month, k.usage_month),"
-		"  last_used_at = GREATEST(k.last_used_at, u.last_used)"
-		" FROM unnest($1::uuid[], $2::int8[], $3::date[], $4::int8[], $5::date[],"
-		"             $6::timestamptz[]) AS u(id, daily, day, monthly, month, last_used)"
-		" WHERE k.id OPERATOR(pg_catalog.=) u.id";
-	AkKeysWrite *w = arg;
-	pg_uuid_t  *ids;
-	int			n = ak_keys_written(w, &ids);
+		"INSERT INTO apikey.quota_counters AS q (subject, day, day_used, month, month_used)"
+		" SELECT * FROM unnest($1::uuid[], $2::date[], $3::int8[], $4::date[], $5::int8[])"
+		" ON CONFLICT (subject) DO UPDATE SET"
+		"   day = excluded.day, day_used = excluded.day_used,"
+		"   month = excluded.month, month_used = excluded.month_used";
+	AkCountersWrite *w = arg;
 	AkColumns	c;
 	AkParams	p = {0};
 
-	if (n == 0)
+	if (w->n == 0)
 		return;
-	ak_columns_init(&c, ak_keys_columns, lengthof(ak_keys_columns), n, true);
-	for (int i = 0; i < n; i++)
-		ak_column_set(&c, K_ID, i, UUIDPGetDatum(&ids[i]));
-	for (int i = 0; i < w->ncounters; i++)
+	ak_columns_init(&c, ak_counter_columns, lengthof(ak_counter_columns), w->n, false);
+	for (int i = 0; i < w->n; i++)
 	{
 		const AkQuotaFlush *q = &w->counters[i];
-		int			j = ak_key_row(ids, n, &q->key_id);
 
-		ak_column_set(&c, K_DAILY, j, Int64GetDatum(q->used[AK_DAY]));
-		ak_column_set(&c, K_DAY, j, DateADTGetDatum(ak_period_first_day(AK_DAY, q->period[AK_DAY])));
-		ak_column_set(&c, K_MONTHLY, j, Int64GetDatum(q->used[AK_MONTH]));
-		ak_column_set(&c, K_MONTH, j, DateADTGetDatum(ak_period_first_day(AK_MONTH, q->period[AK_MONTH])));
+		ak_column_set(&c, Q_SUBJECT, i, UUIDPGetDatum(&q->subject));
+		ak_set_period(&c, Q_DAY, i, AK_DAY, q->counts.period[AK_DAY]);
+		ak_column_set(&c, Q_DAY_USED, i, Int64GetDatum(q->counts.used[AK_DAY]));
+		ak_set_period(&c, Q_MONTH, i, AK_MONTH, q->counts.period[AK_MONTH]);
+		ak_column_set(&c, Q_MONTH_USED, i, Int64GetDatum(q->counts.used[AK_MONTH]));
 	}
-	for (int i = 0; i < w->nused; i++)
-		ak_column_set(&c, K_LAST_USED, ak_key_row(ids, n, &w->used_ids[i]),
-					  TimestampTzGetDatum(w->used_at[i]));
+	ak_columns_params(&c, &p);
+	(void) ak_spi_exec(sql, &p, SPI_OK_INSERT);
+}
+
+static const Oid ak_last_use_columns[] = {UUIDOID, TIMESTAMPTZOID};
+
+/*
+ * Writes the last use of the keys collected, skipping rows locked by
+ * someone else; w->written[i] tells which were written.  A row whose
+ * last_used_at is already as recent is left alone.
+ */
+void
+ak_write_last_use(void *arg)
+{
+	static const char *sql =
+		"WITH u AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)),"
+		" l AS (SELECT k.id, u.at FROM apikey.keys AS k JOIN u ON k.id OPERATOR(pg_catalog.=) u.id"
+		"       WHERE k.last_used_at IS NULL OR k.last_used_at OPERATOR(pg_catalog.<) u.at"
+		"       FOR UPDATE OF k SKIP LOCKED)"
+		" UPDATE apikey.keys AS k SET last_used_at = l.at FROM l"
+		" WHERE k.id OPERATOR(pg_catalog.=) l.id";
+	static const char *skipped_sql =
+		"SELECT u.i FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS u(id, at, i)"
+		" JOIN apikey.keys AS k ON k.id OPERATOR(pg_catalog.=) u.id"
+		" WHERE k.last_used_at IS NULL OR k.last_used_at OPERATOR(pg_catalog.<) u.at";
+	AkLastUseWrite *w = arg;
+	AkColumns	c;
+	AkParams	p = {0};
+	uint64		n;
+
+	memset(w->written, true, w->n * sizeof(bool));
+	if (w->n == 0)
+		return;
+	ak_columns_init(&c, ak_last_use_columns, lengthof(ak_last_use_columns), w->n, false);
+	for (int i = 0; i < w->n; i++)
+	{
+		ak_column_set(&c, 0, i, UUIDPGetDatum(&w->ids[i]));
+		ak_column_set(&c, 1, i, TimestampTzGetDatum(w->at[i]));
+	}
 	ak_columns_params(&c, &p);
 	(void) ak_spi_exec(sql, &p, SPI_OK_UPDATE);
+
+	/* what is still older than it should be was skipped: try it again */
+	n = ak_spi_exec(skipped_sql, &p, SPI_OK_SELECT);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		int64		i = DatumGetInt64(ak_spi_value(r, 1, &isnull));
+
+		w->written[i - 1] = false;
+	}
 }

@@ -118,70 +118,52 @@ ak_pending_add(AkUsagePending *p, const AkUsageKey *key, const char *path,
 		k->last_used = c->last_used;
 }
 
-/* A harvest in progress: the worker's pending usage, and what it dropped. */
-typedef struct AkHarvest
-{
-	AkUsagePending *pending;
-	int64		foreign;
-} AkHarvest;
-
 static void
 ak_harvest_entry(const AkUsageKey *key, const char *path,
 				 const AkUsageCounts *counts, void *arg)
 {
-	AkHarvest  *h = arg;
-
-	if (key->dboid != MyDatabaseId)
-		h->foreign += counts->requests;
-	else
-		ak_pending_add(h->pending, key, path, counts);
+	ak_pending_add((AkUsagePending *) arg, key, path, counts);
 }
 
 /*
- * Moves what every entry of this database has counted into pending, and
- * returns how many entries are of finished hours (ak_usage_store_forget_
- * finished removes them).  Entries of other databases are emptied and
- * logged: the worker writes to one database only.
+ * Collects what the backends counted in this database since the last
+ * harvest; returns how many entries are of finished hours.
  */
 int64
 ak_usage_harvest(AkUsagePending *p, int64 now_us)
 {
-	static bool warned = false;
-	AkHarvest	h = {p, 0};
-	int64		finished = ak_usage_store_drain(now_us, ak_harvest_entry, &h);
-
-	if (h.foreign > 0 && !warned)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("apikey usage of another database is discarded"),
-				 errdetail("The apikey worker writes to database \"%s\" only.",
-						   ak_worker_database),
-				 errhint("Use apikey in one database per server, and set apikey.database to it.")));
-		warned = true;
-	}
-	return finished;
+	return ak_usage_store_drain(MyDatabaseId, now_us, ak_harvest_entry, p);
 }
 
 /* The last use of each key collected: for apikey.keys.last_used_at. */
-int
-ak_usage_last_used(AkUsagePending *p, pg_uuid_t **ids, TimestampTz **times)
+void
+ak_usage_last_used(AkUsagePending *p, AkLastUseWrite *w)
 {
 	int			n = (int) hash_get_num_entries(p->keys);
 	HASH_SEQ_STATUS seq;
 	AkPendingKey *k;
 	int			i = 0;
 
-	*ids = palloc(Max(n, 1) * sizeof(pg_uuid_t));
-	*times = palloc(Max(n, 1) * sizeof(TimestampTz));
+	w->ids = palloc(Max(n, 1) * sizeof(pg_uuid_t));
+	w->at = palloc(Max(n, 1) * sizeof(TimestampTz));
+	w->written = palloc(Max(n, 1) * sizeof(bool));
 	hash_seq_init(&seq, p->keys);
 	while ((k = hash_seq_search(&seq)) != NULL)
 	{
-		(*ids)[i] = k->key_id;
-		(*times)[i] = k->last_used;
+		w->ids[i] = k->key_id;
+		w->at[i] = k->last_used;
 		i++;
 	}
-	return i;
+	w->n = i;
+}
+
+/* Forgets the last uses written; those skipped stay for the next flush. */
+void
+ak_usage_last_use_written(AkUsagePending *p, const AkLastUseWrite *w)
+{
+	for (int i = 0; i < w->n; i++)
+		if (w->written[i])
+			(void) hash_search(p->keys, &w->ids[i], HASH_REMOVE, NULL);
 }
 
 /* Forgets what was written: the keys' last use, the hours, or both. */

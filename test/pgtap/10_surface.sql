@@ -3,23 +3,25 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(50);
+SELECT plan(60);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
           'apikey_admin is NOLOGIN');
 
-SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map']);
-SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly']);
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map',
+                                  'quota_counters', 'shared_throttles']);
+SELECT views_are('apikey', ARRAY['key_list', 'stats', 'bucket_use', 'usage_daily', 'usage_monthly']);
 SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
     'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
     'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'allowed_ips', 'metadata', 'created_at', 'expires_at', 'revoked_at',
-    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role',
-    'daily_usage', 'usage_day', 'monthly_usage', 'usage_month']);
+    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role']);
+SELECT columns_are('apikey', 'quota_counters', ARRAY[
+    'subject', 'day', 'day_used', 'month', 'month_used']);
 SELECT columns_are('apikey', 'tiers', ARRAY[
     'name', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'price_per_1k']);
@@ -47,14 +49,18 @@ SELECT is(
 SELECT columns_are('apikey', 'stats', ARRAY[
     'requests_total', 'valid_total', 'invalid_total', 'rate_limited_total',
     'quota_exceeded_total', 'blocked_total', 'overloaded_total', 'cache_hits',
-    'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped']);
+    'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped',
+    'key_buckets', 'address_buckets', 'named_buckets', 'concurrency_slots',
+    'quota_counters', 'cooldowns', 'shared_memory_used', 'shared_memory_budget']);
+SELECT columns_are('apikey', 'bucket_use', ARRAY['class', 'role', 'database', 'buckets']);
 SELECT is(
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.key_list'::regclass AND attnum > 0),
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0
-        AND attname <> 'key_hash' AND NOT attisdropped) || 'status'::name,
-    'key_list is keys without key_hash, plus status');
+        AND attname <> 'key_hash' AND NOT attisdropped)
+      || ARRAY['daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'status']::name[],
+    'key_list is keys without key_hash, plus live quota counts and status');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
        FROM pg_attribute WHERE attrelid = 'apikey.verification'::regclass AND attnum > 0),
@@ -140,13 +146,22 @@ SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('apikey', 'scope_map', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+-- nobody but the worker writes or locks quota counts
+SELECT table_privs_are('apikey', 'quota_counters', 'public', ARRAY['SELECT']);
+SELECT table_privs_are('apikey', 'quota_counters', 'apikey_admin', ARRAY['SELECT']);
+SELECT table_privs_are('apikey', 'shared_throttles', 'public', ARRAY['SELECT']);
+SELECT table_privs_are('apikey', 'shared_throttles', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+SELECT function_privs_are('apikey', 'clear_throttles', ARRAY['regrole', 'text'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'clear_throttles', ARRAY['regrole', 'text'], 'apikey_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('apikey', 'reset_buckets', ARRAY['text'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'reset_buckets', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
 
 -- row-level security: enabled and forced where owners read
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'keys', 'usage_hourly'],
-    'RLS is enabled and forced on keys, audit_log and usage_hourly');
+    ARRAY['audit_log', 'keys', 'quota_counters', 'usage_hourly'],
+    'RLS is enabled and forced on keys, audit_log, quota_counters and usage_hourly');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -154,8 +169,9 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'scope_map', 'tiers', 'usage_hourly'],
-    'pg_extension_config_dump covers keys, tiers, audit_log, usage_hourly and scope_map');
+    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'quota_counters', 'scope_map',
+          'shared_throttles', 'tiers', 'usage_hourly'],
+    'pg_extension_config_dump covers every table of data');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -239,4 +239,9 @@ SELECT shape, (SELECT count(*) FROM jsonb_object_keys(headers)) AS n,
 -- The counters moved.
 SELECT rate_limited_total > 0 AS rate_limited, blocked_total >= 2 AS blocked,
        overloaded_total >= 2 AS overloaded, buckets_in_use > 0 AS buckets,
-       buckets_capacity FROM apikey.stats;
+       buckets_capacity >= 1000000 AS room_for_a_million,
+       key_buckets > 0 AS key_buckets, address_buckets > 0 AS address_buckets,
+       named_buckets > 0 AS named_buckets, cooldowns > 0 AS cooldowns,
+       shared_memory_used > 0 AS memory_used,
+       shared_memory_budget = 512 * 1024 * 1024 AS default_budget
+  FROM apikey.stats;

@@ -1,39 +1,11 @@
 --
--- Runs first, so that the suite can run again on the same server.
+-- Runs first, so that the suite can run again on the same server: the
+-- buckets of client addresses, throttle() names and abuse cooldowns live
+-- in shared memory, by name, and a previous run of check.sql left
+-- "login:alice", 198.51.100.7 and others drained for up to an hour.
+-- reset_buckets() forgets them, as a restart without the saved file would.
 --
--- The buckets of client addresses, throttle() names and abuse cooldowns
--- live in shared memory, by name: a previous run of check.sql on this
--- server left "login:alice", 198.51.100.7 and others drained for up to an
--- hour.  apikey forgets a bucket only once it is full again, and only when
--- the table has no room for a new one.  So this fills the table with
--- throwaway buckets on a clock moved a day ahead, where every bucket of
--- an earlier run is full, until the sweep has run; the buckets it makes
--- are full a microsecond later.  (The table must not be in use meanwhile.)
---
-SET apikey.test_clock_offset = '1d';
-DO $$
-DECLARE
-    run     text := pg_catalog.clock_timestamp()::text;  -- names of this run only
-    batch   bigint;
-    made    bigint := 0;
-    before  bigint;
-    refused bigint;
-BEGIN
-    SELECT greatest(buckets_capacity / 100, 1) INTO batch FROM apikey.stats;
-    LOOP
-        SELECT buckets_in_use INTO before FROM apikey.stats;
-        SELECT count(*) FILTER (WHERE NOT t.allowed) INTO refused
-          FROM generate_series(made + 1, made + batch) AS g,
-               apikey.throttle(format('regress reset %s %s', run, g), 1000000, '1 second') AS t;
-        made := made + batch;
-        IF refused > 0 THEN
-            RAISE EXCEPTION 'the bucket table is full of buckets in use';
-        END IF;
-        -- fewer buckets than made: the sweep ran
-        EXIT WHEN (SELECT buckets_in_use FROM apikey.stats) < before + batch;
-        IF made > 2 * batch * 100 THEN
-            RAISE EXCEPTION 'no sweep after % buckets', made;
-        END IF;
-    END LOOP;
-END $$;
-RESET apikey.test_clock_offset;
+SELECT apikey.reset_buckets() >= 0 AS reset;
+SELECT apikey.reset_buckets('address') >= 0 AS address,
+       apikey.reset_buckets('named') >= 0 AS named;
+SELECT apikey.reset_buckets('everything');

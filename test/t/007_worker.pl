@@ -10,7 +10,6 @@ use Test::More;
 use ApikeyTest;
 
 my $node = apikey_node('worker', conf => q{
-apikey.database = 'postgres'
 apikey.flush_interval = '300ms'
 apikey.maintenance_interval = '500ms'
 });
@@ -22,7 +21,7 @@ $node->safe_psql('postgres', q{
 
 poll_ok($node, 'postgres', q{SELECT count(*) FROM pg_stat_activity
             WHERE backend_type = 'apikey worker' AND datname = 'postgres'},
-	'1', 'the worker runs, connected to apikey.database, in pg_stat_activity');
+	'1', 'the worker of the database runs, in pg_stat_activity');
 my $worker_pid = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'apikey worker'});
 
@@ -38,11 +37,12 @@ $node->safe_psql('postgres', q{
     SELECT apikey.check(token) FROM k, generate_series(1, 5);
     COMMIT;
 });
-poll_ok($node, 'postgres', q{SELECT daily_usage, monthly_usage, usage_day = (now() AT TIME ZONE 'UTC')::date,
-                  usage_month = date_trunc('month', now() AT TIME ZONE 'UTC')::date,
-                  last_used_at > now() - interval '1 minute'
-             FROM apikey.keys JOIN k ON k.key_id = keys.id},
-	'9|9|t|t|t', 'quota counts and last use reach the key row');
+poll_ok($node, 'postgres', q{SELECT q.day_used, q.month_used, q.day = (now() AT TIME ZONE 'UTC')::date,
+                  q.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date,
+                  keys.last_used_at > now() - interval '1 minute'
+             FROM apikey.keys JOIN k ON k.key_id = keys.id
+             JOIN apikey.quota_counters AS q ON q.subject = keys.id},
+	'9|9|t|t|t', 'quota counts reach quota_counters, and last use the key row');
 poll_ok($node, 'postgres', q{SELECT requests, allowed, cost_units, endpoints->'/rpc/report'->>'requests',
                   avg_ms > 0 AND p95_ms >= avg_ms * 0 AND p99_ms >= p95_ms,
                   hour = date_trunc('hour', now())
@@ -137,7 +137,7 @@ $node->psql('postgres', q{
     SELECT apikey.consume(key_id, 7, refund_on_rollback => true) FROM k WHERE what = 'billing';
 });
 poll_ok($node, 'postgres', q{SELECT k2.daily_usage || ' ' || u.cost_units
-             FROM k JOIN apikey.keys k2 ON k2.id = k.key_id
+             FROM k JOIN apikey.key_list k2 ON k2.id = k.key_id
              JOIN apikey.usage_hourly u ON u.key_id = k.key_id WHERE what = 'billing'},
 	'7 7', 'a rolled-back consume() costs neither quota nor billed units');
 $node->psql('postgres', q{
@@ -162,7 +162,7 @@ $node->safe_psql('postgres', q{
 ok($node->wait_for_log(
 		qr/canceling statement due to lock timeout[^\n]*\n(?:[^\n]*\n){0,3}?[^\n]*apikey worker task "flush usage"/,
 		$log_offset), 'the locked table makes the usage flush fail, and it is logged');
-poll_ok($node, 'postgres', q{SELECT daily_usage FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = 'quota'},
+poll_ok($node, 'postgres', q{SELECT day_used FROM apikey.quota_counters JOIN k ON k.key_id = subject WHERE what = 'quota'},
 	'11', 'the other tasks go on meanwhile');
 $locker->query_safe('COMMIT');
 $locker->quit;

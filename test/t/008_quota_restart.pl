@@ -9,7 +9,6 @@ use Test::More;
 use ApikeyTest;
 
 my $node = apikey_node('quota_restart', conf => q{
-apikey.database = 'postgres'
 apikey.flush_interval = '200ms'
 log_statement = none
 });
@@ -63,21 +62,21 @@ sub flushed_usage
 {
 	my ($what) = @_;
 	return $node->safe_psql('postgres', qq{
-        SELECT daily_usage || '/' || monthly_usage
-          FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = '$what'});
+        SELECT day_used || '/' || month_used
+          FROM apikey.quota_counters JOIN k ON k.key_id = subject WHERE what = '$what'});
 }
 
 # ---- a clean restart ----
 is(take('clean', 30), '30', '30 units taken');
 $node->restart(mode => 'fast');
-is(flushed_usage('clean'), '30/30', 'the stopping worker wrote the counts to keys');
+is(flushed_usage('clean'), '30/30', 'the stopping worker wrote the counts to quota_counters');
 is(left_today('clean'), '70', 'after a clean restart, 70 of the daily 100 are left');
 is(take('clean', 1), '0', 'and the 101st is refused');
 
 # ---- a crash ----
 is(take('crash', 40), '40', '40 units taken');
 poll_ok($node, 'postgres',
-	q{SELECT daily_usage FROM apikey.keys JOIN k ON k.key_id = keys.id WHERE what = 'crash'},
+	q{SELECT day_used FROM apikey.quota_counters JOIN k ON k.key_id = subject WHERE what = 'crash'},
 	'40', 'the worker flushes them within its interval');
 my $before = $node->safe_psql('postgres', q{
     SELECT (SELECT count(*) FROM apikey.keys) || '/' || (SELECT count(*) FROM apikey.audit_log)});
