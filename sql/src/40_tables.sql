@@ -201,7 +201,7 @@ CREATE POLICY audit_log_owner ON apikey.audit_log TO PUBLIC
     USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
 GRANT SELECT ON apikey.audit_log TO PUBLIC;
 
-CREATE TABLE apikey.usage_hourly (
+CREATE TABLE apikey.usage_hours (
     key_id          uuid NOT NULL,
     hour            timestamptz NOT NULL,
     requests        bigint NOT NULL DEFAULT 0,
@@ -215,36 +215,36 @@ CREATE TABLE apikey.usage_hourly (
     p99_ms          double precision,
     endpoints       jsonb NOT NULL DEFAULT '{}',
     latency_hist    bigint[],
-    CONSTRAINT usage_hourly_pkey PRIMARY KEY (key_id, hour)
-) WITH (fillfactor = 70);  -- the current hour's rows are updated every flush
+    CONSTRAINT usage_hours_pkey PRIMARY KEY (key_id, hour)
+) WITH (fillfactor = 70);  -- the current hour's rows are rewritten at every checkpoint
 
-CREATE INDEX usage_hourly_hour_idx ON apikey.usage_hourly (hour);
+CREATE INDEX usage_hours_hour_idx ON apikey.usage_hours (hour);
 
-COMMENT ON TABLE apikey.usage_hourly IS
-'Requests per key and UTC hour, written by the apikey worker every apikey.flush_interval';
-COMMENT ON COLUMN apikey.usage_hourly.requests IS
+COMMENT ON TABLE apikey.usage_hours IS
+'Requests per key and UTC hour as the worker last wrote them (every apikey.usage_flush_interval); apikey.usage_hourly adds what is not written yet';
+COMMENT ON COLUMN apikey.usage_hours.requests IS
 'check() calls: allowed + rate_limited + quota_exceeded + denied_auth';
-COMMENT ON COLUMN apikey.usage_hourly.rate_limited IS
+COMMENT ON COLUMN apikey.usage_hours.rate_limited IS
 'Refused with 429 or 503 other than by a quota (RATE_LIMITED, CONCURRENCY_LIMITED, BLOCKED, OVERLOADED)';
-COMMENT ON COLUMN apikey.usage_hourly.denied_auth IS
+COMMENT ON COLUMN apikey.usage_hours.denied_auth IS
 'Refused with 401 or 403 although the token named this key (REVOKED, EXPIRED, IP_NOT_ALLOWED, INSUFFICIENT_SCOPE)';
-COMMENT ON COLUMN apikey.usage_hourly.cost_units IS
+COMMENT ON COLUMN apikey.usage_hours.cost_units IS
 'Units debited by allowed check() and consume() calls';
-COMMENT ON COLUMN apikey.usage_hourly.avg_ms IS
+COMMENT ON COLUMN apikey.usage_hours.avg_ms IS
 'Mean duration of allowed requests, from check() to the end of their transaction';
-COMMENT ON COLUMN apikey.usage_hourly.endpoints IS
+COMMENT ON COLUMN apikey.usage_hours.endpoints IS
 'Per request.path: {"requests", "allowed", "total_ms"}; the 31 busiest, the rest as "(other)"';
-COMMENT ON COLUMN apikey.usage_hourly.latency_hist IS
+COMMENT ON COLUMN apikey.usage_hours.latency_hist IS
 'The durations as a 40-bucket log-scale histogram (see apikey.latency_quantile)';
 
 -- Owners read the usage of their own keys; admins all of it.  The worker
 -- writes it.
-ALTER TABLE apikey.usage_hourly ENABLE ROW LEVEL SECURITY;
-ALTER TABLE apikey.usage_hourly FORCE ROW LEVEL SECURITY;
-CREATE POLICY usage_hourly_admin ON apikey.usage_hourly TO apikey_admin USING (true);
+ALTER TABLE apikey.usage_hours ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.usage_hours FORCE ROW LEVEL SECURITY;
+CREATE POLICY usage_hours_admin ON apikey.usage_hours TO apikey_admin USING (true);
 -- keys is itself filtered to the caller's own rows
-CREATE POLICY usage_hourly_owner ON apikey.usage_hourly TO PUBLIC
+CREATE POLICY usage_hours_owner ON apikey.usage_hours TO PUBLIC
     USING (key_id IN (SELECT k.id FROM apikey.keys AS k));
-GRANT SELECT ON apikey.usage_hourly TO PUBLIC;
+GRANT SELECT ON apikey.usage_hours TO PUBLIC;
 
 

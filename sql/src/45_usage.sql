@@ -20,6 +20,46 @@ AS 'MODULE_PATHNAME', 'apikey_latency_quantile';
 COMMENT ON FUNCTION apikey.latency_quantile(bigint[], double precision) IS
 'The q-quantile of a latency histogram, in milliseconds (within its bucket''s 41%, interpolated)';
 
+-- The usage per key and hour, current to the request: the rows the worker
+-- wrote, and what shared memory holds and it has not written yet, added up
+-- as the worker adds them.  Filters on key_id and hour reach both parts.
+CREATE FUNCTION apikey._usage_live()
+RETURNS SETOF apikey.usage_hours
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'apikey_usage_live';
+
+COMMENT ON FUNCTION apikey._usage_live() IS
+'Usage counted in shared memory and not written to usage_hours yet, for the keys the caller may see';
+
+CREATE FUNCTION apikey._usage_merge(a apikey.usage_hours, b apikey.usage_hours)
+RETURNS apikey.usage_hours
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'apikey_usage_merge';
+
+COMMENT ON FUNCTION apikey._usage_merge(apikey.usage_hours, apikey.usage_hours) IS
+'Two rows of one key and hour added up: counts, latency histograms and endpoints';
+
+CREATE VIEW apikey.usage_hourly WITH (security_invoker = true) AS
+SELECT u.key_id, u.hour, u.requests, u.allowed, u.rate_limited, u.quota_exceeded,
+       u.denied_auth, u.cost_units, u.avg_ms, u.p95_ms, u.p99_ms, u.endpoints,
+       u.latency_hist
+  FROM apikey.usage_hours AS u
+ WHERE NOT EXISTS (SELECT FROM apikey._usage_live() AS l
+                    WHERE l.key_id OPERATOR(pg_catalog.=) u.key_id
+                      AND l.hour OPERATOR(pg_catalog.=) u.hour)
+UNION ALL
+SELECT l.key_id, l.hour, m.requests, m.allowed, m.rate_limited, m.quota_exceeded,
+       m.denied_auth, m.cost_units, m.avg_ms, m.p95_ms, m.p99_ms, m.endpoints,
+       m.latency_hist
+  FROM apikey._usage_live() AS l
+  LEFT JOIN apikey.usage_hours AS u
+    ON u.key_id OPERATOR(pg_catalog.=) l.key_id AND u.hour OPERATOR(pg_catalog.=) l.hour
+ CROSS JOIN LATERAL apikey._usage_merge(u, l) AS m;
+
+COMMENT ON VIEW apikey.usage_hourly IS
+'Requests per key and UTC hour, current to the request: usage_hours and what the worker has not written yet';
+GRANT SELECT ON apikey.usage_hourly TO PUBLIC;
+
 -- Rollups of usage_hourly by UTC day and month.  Counts add up; avg_ms is
 -- weighted by the durations behind each mean; p95/p99 come from the summed
 -- histograms; cost is cost_units at the price per 1000 of the key's tier.

@@ -3,7 +3,7 @@
 SELECT pg_catalog.pg_extension_config_dump('apikey.keys', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hourly', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hours', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.scope_map', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.quota_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.shared_throttles', '');

@@ -2,13 +2,23 @@
  *
  * fn_usage.c
  *	  SQL entry points of latency histograms (usage/latency.c):
- *	  _hist_add(), _hist_count(), latency_quantile().
+ *	  _hist_add(), _hist_count(), latency_quantile(); and the live part of
+ *	  the usage_hourly view, _usage_live() and _usage_merge().
  *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
 
+#include "access/htup_details.h"
+#include "auth/identity.h"
+#include "auth/keycache.h"
 #include "catalog/pg_type_d.h"
+#include "core/util.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "usage/hourrow.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
 #include "usage/latency.h"
 #include "utils/array.h"
 #include "utils/float.h"
@@ -16,6 +26,8 @@
 PG_FUNCTION_INFO_V1(apikey_hist_add);
 PG_FUNCTION_INFO_V1(apikey_hist_count);
 PG_FUNCTION_INFO_V1(apikey_latency_quantile);
+PG_FUNCTION_INFO_V1(apikey_usage_live);
+PG_FUNCTION_INFO_V1(apikey_usage_merge);
 
 /* A histogram argument, as AK_LATENCY_BUCKETS counts; false if NULL. */
 static bool
@@ -107,4 +119,100 @@ apikey_latency_quantile(PG_FUNCTION_ARGS)
 	if (ms < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(ms);
+}
+
+/* Whether the caller may see the usage of a key: as on usage_hours. */
+static bool
+ak_usage_visible(const pg_uuid_t *key_id, bool admin)
+{
+	const AkKeyInfo *key;
+
+	if (admin)
+		return true;
+	key = ak_keycache_lookup_id(key_id);
+	return key != NULL && ak_key_visible(key);
+}
+
+/*
+ * apikey._usage_live() RETURNS SETOF apikey.usage_hours: what shared memory
+ * holds for this database and the worker has not written yet, one row per
+ * key and hour, for the keys the caller may see.
+ */
+Datum
+apikey_usage_live(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		admin;
+	AkHourRow  *rows;
+	int			n;
+
+	AK_REQUIRE_PRELOAD();
+	InitMaterializedSRF(fcinfo, 0);
+	admin = ak_caller_is_admin();
+	rows = ak_hour_rows_live(MyDatabaseId, &n);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[AK_HR_NATTS];
+		bool		nulls[AK_HR_NATTS];
+
+		if (!ak_usage_visible(&rows[i].key_id, admin))
+			continue;
+		ak_hour_row_encode(&rows[i], values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* A row of usage_hours as Datums; false when it is NULL. */
+static bool
+ak_hour_row_arg(FunctionCallInfo fcinfo, int argno, AkHourRow *row)
+{
+	HeapTupleHeader t;
+	HeapTupleData tuple;
+	TupleDesc	desc;
+	Datum		values[AK_HR_NATTS];
+	bool		nulls[AK_HR_NATTS];
+
+	if (PG_ARGISNULL(argno))
+		return false;
+	t = PG_GETARG_HEAPTUPLEHEADER(argno);
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(t), HeapTupleHeaderGetTypMod(t));
+	if (desc->natts != AK_HR_NATTS)
+		elog(ERROR, "apikey._usage_merge() takes rows of apikey.usage_hours");
+	tuple.t_len = HeapTupleHeaderGetDatumLength(t);
+	tuple.t_data = t;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	if (nulls[AK_HR_KEY_ID] || nulls[AK_HR_HOUR])
+		return false;
+	ak_hour_row_decode(row, values, nulls);
+	return true;
+}
+
+/*
+ * apikey._usage_merge(a apikey.usage_hours, b apikey.usage_hours) RETURNS
+ * apikey.usage_hours: the two rows of one key and hour added up, as the
+ * worker adds them (either may be NULL).
+ */
+Datum
+apikey_usage_merge(PG_FUNCTION_ARGS)
+{
+	AkHourRow	a;
+	AkHourRow	b;
+	bool		has_a;
+	bool		has_b;
+	Datum		values[AK_HR_NATTS];
+	bool		nulls[AK_HR_NATTS];
+
+	AK_REQUIRE_PRELOAD();
+	has_a = ak_hour_row_arg(fcinfo, 0, &a);
+	has_b = ak_hour_row_arg(fcinfo, 1, &b);
+	if (!has_a && !has_b)
+		PG_RETURN_NULL();
+	if (!has_a)
+		a = b;
+	else if (has_b)
+		ak_hour_row_add(&a, &b);
+	ak_hour_row_encode(&a, values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(ak_result_tupdesc(fcinfo), values, nulls)));
 }

@@ -167,3 +167,20 @@ ak_identity_at_xact_end(XactEvent event)
 	if (ak_xact_ends(event))
 		ak_identity_valid = false;
 }
+
+/*
+ * Whether the caller may see a key, as row-level security on apikey.keys
+ * decides: admins see every key, owners their own.
+ */
+bool
+ak_key_visible(const AkKeyInfo *key)
+{
+	text	   *me;
+
+	if (ak_caller_is_admin())
+		return true;
+	me = ak_current_owner();
+	return me != NULL && key->owner != NULL &&
+		VARSIZE_ANY_EXHDR(me) == VARSIZE_ANY_EXHDR(key->owner) &&
+		memcmp(VARDATA_ANY(me), VARDATA_ANY(key->owner), VARSIZE_ANY_EXHDR(me)) == 0;
+}

@@ -17,6 +17,7 @@ extern bool ak_caller_is_admin(void);
 extern text *ak_current_owner(void);
 extern char *ak_current_actor(void);
 extern void ak_require_owner_or_admin(text *owner, const char *what);
+extern bool ak_key_visible(const AkKeyInfo *key);
 
 extern void ak_identity_set(const AkKeyInfo *key);
 extern bool ak_identity_key_id(pg_uuid_t *id);

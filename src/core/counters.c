@@ -71,6 +71,13 @@ ak_counters_shmem_init(void)
 void
 ak_count(AkCounter counter)
 {
+	ak_count_by(counter, 1);
+}
+
+/* Adds n to a counter. */
+void
+ak_count_by(AkCounter counter, uint64 n)
+{
 	pg_atomic_uint64 *value;
 
 	if (unlikely(ak_my_slot == NULL))
@@ -81,14 +88,14 @@ ak_count(AkCounter counter)
 			return;
 		if (index < 0 || index >= MaxBackends)
 		{
-			pg_atomic_fetch_add_u64(&ak_counter_slots[MaxBackends].value[counter], 1);
+			pg_atomic_fetch_add_u64(&ak_counter_slots[MaxBackends].value[counter], n);
 			return;
 		}
 		ak_my_slot = &ak_counter_slots[index];
 	}
 
 	value = &ak_my_slot->value[counter];
-	pg_atomic_write_u64(value, pg_atomic_read_u64(value) + 1);
+	pg_atomic_write_u64(value, pg_atomic_read_u64(value) + n);
 }
 
 uint64

@@ -27,6 +27,7 @@ typedef enum AkCounter
 extern Size ak_counters_shmem_size(void);
 extern void ak_counters_shmem_init(void);
 extern void ak_count(AkCounter counter);
+extern void ak_count_by(AkCounter counter, uint64 n);
 extern uint64 ak_counter_total(AkCounter counter);
 
 #endif							/* AK_COUNTERS_H */

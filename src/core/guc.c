@@ -106,10 +106,17 @@ bool		ak_track_usage = true;
 int			ak_max_usage_entries = 0;
 
 /*
- * apikey.flush_interval: how often the worker writes quota counts, usage
- * and access events; the most quota counts a crash can lose.
+ * apikey.flush_interval: how often the worker writes quota counts and
+ * access events; the most quota counts a crash can lose.
  */
 int			ak_flush_interval = 1000;	/* ms */
+
+/*
+ * apikey.usage_flush_interval: how often the worker writes usage and the
+ * keys' last use (and at the end of every hour); the most usage a crash
+ * can lose.
+ */
+int			ak_usage_flush_interval = 60000;	/* ms */
 
 /*
  * apikey.denied_audit_window: failed verifications of one key, address or
@@ -359,10 +366,19 @@ ak_define_worker_settings(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.flush_interval",
-							"How often the worker writes quota counts, usage and access events.",
+							"How often the worker writes quota counts and access events.",
 							"A crash loses at most this much of quota counts.",
 							&ak_flush_interval,
 							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.usage_flush_interval",
+							"How often the worker writes usage and the keys' last use.",
+							"Also at the end of each hour. The usage views show what is not written yet, live; a crash loses at most this much of it.",
+							&ak_usage_flush_interval,
+							60000, 100, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -45,6 +45,7 @@ extern bool ak_track_usage;
 extern int	ak_max_usage_entries;
 extern int	ak_flush_interval;
 extern int	ak_denied_audit_window;
+extern int	ak_usage_flush_interval;
 extern int	ak_maintenance_interval;
 extern int	ak_audit_retention;
 extern int	ak_usage_retention;

@@ -120,20 +120,6 @@ ak_quota_report(const AkQuotaCharge *charge, AkLimit *limit,
 	*retry_after_us = until;
 }
 
-/* Whether the caller may see the key's counts: as row-level security on keys. */
-static bool
-ak_key_visible(const AkKeyInfo *key)
-{
-	text	   *me;
-
-	if (ak_caller_is_admin())
-		return true;
-	me = ak_current_owner();
-	return me != NULL && key->owner != NULL &&
-		VARSIZE_ANY_EXHDR(me) == VARSIZE_ANY_EXHDR(key->owner) &&
-		memcmp(VARDATA_ANY(me), VARDATA_ANY(key->owner), VARSIZE_ANY_EXHDR(me)) == 0;
-}
-
 /*
  * A key's quota counts, for apikey.key_list: live from its counter when it
  * is in shared memory, else as the worker last wrote them.  False when the

@@ -567,4 +567,6 @@ ak_quota_counters_flushed(const AkQuotaFlush *items, int n, bool ok)
 		if (queue)
 			ak_quota_queue(c);
 	}
+	if (ok && n > 0)
+		ak_shash_note_idle(&ak_quota);
 }

@@ -26,6 +26,7 @@
 #include "core/guc.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "port/pg_bitutils.h"
 #include "shmem/area.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -39,7 +40,7 @@
  */
 #define AK_AREA_PLACE_SIZE		(256 * 1024)
 
-/* The use at which the worker warns, once. */
+/* The use, of what a class may take, at which the launcher warns, once. */
 #define AK_AREA_WARN_PERCENT	80
 
 const char *const ak_mem_class_names[AK_MEM_NUM] = {
@@ -75,8 +76,8 @@ typedef struct AkAreaShared
 	slock_t		mutex;			/* protects the rest */
 	int64		total;			/* bytes taken, all classes */
 	int64		used[AK_MEM_NUM];
-	bool		warning_due;	/* use passed AK_AREA_WARN_PERCENT */
-	bool		warned;
+	uint32		warning_due;	/* bit c: class c passed AK_AREA_WARN_PERCENT */
+	uint32		warned;			/* bit c: and the launcher said so */
 	char		place[FLEXIBLE_ARRAY_MEMBER];	/* the DSA's control segment */
 } AkAreaShared;
 
@@ -108,8 +109,8 @@ ak_area_shmem_init(void)
 	SpinLockInit(&ak_area_shared->mutex);
 	ak_area_shared->total = 0;
 	memset(ak_area_shared->used, 0, sizeof(ak_area_shared->used));
-	ak_area_shared->warning_due = false;
-	ak_area_shared->warned = false;
+	ak_area_shared->warning_due = 0;
+	ak_area_shared->warned = 0;
 
 	if (!IsUnderPostmaster)
 	{
@@ -176,20 +177,29 @@ ak_area_budget(void)
 }
 
 /*
+ * The most class may use now: the budget but what the other classes use
+ * or still have a claim on (their shares).  Caller holds the mutex.
+ */
+static int64
+ak_area_ceiling(AkMemClass class, int64 budget)
+{
+	int64		others = 0;
+
+	for (int c = 0; c < AK_MEM_NUM; c++)
+		if (c != class)
+			others += Max(budget / 100 * ak_mem_share[c], ak_area_shared->used[c]);
+	return Max(budget - others, budget / 100 * ak_mem_share[class]);
+}
+
+/*
  * Whether class may take size more bytes: within its share, or beyond it
  * if every other class can still reach its own.  Caller holds the mutex.
  */
 static bool
 ak_area_allows(AkMemClass class, Size size, int64 budget)
 {
-	int64		claims = 0;
-
-	if (ak_area_shared->used[class] + (int64) size <= budget / 100 * ak_mem_share[class])
-		return ak_area_shared->total + (int64) size <= budget;
-	for (int c = 0; c < AK_MEM_NUM; c++)
-		if (c != class)
-			claims += Max(budget / 100 * ak_mem_share[c] - ak_area_shared->used[c], 0);
-	return ak_area_shared->total + (int64) size + claims <= budget;
+	return ak_area_shared->used[class] + (int64) size <= ak_area_ceiling(class, budget) &&
+		ak_area_shared->total + (int64) size <= budget;
 }
 
 /*
@@ -211,9 +221,9 @@ ak_area_allocate(AkMemClass class, Size size)
 	{
 		ak_area_shared->used[class] += size;
 		ak_area_shared->total += size;
-		if (!ak_area_shared->warned &&
-			ak_area_shared->total * 100 >= budget * AK_AREA_WARN_PERCENT)
-			ak_area_shared->warning_due = true;
+		if (ak_area_shared->used[class] * 100 >=
+			ak_area_ceiling(class, budget) * AK_AREA_WARN_PERCENT)
+			ak_area_shared->warning_due |= (uint32) 1 << class;
 	}
 	SpinLockRelease(&ak_area_shared->mutex);
 	if (!allowed)
@@ -269,18 +279,34 @@ ak_area_share(AkMemClass class)
 }
 
 /*
- * Whether the use passed AK_AREA_WARN_PERCENT of the budget and nobody said
- * so yet; true once, to the one process (the worker) that then warns.
+ * Whether a class passed AK_AREA_WARN_PERCENT of the memory it may use and
+ * nobody said so yet: true once per class, to the one process (the
+ * launcher) that then warns; *class is the class.
  */
 bool
-ak_area_warning_due(void)
+ak_area_warning_due(AkMemClass *class)
 {
-	bool		due;
+	uint32		due;
 
 	SpinLockAcquire(&ak_area_shared->mutex);
-	due = ak_area_shared->warning_due && !ak_area_shared->warned;
-	if (due)
-		ak_area_shared->warned = true;
+	due = ak_area_shared->warning_due & ~ak_area_shared->warned;
+	if (due != 0)
+	{
+		*class = (AkMemClass) pg_rightmost_one_pos32(due);
+		ak_area_shared->warned |= (uint32) 1 << *class;
+	}
 	SpinLockRelease(&ak_area_shared->mutex);
-	return due;
+	return due != 0;
+}
+
+/* The most a class may use now (see ak_area_allows). */
+int64
+ak_area_class_ceiling(AkMemClass class)
+{
+	int64		ceiling;
+
+	SpinLockAcquire(&ak_area_shared->mutex);
+	ceiling = ak_area_ceiling(class, ak_area_budget());
+	SpinLockRelease(&ak_area_shared->mutex);
+	return ceiling;
 }

@@ -48,6 +48,7 @@ typedef struct AkAreaUsage
 extern void ak_area_usage(AkAreaUsage *usage);
 extern int64 ak_area_share(AkMemClass class);
 extern void ak_area_limit_to_budget(void);
-extern bool ak_area_warning_due(void);
+extern bool ak_area_warning_due(AkMemClass *class);
+extern int64 ak_area_class_ceiling(AkMemClass class);
 
 #endif							/* AK_AREA_H */

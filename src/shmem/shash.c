@@ -43,7 +43,11 @@
 /* Entries moved to a partition that found none, from another's idle ones. */
 #define AK_SHASH_STEAL			16
 
-/* After a search for idle entries that found none, the next one waits this long. */
+/*
+ * After a search for idle entries that found none, the next one waits this
+ * long -- unless the table's module said that entries may have become idle
+ * since (ak_shash_note_idle).
+ */
 #define AK_REUSE_BACKOFF_US		(100 * 1000)
 
 /* A partition's state: its lock's. */
@@ -55,6 +59,7 @@ typedef struct AkShashPartition
 	uint32		count;			/* entries in the chains */
 	uint32		allocated;		/* entries in the chains and the free list */
 	int64		futile_at;		/* when a search for idle entries found none */
+	uint64		futile_epoch;	/* and the idle epoch then */
 	uint64		evictions;		/* entries removed from the chains, ever */
 } AkShashPartition;
 
@@ -65,6 +70,8 @@ typedef struct AkShashShared
 	pg_atomic_uint32 cursor;	/* the next partition to look in for idle
 								 * entries */
 	pg_atomic_uint64 futile_at; /* when a search of them all found none */
+	pg_atomic_uint64 futile_epoch;	/* and the idle epoch then */
+	pg_atomic_uint64 idle_epoch;	/* ak_shash_note_idle: entries may be idle */
 	AkShashPartition partition[FLEXIBLE_ARRAY_MEMBER];
 } AkShashShared;
 
@@ -104,6 +111,8 @@ ak_shash_attach(AkShash *sh, const AkShashSpec *spec)
 		pg_atomic_init_u64(&s->allocated, 0);
 		pg_atomic_init_u32(&s->cursor, 0);
 		pg_atomic_init_u64(&s->futile_at, 0);
+		pg_atomic_init_u64(&s->futile_epoch, 0);
+		pg_atomic_init_u64(&s->idle_epoch, 0);
 		for (int p = 0; p < spec->partitions; p++)
 		{
 			memset(&s->partition[p], 0, sizeof(AkShashPartition));
@@ -346,8 +355,10 @@ static bool
 ak_shash_reuse_elsewhere(AkShash *sh, dsa_area *a, uint32 p, int64 now_us)
 {
 	AkShashShared *s = sh->shared;
+	uint64		epoch = pg_atomic_read_u64(&s->idle_epoch);
 
-	if (now_us - (int64) pg_atomic_read_u64(&s->futile_at) < AK_REUSE_BACKOFF_US)
+	if (now_us - (int64) pg_atomic_read_u64(&s->futile_at) < AK_REUSE_BACKOFF_US &&
+		pg_atomic_read_u64(&s->futile_epoch) == epoch)
 		return false;
 	for (int i = 0; i < sh->spec->partitions; i++)
 	{
@@ -365,6 +376,7 @@ ak_shash_reuse_elsewhere(AkShash *sh, dsa_area *a, uint32 p, int64 now_us)
 			return true;
 	}
 	pg_atomic_write_u64(&s->futile_at, (uint64) now_us);
+	pg_atomic_write_u64(&s->futile_epoch, epoch);
 	return false;
 }
 
@@ -376,14 +388,16 @@ static bool
 ak_shash_make_room(AkShash *sh, dsa_area *a, uint32 p, int64 now_us)
 {
 	AkShashPartition *part = &sh->shared->partition[p];
+	uint64		epoch = pg_atomic_read_u64(&sh->shared->idle_epoch);
 
 	if (ak_shash_take_chunk(sh, a, part))
 		return true;
-	if (now_us - part->futile_at >= AK_REUSE_BACKOFF_US)
+	if (now_us - part->futile_at >= AK_REUSE_BACKOFF_US || part->futile_epoch != epoch)
 	{
 		if (ak_shash_retire_idle(sh, a, part, now_us) > 0)
 			return true;
 		part->futile_at = now_us;
+		part->futile_epoch = epoch;
 	}
 	return ak_shash_reuse_elsewhere(sh, a, p, now_us);
 }
@@ -561,6 +575,16 @@ ak_shash_sweep(AkShash *sh, int64 now_us)
 		LWLockRelease(&sh->locks[p].lock);
 	}
 	return freed;
+}
+
+/*
+ * Says that entries may have become idle -- written, released -- so that a
+ * creation that finds no room looks for them again at once.
+ */
+void
+ak_shash_note_idle(AkShash *sh)
+{
+	pg_atomic_fetch_add_u64(&sh->shared->idle_epoch, 1);
 }
 
 /* Entries in the table now. */

@@ -111,6 +111,7 @@ extern uint64 ak_shash_evictions(const AkShash *sh, uint32 hash);
 typedef bool (*AkShashVisit) (void *entry, void *arg);
 extern void ak_shash_scan(AkShash *sh, LWLockMode mode, AkShashVisit visit, void *arg);
 extern int64 ak_shash_sweep(AkShash *sh, int64 now_us);
+extern void ak_shash_note_idle(AkShash *sh);
 
 extern int64 ak_shash_count(const AkShash *sh);
 extern int64 ak_shash_allocated(const AkShash *sh);

@@ -83,8 +83,11 @@ ak_usage_close_all(void)
 void
 ak_usage_at_xact_end(XactEvent event)
 {
-	if (ak_xact_ends(event) && ak_usage_nopen > 0)
+	if (!ak_xact_ends(event))
+		return;
+	if (ak_usage_nopen > 0)
 		ak_usage_close_all();
+	ak_usage_store_retry();		/* what found no room earlier, if any */
 }
 
 /*

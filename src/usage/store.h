@@ -53,12 +53,14 @@ extern void ak_usage_store_attach(void);
 
 extern void ak_usage_store_add(const AkUsageKey *key, const char *path,
 							   const AkUsageDelta *delta);
+extern void ak_usage_store_retry(void);
 
 typedef void (*AkUsageDrainFn) (const AkUsageKey *key, const char *path,
 								const AkUsageCounts *counts, void *arg);
-extern int64 ak_usage_store_drain(Oid dboid, int64 now_us, AkUsageDrainFn fn,
-								  void *arg);
-extern void ak_usage_store_forget_finished(int64 now_us);
+extern bool ak_usage_store_checkpoint_wanted(int64 since_us);
+extern void ak_usage_store_drain(Oid dboid, AkUsageDrainFn fn, void *arg);
+extern void ak_usage_store_peek(Oid dboid, AkUsageDrainFn fn, void *arg);
+extern int64 ak_usage_store_count(void);
 
 extern bool ak_usage_counts_empty(const AkUsageCounts *c);
 extern void ak_usage_counts_merge(AkUsageCounts *into, const AkUsageCounts *c);

@@ -22,6 +22,7 @@
 #include "core/guc.h"
 #include "miscadmin.h"
 #include "usage/store.h"
+#include "core/clock.h"
 #include "utils/timestamp.h"
 #include "worker/flush.h"
 #include "worker/task.h"
@@ -40,11 +41,10 @@ ak_report_usage_dropped(void)
 		return;
 	ereport(WARNING,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("apikey usage table is full: " UINT64_FORMAT " usage records were dropped",
+			 errmsg("apikey lost " UINT64_FORMAT " usage records for lack of shared memory",
 					dropped - reported),
-			 errdetail("Every entry of apikey.max_usage_entries (%d) holds a key, hour and endpoint not yet written.",
-					   ak_max_usage_entries),
-			 errhint("Raise apikey.max_usage_entries, or lower apikey.flush_interval.")));
+			 errdetail("Backends that exited could not move the usage they counted into the shared usage store within 10 seconds."),
+			 errhint("Raise apikey.shared_memory_budget (or apikey.max_usage_entries, if set), or lower apikey.usage_flush_interval.")));
 	reported = dropped;
 }
 
@@ -60,7 +60,7 @@ ak_flush_nowhere(AkUsagePending *pending)
 	int			n = ak_quota_counters_collect(MyDatabaseId, &counters);
 
 	ak_quota_counters_flushed(counters, n, true);
-	(void) ak_usage_harvest(pending, GetCurrentTimestamp());
+	ak_usage_harvest(pending);
 	ak_usage_written(pending, true, true);
 	(void) ak_events_collect(true);
 	ak_events_written();
@@ -78,13 +78,40 @@ ak_flush_last_use(AkUsagePending *pending)
 }
 
 /*
- * Collects everything the backends counted in this database and writes it;
- * final: the worker stops, every event is written now.  False when the
- * extension is not in the database any more.
+ * Whether usage is to be written now: every apikey.usage_flush_interval,
+ * when an hour has ended, and when a backend found no room for its counts.
+ */
+static bool
+ak_checkpoint_due(int64 now, int64 last)
+{
+	return now - last >= (int64) ak_usage_flush_interval * 1000 ||
+		ak_hour_of(now) != ak_hour_of(last) ||
+		ak_usage_store_checkpoint_wanted(last);
+}
+
+/*
+ * Writes the usage the backends counted in this database: the rows of
+ * usage_hours, and the keys' last use.
+ */
+static void
+ak_usage_checkpoint(AkUsagePending *pending)
+{
+	ak_usage_harvest(pending);
+	if (ak_task_run("flush usage", ak_write_usage, pending))
+		ak_usage_written(pending, false, true);
+	ak_flush_last_use(pending);
+}
+
+/*
+ * Collects everything the backends counted in this database and writes it:
+ * quota counters and events at every flush, usage at checkpoints; final:
+ * the worker stops, everything is written now.  False when the extension
+ * is not in the database any more.
  */
 bool
 ak_worker_flush(AkUsagePending *pending, bool final)
 {
+	static int64 last_checkpoint = 0;
 	int64		now = GetCurrentTimestamp();
 	AkCountersWrite counters;
 	bool		ok;
@@ -95,17 +122,17 @@ ak_worker_flush(AkUsagePending *pending, bool final)
 		return false;
 	}
 	ak_report_usage_dropped();
-	if (ak_usage_harvest(pending, now) > 0)
-		ak_usage_store_forget_finished(now);
 	counters.n = ak_quota_counters_collect(MyDatabaseId, &counters.counters);
 	(void) ak_events_collect(final);
 
 	ok = ak_task_run("flush counters", ak_write_counters, &counters);
 	ak_quota_counters_flushed(counters.counters, counters.n, ok);
-	ak_flush_last_use(pending);
 
-	if (ak_task_run("flush usage", ak_write_usage, pending))
-		ak_usage_written(pending, false, true);
+	if (final || ak_checkpoint_due(now, last_checkpoint))
+	{
+		ak_usage_checkpoint(pending);
+		last_checkpoint = now;
+	}
 
 	if (ak_task_run("flush events", ak_write_events, NULL))
 		ak_events_written();

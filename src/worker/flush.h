@@ -34,7 +34,7 @@ extern void ak_write_last_use(void *arg);
 typedef struct AkUsagePending AkUsagePending;
 
 extern AkUsagePending *ak_usage_pending_create(MemoryContext cxt);
-extern int64 ak_usage_harvest(AkUsagePending *pending, int64 now_us);
+extern void ak_usage_harvest(AkUsagePending *pending);
 extern void ak_usage_last_used(AkUsagePending *pending, AkLastUseWrite *w);
 extern void ak_usage_last_use_written(AkUsagePending *pending,
 									  const AkLastUseWrite *w);

@@ -57,6 +57,15 @@ ak_events_collect(bool all)
 	return ak_nbacklog;
 }
 
+static int
+ak_event_cmp(const void *a, const void *b)
+{
+	const AkEvent *x = a;
+	const AkEvent *y = b;
+
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
 /* The backlog is in audit_log: forget it. */
 void
 ak_events_written(void)
@@ -175,6 +184,8 @@ ak_write_events(void *arg)
 
 	if (ak_nbacklog == 0)
 		return;
+	/* in the order they happened: the shared table has none */
+	qsort(ak_backlog, ak_nbacklog, sizeof(AkEvent), ak_event_cmp);
 	ak_columns_init(&c, ak_event_columns, lengthof(ak_event_columns), ak_nbacklog, true);
 	for (int i = 0; i < ak_nbacklog; i++)
 		ak_event_row(&c, i, &ak_backlog[i]);

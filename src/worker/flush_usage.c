@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * flush_usage.c
- *	  The worker's "flush usage" task: what the backends counted in the
- *	  shared usage store (usage/store.c), gathered into one row per key and
- *	  hour -- its endpoints in a JSON object, the busiest AK_MAX_ENDPOINTS
- *	  - 1 kept and the others counted as "(other)" -- and added to
- *	  apikey.usage_hourly by one upsert.
+ *	  The worker's "flush usage" task, at each checkpoint: what the backends
+ *	  counted in the shared usage store (usage/store.c), gathered into one
+ *	  row per key and hour, added in C (usage/hourrow.c) to the row
+ *	  apikey.usage_hours already has, and written back by one upsert: no
+ *	  SQL function runs per row.
  *
  * What the worker took from shared memory stays in its memory until the
- * write commits: a failed task keeps it for the next flush.
+ * write commits: a failed task keeps it for the next checkpoint.  Only
+ * the worker writes usage_hours (but for the retention purge, which
+ * deletes whole hours long past), and it locks the rows it reads.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,17 +20,14 @@
 #include "core/guc.h"
 #include "core/spi.h"
 #include "executor/spi.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "usage/hourrow.h"
 #include "usage/store.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "worker/flush.h"
-
-#define AK_MAX_ENDPOINTS		32	/* per key and hour, "(other)" included */
 
 /* What the worker has collected and not written yet. */
 struct AkUsagePending
@@ -125,14 +124,11 @@ ak_harvest_entry(const AkUsageKey *key, const char *path,
 	ak_pending_add((AkUsagePending *) arg, key, path, counts);
 }
 
-/*
- * Collects what the backends counted in this database since the last
- * harvest; returns how many entries are of finished hours.
- */
-int64
-ak_usage_harvest(AkUsagePending *p, int64 now_us)
+/* Takes what the backends counted in this database into the worker's memory. */
+void
+ak_usage_harvest(AkUsagePending *p)
 {
-	return ak_usage_store_drain(MyDatabaseId, now_us, ak_harvest_entry, p);
+	ak_usage_store_drain(MyDatabaseId, ak_harvest_entry, p);
 }
 
 /* The last use of each key collected: for apikey.keys.last_used_at. */
@@ -174,196 +170,151 @@ ak_usage_written(AkUsagePending *p, bool keys, bool hours)
 }
 
 
-/* ---- writing usage_hourly ---- */
+/* ---- writing usage_hours ---- */
 
-/* One row of usage_hourly being built: a key's hour, all endpoints. */
-typedef struct AkHourRow
+/* The pending usage as one row per key and hour, sorted (*n of them). */
+static AkHourRow *
+ak_hour_writes(AkUsagePending *p, int *n)
 {
-	pg_uuid_t	key_id;
-	int64		hour;
-	AkUsageCounts counts;
-	StringInfoData endpoints;	/* a JSON object */
-	int			nendpoints;
-} AkHourRow;
-
-static int
-ak_pending_hour_cmp(const void *a, const void *b)
-{
-	const AkPendingHour *x = *(AkPendingHour *const *) a;
-	const AkPendingHour *y = *(AkPendingHour *const *) b;
-	int			c = memcmp(&x->key.key_id, &y->key.key_id, sizeof(pg_uuid_t));
-
-	if (c != 0)
-		return c;
-	if (x->key.hour != y->key.hour)
-		return x->key.hour < y->key.hour ? -1 : 1;
-	/* the busiest endpoints first: they are the ones an hour keeps */
-	if (x->counts.requests != y->counts.requests)
-		return x->counts.requests > y->counts.requests ? -1 : 1;
-	return strcmp(x->path, y->path);
-}
-
-static void
-ak_endpoint_json(StringInfo buf, const char *path, const AkUsageCounts *c)
-{
-	appendStringInfoString(buf, buf->len > 1 ? ", " : "");
-	escape_json(buf, path);
-	appendStringInfo(buf, ": {\"requests\": " INT64_FORMAT ", \"allowed\": " INT64_FORMAT
-					 ", \"total_ms\": %.3f}",
-					 c->requests, c->allowed, c->latency_us / 1000.0);
-}
-
-static bool
-ak_same_hour_row(const AkPendingHour *a, const AkPendingHour *b)
-{
-	return a->key.hour == b->key.hour &&
-		memcmp(&a->key.key_id, &b->key.key_id, sizeof(pg_uuid_t)) == 0;
-}
-
-/*
- * Groups the collected entries into rows of (key, hour): their counts
- * summed, their endpoints in a JSON object, the busiest first and the rest
- * as "(other)".
- */
-static int
-ak_hour_rows(AkUsagePending *p, AkHourRow **out)
-{
-	int			n = (int) hash_get_num_entries(p->hours);
-	AkPendingHour **sorted = palloc(Max(n, 1) * sizeof(AkPendingHour *));
-	AkHourRow  *rows = palloc0(Max(n, 1) * sizeof(AkHourRow));
+	AkHourRows *rows = ak_hour_rows_create();
 	HASH_SEQ_STATUS seq;
 	AkPendingHour *h;
-	int			nrows = 0;
-	int			i = 0;
 
 	hash_seq_init(&seq, p->hours);
 	while ((h = hash_seq_search(&seq)) != NULL)
-		sorted[i++] = h;
-	qsort(sorted, n, sizeof(AkPendingHour *), ak_pending_hour_cmp);
-
-	for (int first = 0, next; first < n; first = next)
-	{
-		AkHourRow  *row = &rows[nrows++];
-		AkUsageCounts other;
-
-		memset(&other, 0, sizeof(other));
-		row->key_id = sorted[first]->key.key_id;
-		row->hour = sorted[first]->key.hour;
-		initStringInfo(&row->endpoints);
-		appendStringInfoChar(&row->endpoints, '{');
-		for (next = first; next < n && ak_same_hour_row(sorted[next], sorted[first]); next++)
-		{
-			h = sorted[next];
-			ak_usage_counts_merge(&row->counts, &h->counts);
-			if (h->key.path_hash == 0)
-				continue;
-			if (row->nendpoints++ < AK_MAX_ENDPOINTS - 1)
-				ak_endpoint_json(&row->endpoints, h->path, &h->counts);
-			else
-				ak_usage_counts_merge(&other, &h->counts);
-		}
-		if (!ak_usage_counts_empty(&other))
-			ak_endpoint_json(&row->endpoints, "(other)", &other);
-		appendStringInfoChar(&row->endpoints, '}');
-	}
-	*out = rows;
-	return nrows;
+		ak_hour_rows_add(rows, &h->key, h->path, &h->counts);
+	return ak_hour_rows_sorted(rows, n);
 }
 
-/* The columns of the upsert, $1 to $10; $11 is the histograms, flat. */
-enum
+/*
+ * Adds the rows usage_hours already has for these keys and hours, locked
+ * (sorted, so that the order is always the same).
+ */
+static void
+ak_add_stored_rows(AkHourRow *w, int n)
 {
-	U_KEY_ID, U_HOUR, U_REQUESTS, U_ALLOWED, U_RATE_LIMITED, U_QUOTA_EXCEEDED,
-	U_DENIED_AUTH, U_COST_UNITS, U_LATENCY_MS, U_ENDPOINTS
-};
+	static const char *sql =
+		"SELECT u.* FROM apikey.usage_hours AS u"
+		"  JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(key_id, hour)"
+		"    ON u.key_id OPERATOR(pg_catalog.=) w.key_id AND u.hour OPERATOR(pg_catalog.=) w.hour"
+		" ORDER BY u.key_id, u.hour FOR UPDATE OF u";
+	static const Oid types[] = {UUIDOID, TIMESTAMPTZOID};
+	AkColumns	c;
+	AkParams	p = {0};
+	uint64		found;
 
-static const Oid ak_usage_columns[] = {
-	[U_KEY_ID] = UUIDOID,
-	[U_HOUR] = TIMESTAMPTZOID,
-	[U_REQUESTS] = INT8OID,
-	[U_ALLOWED] = INT8OID,
-	[U_RATE_LIMITED] = INT8OID,
-	[U_QUOTA_EXCEEDED] = INT8OID,
-	[U_DENIED_AUTH] = INT8OID,
-	[U_COST_UNITS] = INT8OID,
-	[U_LATENCY_MS] = FLOAT8OID,
-	[U_ENDPOINTS] = JSONBOID,
+	ak_columns_init(&c, types, lengthof(types), n, false);
+	for (int i = 0; i < n; i++)
+	{
+		ak_column_set(&c, 0, i, UUIDPGetDatum(&w[i].key_id));
+		ak_column_set(&c, 1, i, TimestampTzGetDatum(w[i].hour));
+	}
+	ak_columns_params(&c, &p);
+	found = ak_spi_exec(sql, &p, SPI_OK_SELECT);
+	if (found > 0 && SPI_tuptable->tupdesc->natts != AK_HR_NATTS)
+		elog(ERROR, "apikey.usage_hours has %d columns, not %d",
+			 SPI_tuptable->tupdesc->natts, AK_HR_NATTS);
+	for (uint64 r = 0; r < found; r++)
+	{
+		Datum		values[AK_HR_NATTS];
+		bool		nulls[AK_HR_NATTS];
+		AkHourRow	stored;
+		AkHourRow  *into;
+
+		heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
+		ak_hour_row_decode(&stored, values, nulls);
+		into = bsearch(&stored, w, n, sizeof(AkHourRow), ak_hour_row_cmp);
+		if (into != NULL)
+			ak_hour_row_add(into, &stored);
+	}
+}
+
+static const Oid ak_hour_columns[AK_HR_NATTS] = {
+	[AK_HR_KEY_ID] = UUIDOID,
+	[AK_HR_HOUR] = TIMESTAMPTZOID,
+	[AK_HR_REQUESTS] = INT8OID,
+	[AK_HR_ALLOWED] = INT8OID,
+	[AK_HR_RATE_LIMITED] = INT8OID,
+	[AK_HR_QUOTA_EXCEEDED] = INT8OID,
+	[AK_HR_DENIED_AUTH] = INT8OID,
+	[AK_HR_COST_UNITS] = INT8OID,
+	[AK_HR_AVG_MS] = FLOAT8OID,
+	[AK_HR_P95_MS] = FLOAT8OID,
+	[AK_HR_P99_MS] = FLOAT8OID,
+	[AK_HR_ENDPOINTS] = JSONBOID,
+	[AK_HR_LATENCY_HIST] = INT8ARRAYOID,
 };
 
 #define AK_HIST		CppAsString2(AK_LATENCY_BUCKETS)
 
+/* Writes the added-up rows back, each whole. */
 static void
-ak_usage_row_columns(AkColumns *c, int i, const AkHourRow *r, Datum *hist)
+ak_write_hour_rows(AkHourRow *w, int n)
 {
-	ak_column_set(c, U_KEY_ID, i, UUIDPGetDatum(&r->key_id));
-	ak_column_set(c, U_HOUR, i, TimestampTzGetDatum(r->hour * USECS_PER_HOUR));
-	ak_column_set(c, U_REQUESTS, i, Int64GetDatum(r->counts.requests));
-	ak_column_set(c, U_ALLOWED, i, Int64GetDatum(r->counts.allowed));
-	ak_column_set(c, U_RATE_LIMITED, i, Int64GetDatum(r->counts.rate_limited));
-	ak_column_set(c, U_QUOTA_EXCEEDED, i, Int64GetDatum(r->counts.quota_exceeded));
-	ak_column_set(c, U_DENIED_AUTH, i, Int64GetDatum(r->counts.denied_auth));
-	ak_column_set(c, U_COST_UNITS, i, Int64GetDatum(r->counts.cost_units));
-	ak_column_set(c, U_LATENCY_MS, i, Float8GetDatum(r->counts.latency_us / 1000.0));
-	ak_column_set(c, U_ENDPOINTS, i,
-				  DirectFunctionCall1(jsonb_in, CStringGetDatum(r->endpoints.data)));
-	for (int b = 0; b < AK_LATENCY_BUCKETS; b++)
-		hist[i * AK_LATENCY_BUCKETS + b] = Int64GetDatum(r->counts.latency[b]);
+	static const char *sql =
+		"INSERT INTO apikey.usage_hours AS u"
+		"  (key_id, hour, requests, allowed, rate_limited, quota_exceeded,"
+		"   denied_auth, cost_units, avg_ms, p95_ms, p99_ms, endpoints, latency_hist)"
+		" SELECT d.key_id, d.hour, d.requests, d.allowed, d.rate_limited, d.quota_exceeded,"
+		"        d.denied_auth, d.cost_units, d.avg_ms, d.p95_ms, d.p99_ms, d.endpoints,"
+		"        CASE WHEN d.timed THEN ($14::int8[])[(d.i OPERATOR(pg_catalog.-) 1)"
+		"             OPERATOR(pg_catalog.*) " AK_HIST " OPERATOR(pg_catalog.+) 1"
+		"             : d.i OPERATOR(pg_catalog.*) " AK_HIST "] END"
+		"   FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[],"
+		"               $5::int8[], $6::int8[], $7::int8[], $8::int8[],"
+		"               $9::float8[], $10::float8[], $11::float8[], $12::jsonb[],"
+		"               $13::bool[]) WITH ORDINALITY"
+		"     AS d(key_id, hour, requests, allowed, rate_limited, quota_exceeded,"
+		"          denied_auth, cost_units, avg_ms, p95_ms, p99_ms, endpoints, timed, i)"
+		" ON CONFLICT (key_id, hour) DO UPDATE SET"
+		"   requests = excluded.requests, allowed = excluded.allowed,"
+		"   rate_limited = excluded.rate_limited, quota_exceeded = excluded.quota_exceeded,"
+		"   denied_auth = excluded.denied_auth, cost_units = excluded.cost_units,"
+		"   avg_ms = excluded.avg_ms, p95_ms = excluded.p95_ms, p99_ms = excluded.p99_ms,"
+		"   endpoints = excluded.endpoints, latency_hist = excluded.latency_hist";
+	static const Oid bool_type[] = {BOOLOID};
+	AkColumns	c;
+	AkColumns	timed;
+	AkParams	p = {0};
+	Datum	   *hist = palloc0(n * AK_LATENCY_BUCKETS * sizeof(Datum));
+	Oid			hist_type;
+
+	ak_columns_init(&c, ak_hour_columns, AK_HR_LATENCY_HIST, n, true);
+	ak_columns_init(&timed, bool_type, 1, n, false);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[AK_HR_NATTS];
+		bool		nulls[AK_HR_NATTS];
+
+		ak_hour_row_encode(&w[i], values, nulls);
+		for (int col = 0; col < AK_HR_LATENCY_HIST; col++)
+			if (!nulls[col])
+				ak_column_set(&c, col, i, values[col]);
+		ak_column_set(&timed, 0, i, BoolGetDatum(!nulls[AK_HR_LATENCY_HIST]));
+		for (int b = 0; b < AK_LATENCY_BUCKETS; b++)
+			hist[i * AK_LATENCY_BUCKETS + b] = Int64GetDatum(w[i].hist[b]);
+	}
+	ak_columns_params(&c, &p);
+	ak_columns_params(&timed, &p);
+	ak_param(&p, INT8ARRAYOID,
+			 ak_array_datum(hist, NULL, n * AK_LATENCY_BUCKETS, INT8OID, &hist_type),
+			 false);
+	(void) ak_spi_exec(sql, &p, SPI_OK_INSERT);
 }
 
 /*
- * Adds the collected usage to usage_hourly, in the caller's transaction:
- * one upsert for every row.  avg_ms, p95_ms and p99_ms are computed again
- * from the sum of the stored and the new histograms.
+ * Adds the collected usage to usage_hours, in the caller's transaction:
+ * the stored rows are read and locked, added to in C, and written back.
  */
 void
 ak_write_usage(void *arg)
 {
-	static const char *sql =
-		"INSERT INTO apikey.usage_hourly AS u"
-		"  (key_id, hour, requests, allowed, rate_limited, quota_exceeded,"
-		"   denied_auth, cost_units, avg_ms, p95_ms, p99_ms, endpoints, latency_hist)"
-		" SELECT d.key_id, d.hour, d.requests, d.allowed, d.rate_limited,"
-		"   d.quota_exceeded, d.denied_auth, d.cost_units,"
-		"   d.latency_ms OPERATOR(pg_catalog./) NULLIF(apikey._hist_count(h.hist), 0),"
-		"   apikey.latency_quantile(h.hist, 0.95), apikey.latency_quantile(h.hist, 0.99),"
-		"   d.endpoints, h.hist"
-		" FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[],"
-		"             $5::int8[], $6::int8[], $7::int8[], $8::int8[],"
-		"             $9::float8[], $10::jsonb[]) WITH ORDINALITY"
-		"   AS d(key_id, hour, requests, allowed, rate_limited, quota_exceeded,"
-		"        denied_auth, cost_units, latency_ms, endpoints, i),"
-		"   LATERAL (SELECT ($11::int8[])[(d.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) " AK_HIST " OPERATOR(pg_catalog.+) 1"
-		"                                 : d.i OPERATOR(pg_catalog.*) " AK_HIST "] AS hist) AS h"
-		" ON CONFLICT (key_id, hour) DO UPDATE SET"
-		"   requests = u.requests OPERATOR(pg_catalog.+) excluded.requests,"
-		"   allowed = u.allowed OPERATOR(pg_catalog.+) excluded.allowed,"
-		"   rate_limited = u.rate_limited OPERATOR(pg_catalog.+) excluded.rate_limited,"
-		"   quota_exceeded = u.quota_exceeded OPERATOR(pg_catalog.+) excluded.quota_exceeded,"
-		"   denied_auth = u.denied_auth OPERATOR(pg_catalog.+) excluded.denied_auth,"
-		"   cost_units = u.cost_units OPERATOR(pg_catalog.+) excluded.cost_units,"
-		"   avg_ms = apikey._avg_add(u.avg_ms, u.latency_hist, excluded.avg_ms, excluded.latency_hist),"
-		"   p95_ms = apikey.latency_quantile(apikey._hist_add(u.latency_hist, excluded.latency_hist), 0.95),"
-		"   p99_ms = apikey.latency_quantile(apikey._hist_add(u.latency_hist, excluded.latency_hist), 0.99),"
-		"   latency_hist = apikey._hist_add(u.latency_hist, excluded.latency_hist),"
-		"   endpoints = CASE WHEN excluded.endpoints OPERATOR(pg_catalog.=) '{}' THEN u.endpoints"
-		"                    ELSE apikey._endpoints_add(u.endpoints, excluded.endpoints) END";
 	AkUsagePending *p = arg;
-	AkHourRow  *rows;
-	int			n = ak_hour_rows(p, &rows);
-	AkColumns	c;
-	AkParams	params = {0};
-	Datum	   *hist;
-	Oid			hist_type;
-	Datum		hist_array;
+	int			n;
+	AkHourRow  *w = ak_hour_writes(p, &n);
 
 	if (n == 0)
 		return;
-	ak_columns_init(&c, ak_usage_columns, lengthof(ak_usage_columns), n, false);
-	hist = palloc(n * AK_LATENCY_BUCKETS * sizeof(Datum));
-	for (int i = 0; i < n; i++)
-		ak_usage_row_columns(&c, i, &rows[i], hist);
-	ak_columns_params(&c, &params);
-	hist_array = ak_array_datum(hist, NULL, n * AK_LATENCY_BUCKETS, INT8OID, &hist_type);
-	ak_param(&params, hist_type, hist_array, false);
-	(void) ak_spi_exec(sql, &params, SPI_OK_INSERT);
+	ak_add_stored_rows(w, n);
+	ak_write_hour_rows(w, n);
 }

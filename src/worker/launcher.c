@@ -513,22 +513,24 @@ static void
 ak_launcher_watch_memory(void)
 {
 	AkAreaUsage use;
+	AkMemClass	class;
+	int64		ceiling;
 
 	ak_area_limit_to_budget();
-	if (!ak_area_warning_due())
-		return;
-	ak_area_usage(&use);
-	ereport(WARNING,
-			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("apikey uses %d%% of apikey.shared_memory_budget",
-					(int) (use.total * 100 / Max(use.budget, 1))),
-			 errdetail("%lld of %lld bytes: key %lld, address %lld, named %lld, cooldown %lld, quota %lld, usage %lld, key cache %lld.",
-					   (long long) use.total, (long long) use.budget,
-					   (long long) use.used[AK_MEM_KEY], (long long) use.used[AK_MEM_ADDRESS],
-					   (long long) use.used[AK_MEM_NAMED], (long long) use.used[AK_MEM_COOLDOWN],
-					   (long long) use.used[AK_MEM_QUOTA], (long long) use.used[AK_MEM_USAGE],
-					   (long long) use.used[AK_MEM_KEYCACHE]),
-			 errhint("Raise apikey.shared_memory_budget; apikey.stats and apikey.bucket_use show what fills it.")));
+	while (ak_area_warning_due(&class))
+	{
+		ak_area_usage(&use);
+		ceiling = ak_area_class_ceiling(class);
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("apikey's %s memory uses %d%% of what apikey.shared_memory_budget allows it",
+						ak_mem_class_names[class],
+						(int) (use.used[class] * 100 / Max(ceiling, 1))),
+				 errdetail("It uses %lld of %lld bytes; all classes use %lld of the budget of %lld.",
+						   (long long) use.used[class], (long long) ceiling,
+						   (long long) use.total, (long long) use.budget),
+				 errhint("Raise apikey.shared_memory_budget; apikey.stats and apikey.bucket_use show what fills it.")));
+	}
 }
 
 /*

@@ -6,7 +6,7 @@
  *	  - expiry: keys past expires_at -- a rotated key's grace period is its
  *		expires_at -- get revoked_at = expires_at, which keeps them EXPIRED
  *		(rotated ones REVOKED), and an "expired" audit row;
- *	  - retention: audit_log and usage_hourly rows older than
+ *	  - retention: audit_log and usage_hours rows older than
  *		apikey.audit_retention and apikey.usage_retention, in batches.
  *
  *-------------------------------------------------------------------------
@@ -99,9 +99,9 @@ ak_worker_maintain(void)
 			 "         OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
 			 "   ORDER BY at LIMIT " AK_BATCH_STR "))",
 			 ak_audit_retention);
-	ak_purge("purge usage_hourly",
-			 "DELETE FROM apikey.usage_hourly WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-			 "  SELECT ctid FROM apikey.usage_hourly"
+	ak_purge("purge usage_hours",
+			 "DELETE FROM apikey.usage_hours WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+			 "  SELECT ctid FROM apikey.usage_hours"
 			 "   WHERE hour OPERATOR(pg_catalog.<) (pg_catalog.now()"
 			 "         OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
 			 "   LIMIT " AK_BATCH_STR "))",

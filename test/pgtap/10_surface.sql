@@ -10,9 +10,10 @@ SELECT has_role('apikey_admin');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
           'apikey_admin is NOLOGIN');
 
-SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map',
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hours', 'scope_map',
                                   'quota_counters', 'shared_throttles']);
-SELECT views_are('apikey', ARRAY['key_list', 'stats', 'bucket_use', 'usage_daily', 'usage_monthly']);
+SELECT views_are('apikey', ARRAY['key_list', 'stats', 'bucket_use', 'usage_hourly', 'usage_daily',
+                                 'usage_monthly']);
 SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
@@ -160,8 +161,8 @@ SELECT function_privs_are('apikey', 'reset_buckets', ARRAY['text'], 'apikey_admi
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'keys', 'quota_counters', 'usage_hourly'],
-    'RLS is enabled and forced on keys, audit_log, quota_counters and usage_hourly');
+    ARRAY['audit_log', 'keys', 'quota_counters', 'usage_hours'],
+    'RLS is enabled and forced on keys, audit_log, quota_counters and usage_hours');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -170,7 +171,7 @@ SELECT is(
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
     ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'quota_counters', 'scope_map',
-          'shared_throttles', 'tiers', 'usage_hourly'],
+          'shared_throttles', 'tiers', 'usage_hours'],
     'pg_extension_config_dump covers every table of data');
 
 SELECT * FROM finish();

@@ -1,8 +1,9 @@
 --
 -- Usage (doc/apikey.md, "Usage analytics"): latency histograms, the usage_daily and
 -- usage_monthly views with cost, endpoint merging, and row-level security.
--- The worker writes usage_hourly (test/t/007_worker.pl); here the rows are
--- written by hand.
+-- The worker writes usage_hours (test/t/007_worker.pl); here the rows are
+-- written by hand.  usage_hourly adds what shared memory holds and the
+-- worker has not written yet: requests of other tests of this run.
 --
 \set VERBOSITY terse
 
@@ -46,8 +47,8 @@ SELECT count(*) AS kept, (e->'(other)'->>'requests')::int AS other
 INSERT INTO apikey.tiers (name, rate_limits, price_per_1k) VALUES ('regress_paid', '[]', 2.5);
 SELECT key_id AS ak FROM apikey.issue('regress_usage_alice', tier => 'regress_paid') \gset
 SELECT key_id AS bk FROM apikey.issue('regress_usage_bob') \gset
-INSERT INTO apikey.usage_hourly (key_id, hour, requests, allowed, rate_limited, quota_exceeded,
-                                 denied_auth, cost_units, avg_ms, latency_hist)
+INSERT INTO apikey.usage_hours (key_id, hour, requests, allowed, rate_limited, quota_exceeded,
+                                denied_auth, cost_units, avg_ms, latency_hist)
 SELECT :'ak'::uuid, '2026-03-01 10:00+00'::timestamptz, 100, 90, 5, 3, 2, 180, 2.5, (SELECT fast FROM h)
 UNION ALL
 SELECT :'ak', '2026-03-01 23:00+00', 10, 10, 0, 0, 0, 10, 300, (SELECT slow FROM h)
@@ -58,10 +59,10 @@ SELECT :'bk', '2026-03-01 10:00+00', 7, 7, 0, 0, 0, 7, 1, (SELECT fast FROM h);
 
 SELECT key_id = :'ak' AS alice, day, requests, allowed, rate_limited, quota_exceeded, denied_auth,
        cost_units, round(avg_ms::numeric, 3) AS avg_ms, p95_ms, p99_ms, cost
-  FROM apikey.usage_daily ORDER BY key_id = :'ak' DESC, day;
+  FROM apikey.usage_daily WHERE key_id IN (:'ak', :'bk') ORDER BY key_id = :'ak' DESC, day;
 SELECT key_id = :'ak' AS alice, month, requests, cost_units, round(avg_ms::numeric, 3) AS avg_ms,
        apikey.latency_quantile(latency_hist, 1) AS max_ms, cost
-  FROM apikey.usage_monthly ORDER BY key_id = :'ak' DESC;
+  FROM apikey.usage_monthly WHERE key_id IN (:'ak', :'bk') ORDER BY key_id = :'ak' DESC;
 
 -- An owner sees the usage of its own keys only; an admin sees all.
 CREATE ROLE regress_usage_alice;
@@ -70,11 +71,11 @@ SET ROLE regress_usage_alice;
 SELECT count(*) AS hours, bool_and(key_id = :'ak') AS own FROM apikey.usage_hourly;
 SELECT count(*) AS days FROM apikey.usage_daily;
 SELECT count(*) AS months FROM apikey.usage_monthly;
-INSERT INTO apikey.usage_hourly (key_id, hour) VALUES (:'ak', now());
+INSERT INTO apikey.usage_hours (key_id, hour) VALUES (:'ak', now());
 RESET ROLE;
 CREATE ROLE regress_usage_admin IN ROLE apikey_admin;
 SET ROLE regress_usage_admin;
-SELECT count(*) AS hours FROM apikey.usage_hourly;
+SELECT count(*) AS hours FROM apikey.usage_hourly WHERE key_id IN (:'ak', :'bk');
 RESET ROLE;
 REVOKE USAGE ON SCHEMA apikey FROM regress_usage_alice;
 DROP ROLE regress_usage_alice;

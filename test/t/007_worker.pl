@@ -11,6 +11,8 @@ use ApikeyTest;
 
 my $node = apikey_node('worker', conf => q{
 apikey.flush_interval = '300ms'
+apikey.usage_flush_interval = '300ms'
+apikey.denied_audit_window = '1s'
 apikey.maintenance_interval = '500ms'
 });
 $node->safe_psql('postgres', q{
