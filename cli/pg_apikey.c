@@ -44,6 +44,7 @@ static const Command *const commands[] = {
 	&export_command,
 	&bulk_issue_command,
 	&bulk_revoke_command,
+	&top_command,
 	NULL
 };
 
@@ -115,7 +116,8 @@ help(void)
 		   "  usage        a key's requests per day\n"
 		   "  export       every key, without secrets, as CSV or JSON lines\n"
 		   "  bulk-issue   issue the keys of a CSV or JSON-lines file, all or nothing\n"
-		   "  bulk-revoke  revoke the keys listed in a file, all or nothing\n");
+		   "  bulk-revoke  revoke the keys listed in a file, all or nothing\n"
+		   "  top          a live view: requests, refusals, quotas, the worker\n");
 	printf("\nOptions:\n"
 		   "      --json               JSON output instead of a table\n"
 		   "  -V, --version            output version information, then exit\n"
