@@ -45,6 +45,7 @@ static const Command *const commands[] = {
 	&bulk_issue_command,
 	&bulk_revoke_command,
 	&top_command,
+	&report_command,
 	NULL
 };
 
@@ -117,7 +118,8 @@ help(void)
 		   "  export       every key, without secrets, as CSV or JSON lines\n"
 		   "  bulk-issue   issue the keys of a CSV or JSON-lines file, all or nothing\n"
 		   "  bulk-revoke  revoke the keys listed in a file, all or nothing\n"
-		   "  top          a live view: requests, refusals, quotas, the worker\n");
+		   "  top          a live view: requests, refusals, quotas, the worker\n"
+		   "  report       a usage report with charts, as one HTML file\n");
 	printf("\nOptions:\n"
 		   "      --json               JSON output instead of a table\n"
 		   "  -V, --version            output version information, then exit\n"

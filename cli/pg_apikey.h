@@ -19,6 +19,11 @@
  * topframe.c	a frame of top, laid out for the terminal's size
  * screen.c		text for a terminal: lines cut to a width, flowing items, tables
  * terminal.c	the terminal: size, raw mode, alternate screen, signals
+ * report.c		report --html: the command, the page, its header and summary
+ * reportusage.c	the report's traffic, latency and endpoint sections
+ * reportkeys.c	the report's quota, refusal and key inventory sections
+ * html.c		HTML: escaping, the page and its style sheet, tables
+ * svg.c		the report's charts, as inline SVG
  *
  * Memory (pg_malloc), messages (pg_log_*), strings (PQExpBuffer), lists
  * (SimpleStringList) and tables come from PostgreSQL's client libraries.
@@ -426,5 +431,89 @@ typedef struct TopView
 
 /* The frame's text, lines ended by newlines; the caller frees it. */
 extern char *top_frame(const TopData *d, const TopView *v);
+
+/* ---- HTML (html.c) ---- */
+
+extern void html_escape(PQExpBuffer b, const char *s);
+extern void html_page_start(PQExpBuffer b, const char *title);
+extern void html_page_end(PQExpBuffer b);
+/* A result as a table, every cell escaped; see html.c for the styles. */
+extern void html_table(PQExpBuffer b, const PGresult *res, const char *monospace);
+
+/* ---- charts (svg.c) ---- */
+
+typedef struct ChartSeries
+{
+	const char *name;
+	const char *color;			/* a CSS colour */
+	double	   *v;				/* a value a point; NAN: none */
+	bool		dashed;
+} ChartSeries;
+
+typedef struct Chart
+{
+	const char *title;			/* for screen readers */
+	int			npoints;		/* at least 1 */
+	double	   *x;				/* ascending */
+	double		x_step;			/* bars: the width of one, in x's units */
+	bool		time_axis;		/* x are Unix times, shown in UTC */
+	const char *x_prefix;		/* else the labels of x: "day 3" */
+	const char *y_suffix;		/* "%", " ms" */
+	double		y_max;			/* the top of the y axis; 0: from the data */
+	int			nseries;
+	ChartSeries *series;
+	double		x_min;			/* set by the drawing */
+	double		x_max;
+} Chart;
+
+extern void svg_stacked_bars(PQExpBuffer b, Chart *c);
+extern void svg_lines(PQExpBuffer b, Chart *c);
+extern void svg_hbars(PQExpBuffer b, Chart *c, char *const *labels);
+
+/* ---- the usage report (report.c, reportusage.c, reportkeys.c) ---- */
+
+typedef struct Report
+{
+	/* $1 the period (an interval), $2 the owner or NULL, $3 hour or day */
+	const char *params[3];
+	const char *owner;
+	bool		admin;
+	char	   *user;
+	char	   *dbname;
+} Report;
+
+/*
+ * Every query of the report starts with this: p.since and p.last are the
+ * first and the last bucket (hours, or days for a long period), p.step
+ * one bucket, p.owner the owner asked for.  Times are UTC (the session's
+ * TimeZone).
+ */
+#define REPORT_PERIOD \
+	"WITH p AS (SELECT pg_catalog.date_trunc($3::pg_catalog.text," \
+	"   pg_catalog.now() - $1::pg_catalog.interval) AS since," \
+	"  pg_catalog.date_trunc($3::pg_catalog.text, pg_catalog.now()) AS last," \
+	"  ('1 ' || $3::pg_catalog.text)::pg_catalog.interval AS step," \
+	"  $2::pg_catalog.text AS owner)"
+
+/* usage_hourly's rows of the period, with their key (k), for an owner */
+#define REPORT_USAGE_FROM \
+	" FROM apikey.usage_hourly AS u JOIN apikey.key_list AS k ON k.id = u.key_id" \
+	" CROSS JOIN p"
+#define REPORT_USAGE_WHERE \
+	" WHERE u.hour >= p.since AND (p.owner IS NULL OR k.owner = p.owner)"
+
+extern PGresult *report_query(const Report *r, const char *sql);
+/* <section> with its title, and its end */
+extern void report_section(PQExpBuffer b, const char *id, const char *title,
+						   const char *intro);
+extern void report_section_end(PQExpBuffer b, const char *note);
+/* A column of a result as numbers (NAN for NULL), pg_malloc'd. */
+extern double *report_column(const PGresult *res, int col);
+
+extern void report_traffic(PQExpBuffer b, const Report *r);
+extern void report_endpoints(PQExpBuffer b, const Report *r);
+extern void report_quota(PQExpBuffer b, const Report *r);
+extern void report_refused(PQExpBuffer b, const Report *r);
+extern void report_inventory(PQExpBuffer b, const Report *r);
 
 #endif							/* PG_APIKEY_H */
