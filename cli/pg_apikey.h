@@ -372,6 +372,7 @@ typedef struct TopFeatures
 	bool		stats;			/* may read apikey.stats */
 	bool		read_all_stats; /* sees the worker's timings */
 	bool		blocks;			/* apikey.blocks exists, readable */
+	bool		blocks_exist;	/* readable or not */
 	bool		bucket_use;		/* apikey.bucket_use exists, readable */
 	int			flush_ms;		/* apikey.flush_interval, or 0 */
 	char	   *user;

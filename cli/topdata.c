@@ -43,6 +43,7 @@ static const char *const class_columns[] = {
 	" pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')," \
 	" pg_catalog.to_regclass('apikey.blocks') IS NOT NULL AND" \
 	"  pg_catalog.has_table_privilege('apikey.blocks', 'SELECT')," \
+	" pg_catalog.to_regclass('apikey.blocks') IS NOT NULL," \
 	" pg_catalog.to_regclass('apikey.bucket_use') IS NOT NULL AND" \
 	"  pg_catalog.has_table_privilege('apikey.bucket_use', 'SELECT')," \
 	" (SELECT s.setting FROM pg_catalog.pg_settings AS s" \
@@ -75,11 +76,12 @@ top_features(TopFeatures *f)
 	f->stats = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	f->read_all_stats = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 	f->blocks = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
-	f->bucket_use = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
-	f->flush_ms = PQgetisnull(res, 0, 5) ? 0 : atoi(PQgetvalue(res, 0, 5));
-	f->user = pg_strdup(PQgetvalue(res, 0, 6));
-	f->dbname = pg_strdup(PQgetvalue(res, 0, 7));
-	columns = PQgetisnull(res, 0, 8) ? "{}" : PQgetvalue(res, 0, 8);
+	f->blocks_exist = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+	f->bucket_use = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	f->flush_ms = PQgetisnull(res, 0, 6) ? 0 : atoi(PQgetvalue(res, 0, 6));
+	f->user = pg_strdup(PQgetvalue(res, 0, 7));
+	f->dbname = pg_strdup(PQgetvalue(res, 0, 8));
+	columns = PQgetisnull(res, 0, 9) ? "{}" : PQgetvalue(res, 0, 9);
 
 	initPQExpBuffer(&f->stats_sql);
 	appendPQExpBufferStr(&f->stats_sql, "SELECT ");

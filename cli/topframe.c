@@ -345,9 +345,11 @@ summary_lines(Screen *scr, const TopData *d, const TopView *v)
 	hour_lines(scr, d);
 	worker_line(scr, d);
 	bucket_lines(scr, d);
-	if (!d->f->blocks)
+	if (!d->f->blocks_exist)
 		screen_words(scr, "blocked", "not available: this version of apikey has no "
 					 "apikey.blocks");
+	else if (!d->f->blocks)
+		screen_words(scr, "blocked", "apikey.blocks is for apikey_admin");
 }
 
 /* The frame with the first ntables tables, rows rows each at most. */
