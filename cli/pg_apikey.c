@@ -3,7 +3,8 @@
  * pg_apikey.c
  *	  The command-line tool of the apikey extension: issue, list, show,
  *	  revoke, rotate, update, usage, export, bulk-issue and bulk-revoke,
- *	  through libpq, with PostgreSQL's usual connection options.
+ *	  and top and report to see what apikey does, through libpq, with
+ *	  PostgreSQL's usual connection options.
  *
  * Every command checks its input completely before it connects, sends
  * user input only as parameters of PQexecParams, schema-qualifies every

@@ -10,6 +10,7 @@
 // page) to PNG.
 //
 // Usage: node render.js PAGE.html SHOT.png [--width=N] [--height=N] [--full]
+//                       [--element=SELECTOR]   (a screenshot of that element)
 // playwright-core is found through NODE_PATH (scripts/lib.sh installs it).
 'use strict';
 
@@ -38,7 +39,11 @@ async function main() {
 		page.on('pageerror', (e) => result.errors.push(String(e)));
 		page.on('request', (r) => { if (r.url() !== url) result.requests.push(r.url()); });
 		await page.goto(url, { waitUntil: 'load' });
-		await page.screenshot({ path: shot, fullPage: process.argv.includes('--full') });
+		const element = process.argv.find((a) => a.startsWith('--element='));
+		if (element)
+			await page.locator(element.slice('--element='.length)).screenshot({ path: shot });
+		else
+			await page.screenshot({ path: shot, fullPage: process.argv.includes('--full') });
 		Object.assign(result, await page.evaluate(() => ({
 			title: document.title,
 			sections: document.querySelectorAll('section').length,

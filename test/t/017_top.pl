@@ -64,6 +64,18 @@ sub top
 
 sub longest { my $m = 0; $m = length > $m ? length : $m for split /\n/, shift; return $m }
 
+# ---- help ----
+my ($help) = ('');
+IPC::Run::run([ 'pg_apikey', '--help' ], '>', \$help);
+like($help, qr/^  top +a live view.*\n  report +a usage report/m, 'pg_apikey --help lists top and report');
+for my $command ('top', 'report')
+{
+	IPC::Run::run([ 'pg_apikey', $command, '--help' ], '>', \$help);
+	ok($? == 0 && $help =~ /^Usage:\n  pg_apikey .*\b$command\b/, "$command --help");
+}
+IPC::Run::run([ 'pg_apikey', 'top', '--interval', '0' ], '<', \'', '>', \$help, '2>', \my $complaint);
+ok($? >> 8 == 1 && $complaint =~ /invalid --interval "0"/, 'top refuses a bad --interval');
+
 # ---- an admin, 100 columns ----
 my ($rc, $out, $err) = top('watcher', COLUMNS => 100);
 is($rc, 0, 'top --once exits 0');
