@@ -231,6 +231,8 @@ cmd_report(int argc, char **argv)
 
 	read_report_options(argc, argv, &o, &r);
 	connect_db();
+	/* (no apikey here: SQLSTATE 3F000, which comes with a hint) */
+	PQclear(query("SELECT pg_catalog.has_schema_privilege('apikey', 'USAGE')", 0, NULL));
 	PQclear(query("SELECT pg_catalog.set_config('TimeZone', 'UTC', false)", 0, NULL));
 	/* one snapshot for every section */
 	PQclear(query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL));

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "common/connect.h"
 #include "pg_apikey.h"
 
 typedef struct TopOptions
@@ -82,6 +83,15 @@ top_once(TopData *d, double interval)
 	return EXIT_OK;
 }
 
+/* The connection is lost: a new one, set up as connect_db's was. */
+static void
+reconnect(void)
+{
+	PQreset(conn);
+	if (PQstatus(conn) == CONNECTION_OK)
+		PQclear(PQexec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL));
+}
+
 /* Waits for the next frame; false if q was typed or a signal came. */
 static bool
 wait_next_frame(double deadline)
@@ -116,7 +126,7 @@ top_live(TopData *d, double interval)
 		char	   *frame;
 
 		if (PQstatus(conn) == CONNECTION_BAD)
-			PQreset(conn);
+			reconnect();
 		(void) top_read(d);
 		frame = frame_for_terminal(d, interval, true);
 		terminal_draw(frame);

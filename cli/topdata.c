@@ -164,7 +164,7 @@ static const char *const frame_sql[TQ_COUNT] = {
 	 */
 	"SELECT a.pid, a.state, a.query,"
 	" pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() - a.state_change), 1),"
-	" a.datname"
+	" a.datname, a.datname IS DISTINCT FROM pg_catalog.current_database()"
 	" FROM pg_catalog.pg_stat_activity AS a"
 	" WHERE a.backend_type = 'apikey worker'"
 	"  OR (a.backend_type IS NULL AND a.application_name = 'apikey worker')",

@@ -218,6 +218,16 @@ worker_line(Screen *scr, const TopData *d)
 
 	if (PQntuples(res) == 0)
 		items[n++] = item("not running: nothing writes usage_hourly or audit_log");
+	else if (strcmp(PQgetvalue(res, 0, 5), "t") == 0)
+	{
+		char	   *text = psprintf("writes to database \"%s\" (apikey.database), not to this "
+									"one: usage and audit_log here stay as they are",
+									PQgetvalue(res, 0, 4));
+
+		screen_words(scr, "worker", text);
+		pg_free(text);
+		return;
+	}
 	else if (PQgetisnull(res, 0, 1))
 	{
 		char	   *text = psprintf("pid %s (its last flush is shown to members of "
@@ -395,7 +405,7 @@ top_frame(const TopData *d, const TopView *v)
 	int			rows = v->height > 0 ? 5 : 10;
 	int			ntables = (int) NTABLES;
 
-	scr.width = Max(v->width, 20);
+	scr.width = Max(v->width, 10);
 	initPQExpBuffer(&scr.out);
 	if (d->error)
 	{
