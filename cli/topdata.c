@@ -189,6 +189,14 @@ static const char *const frame_sql[TQ_COUNT] = {
 	"  / nullif(pg_catalog.sum(u.requests), 0), 1) AS \"refused%\""
 	HOUR_ROWS " GROUP BY k.owner ORDER BY 2 DESC, 1 LIMIT 20",
 
+	/* TQ_OWNERS_REFUSED: owners by refusals this hour */
+	HOUR_CTE "SELECT k.owner, pg_catalog.sum(u.requests - u.allowed) AS refused,"
+	" pg_catalog.sum(u.rate_limited) AS rate_limited,"
+	" pg_catalog.sum(u.quota_exceeded) AS quota_exceeded,"
+	" pg_catalog.sum(u.denied_auth) AS denied_auth"
+	HOUR_ROWS " WHERE u.requests > u.allowed"
+	" GROUP BY k.owner ORDER BY 2 DESC, 1 LIMIT 20",
+
 	/*
 	 * TQ_QUOTA: live keys with a quota, nearest to it first.  The counts
 	 * are key_list's (live), of today and this month only.

@@ -38,6 +38,10 @@ static const ScreenColumn owner_cols[] = {
 	{"owner", false, 1, 8}, {"requests", true, 2, 0}, {"refused", true, 3, 0},
 	{"keys", true, 5, 0}, {"refused%", true, 4, 0}
 };
+static const ScreenColumn owner_refused_cols[] = {
+	{"owner", false, 1, 8}, {"refused", true, 2, 0}, {"rate_limited", true, 3, 0},
+	{"quota_exceeded", true, 4, 0}, {"denied_auth", true, 5, 0}
+};
 static const ScreenColumn quota_cols[] = {
 	{"prefix", false, 1, 16}, {"month", true, 2, 0}, {"today", true, 3, 0},
 	{"owner", false, 4, 6}, {"month used", true, 6, 0}, {"today used", true, 5, 0},
@@ -60,6 +64,8 @@ static const TopTable tables[] = {
 	"no refusals this hour"},
 	{"Owners by requests, this hour", TQ_OWNERS, owner_cols, lengthof(owner_cols),
 	"no requests this hour"},
+	{"Owners by refusals, this hour", TQ_OWNERS_REFUSED, owner_refused_cols,
+	lengthof(owner_refused_cols), "no refusals this hour"},
 	{"Quota burn: keys nearest their quota", TQ_QUOTA, quota_cols, lengthof(quota_cols),
 	"no live key has a quota"},
 	{"Blocked addresses (apikey.blocks)", TQ_BLOCKS, NULL, 0, "none"},

@@ -44,7 +44,7 @@ traffic() {
 }
 traffic &
 sleep 0.5
-COLUMNS=100 LINES=46 "$bin/pg_apikey" top --once --interval 1 >"$work/top.txt"
+COLUMNS=100 LINES=58 "$bin/pg_apikey" top --once --interval 1 >"$work/top.txt"
 wait
 
 # the frame as a terminal shows it

@@ -98,6 +98,8 @@ like($out, qr/^Keys by refusals, this hour\nprefix +refused .*\n\Q$prefix{legacy
 	'keys by refusals, with the counts of each kind');
 like($out, qr/^Owners by requests, this hour\nowner +requests +refused +keys +refused%\nacme +40 +0 +2 +0\.0$/m,
 	'owners');
+like($out, qr/^Owners by refusals, this hour\nowner +refused +rate_limited +quota_exceeded +denied_auth\ninitech +12 +0 +0 +12\nalice +7 +7 +0 +0$/m,
+	'owners by refusals');
 like($out, qr/^Quota burn: keys nearest their quota\nprefix +month +today +owner +month used +today used +name$/m,
 	'quota burn');
 like($out, qr/^\Q$prefix{laptop}\E +- +\d+\.\d% +alice +- +\d+\/100 +laptop$/m,
