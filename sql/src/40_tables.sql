@@ -153,7 +153,10 @@ CREATE TABLE apikey.audit_log (
     request_method  text,
     request_path    text,
     status          integer,
-    detail          jsonb NOT NULL DEFAULT '{}'
+    detail          jsonb NOT NULL DEFAULT '{}',
+    session_role    text,
+    subject         text,
+    actor_key_id    uuid
 );
 
 CREATE INDEX audit_log_key_id_idx ON apikey.audit_log (key_id, at);
@@ -162,6 +165,14 @@ CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
 
 COMMENT ON TABLE apikey.audit_log IS
 'Append-only record of every key change and denied request';
+COMMENT ON COLUMN apikey.audit_log.actor IS
+'The current role of the caller (after SET ROLE), or apikey worker';
+COMMENT ON COLUMN apikey.audit_log.session_role IS
+'The role the caller''s session logged in as (PostgREST: its authenticator)';
+COMMENT ON COLUMN apikey.audit_log.subject IS
+'The JWT "sub" claim of a PostgREST request, as PostgREST set it; NULL elsewhere';
+COMMENT ON COLUMN apikey.audit_log.actor_key_id IS
+'The key check_request() verified in the caller''s transaction, if any';
 
 -- Append-only: audit rows are never changed or removed, except by the
 -- worker's retention job.

@@ -25,7 +25,8 @@ SELECT columns_are('apikey', 'tiers', ARRAY[
     'price_per_1k']);
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
-    'request_method', 'request_path', 'status', 'detail']);
+    'request_method', 'request_path', 'status', 'detail', 'session_role',
+    'subject', 'actor_key_id']);
 SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
