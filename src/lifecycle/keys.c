@@ -214,11 +214,13 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 	ak_param_ptr(&p, CIDRARRAYOID, a->allowed_ips);
 	ak_param_ptr(&p, JSONBOID, a->metadata);
 	ak_param_ptr(&p, JSONBOID, a->rate_limits);
+	/* a new key starts its own lineage: its id */
 	ak_insert_new_key("INSERT INTO apikey.keys"
-					  " (prefix, key_hash, owner, org, name, scopes, tier,"
-					  "  expires_at, allowed_ips, metadata, rate_limits)"
-					  " VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'), $7,"
-					  "  $8, $9, coalesce($10, '{}'), $11)"
+					  " (id, lineage, prefix, key_hash, owner, org, name, scopes,"
+					  "  tier, expires_at, allowed_ips, metadata, rate_limits)"
+					  " SELECT g.id, g.id, $1, $2, $3, $4, $5, coalesce($6, '{}'),"
+					  "  $7, $8, $9, coalesce($10, '{}'), $11"
+					  " FROM (SELECT gen_random_uuid()) AS g(id)"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, VARDATA_ANY(a->prefix), VARSIZE_ANY_EXHDR(a->prefix), out);
 	ak_audit_issued(a, out);
@@ -317,11 +319,13 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 					  " (prefix, key_hash, owner, org, name, scopes, tier,"
 					  "  rate_limits, daily_quota, monthly_quota,"
 					  "  max_concurrency, allowed_ips, metadata, expires_at,"
-					  "  jwt_role, rotated_from)"
+					  "  jwt_role, rotated_from, lineage, daily_usage, usage_day,"
+					  "  monthly_usage, usage_month)"
 					  " SELECT $1, $2, owner, org, name, scopes, tier,"
 					  "  rate_limits, daily_quota, monthly_quota,"
 					  "  max_concurrency, allowed_ips, metadata, expires_at,"
-					  "  jwt_role, id"
+					  "  jwt_role, id, lineage, daily_usage, usage_day,"
+					  "  monthly_usage, usage_month"
 					  " FROM apikey.keys WHERE id = $3"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, old.display_prefix,

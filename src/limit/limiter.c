@@ -153,13 +153,17 @@ ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost,
 	return false;				/* keep compiler quiet */
 }
 
-/* The key's own buckets, all together; hints remember where they are. */
+/*
+ * The key's own buckets, all together; hints remember where they are.
+ * Their subject is the key's lineage: a rotated key shares its
+ * predecessor's buckets (and concurrency and quota counters).
+ */
 static bool
 ak_key_limits_step(AkDecision *d, const AkKeyInfo *key, int64 cost)
 {
 	if (key->nlimits == 0)
 		return true;
-	return ak_debit_step(d, AK_CELL_KEY_LIMIT, (const uint8 *) key->id.data,
+	return ak_debit_step(d, AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
 						 key->limits, key->nlimits, key->policy_header, cost,
 						 NULL, key->cell_hints);
 }
@@ -257,7 +261,7 @@ ak_concurrency_step(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
 
 	if (key->max_concurrency <= 0)
 		return true;
-	taken = ak_slot_acquire((const uint8 *) key->id.data, key->max_concurrency,
+	taken = ak_slot_acquire((const uint8 *) key->lineage.data, key->max_concurrency,
 							&t->slot);
 	if (taken != AK_DEBIT_OK)
 		t->slot = NULL;
