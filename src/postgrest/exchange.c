@@ -32,6 +32,7 @@
 #include "postgrest/jwtrole.h"
 #include "postgrest/refusal.h"
 #include "usage/record.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -163,9 +164,13 @@ ak_exchange_role(const AkKeyInfo *key)
 	const char *problem;
 
 	if (!own)
+	{
 		role = ak_jwt_role;
+		if (!OidIsValid(get_role_oid(role, true)))
+			return role;
+	}
 	problem = ak_jwt_role_problem(role);
-	if (problem != NULL && (own || strcmp(problem, "It does not exist") != 0))
+	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to mint a JWT for role \"%s\"", role),

@@ -46,6 +46,7 @@ $node->safe_psql('postgres', q{
     CREATE ROLE keyadmin LOGIN;
     CREATE ROLE app_user NOLOGIN;
     CREATE ROLE maker NOLOGIN CREATEROLE;
+    CREATE ROLE replicator NOLOGIN REPLICATION;
     CREATE EXTENSION apikey;
     GRANT apikey_admin TO keyadmin;
 });
@@ -221,6 +222,8 @@ is(q_as('attacker', "SET ROLE attacker_alias; $forge_session SELECT apikey.curre
 my $r = rest(login => 'proxy', claims => '{"sub": "victim", "role": "anon"}', method => 'GET',
 	sql => "SELECT apikey.current_owner() || ' ' || count(*) FROM apikey.key_list;");
 like($r->{out}, qr/^anon 0$/m, "1: nor a login replaying PostgREST's statement when it is not in apikey.authenticator_roles");
+is(q_as('authenticator', "$forge_session SELECT apikey.current_owner() || ' ' || count(*) FROM apikey.key_list"),
+	'authenticator 0', '1: nor the authenticator itself before it switches to a request\'s role');
 is(q_as('attacker', "$forge_session SELECT count(*) FROM apikey.audit_log WHERE owner = 'victim'") . ' '
 	  . q_as('attacker', "$forge_session SELECT count(*) FROM apikey.usage_hourly"),
 	'0 0', "1: the victim's audit rows and usage stay hidden");
@@ -317,6 +320,7 @@ sq('REVOKE apikey_admin FROM app_user');
 # ==== 9. jwt_role: a superuser, a login role, a privileged role ====
 for my $case ([ $superuser, qr/It is a superuser/ ], [ 'victim', qr/It can log in/ ],
 	[ 'authenticator', qr/It can log in/ ], [ 'maker', qr/It has CREATEROLE/ ],
+	[ 'replicator', qr/It has REPLICATION/ ],
 	[ 'apikey_admin', qr/It is apikey_admin or a member of it/ ],
 	[ 'pg_read_all_data', qr/It is pg_read_all_data or a member of it/ ],
 	[ 'pg_execute_server_program', qr/It is pg_execute_server_program or a member of it/ ])
@@ -425,6 +429,12 @@ for my $case (
 		sub { $as_key->('mg', rpc('update', [ 'key_id', 'uuid', qq{"$k{mg}[0]"} ], [ 'changes', 'jsonb', $case->[0] ])) },
 		'42501', $case->[1]);
 }
+refused('4: a key widens itself through update_bulk()',
+	sub { $as_key->('mg', rpc('update_bulk', [ 'key_ids', 'uuid[]', qq{["$k{mg}[0]"]} ], [ 'changes', 'jsonb', '{"scopes": ["*"]}' ])) },
+	'42501', qr/scope "\*" is not within/);
+refused('4: a key issues a wider key through issue_bulk()',
+	sub { $as_key->('mg', rpc('issue_bulk', [ 'specs', 'jsonb', '[{"owner": "acme", "scopes": ["orders:read"]}]' ])) },
+	'42501', qr/the allowlist must be within/);
 refused('4: a key rotates a wider key of its owner (and would get its token)',
 	sub { $as_key->('mg', rpc('rotate', [ 'key_id', 'uuid', qq{"$k{wide}[0]"} ])) },
 	'42501', qr/scope "\*" is not within/);
