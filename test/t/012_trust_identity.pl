@@ -350,7 +350,7 @@ for my $case ([ 'quota', 'QUOTA_EXCEEDED' ], [ 'rate', 'RATE_LIMITED' ])
 {
 	my ($name, $code) = @$case;
 	is(join(',', map { code_of('victim', $name) } 1 .. 4), "OK,OK,OK,$code",
-		"3: the owner spends the limit an admin gave ($name)");
+		"the owner spends the limit an admin gave ($name)");
 	my @codes;
 	for my $i (1 .. 6)
 	{
@@ -548,7 +548,7 @@ wait_until(sub {
 		  /Asynchronous notification "apikey_quota" with payload "(.*?)" received/g);
 	return @alerts >= 1;
 });
-is(scalar(@alerts), 1, '7: another role listening gets the alert');
+is(scalar(@alerts), 1, 'another role listening gets the alert');
 like($alerts[0] // '', qr/^\{"period": "day", "percent": 80, "audit_id": \d+\}$/,
 	'7: it carries the audit row id, the period and the percent, nothing else');
 unlike($alerts[0] // '', qr/victim|$k{q1}[0]|"used"|"quota"/, '7: no owner, no key id, no count');
@@ -556,7 +556,7 @@ my ($audit_id) = ($alerts[0] // '') =~ /"audit_id": (\d+)/;
 $audit_id //= 0;
 $listener->quit;
 is(q_as('attacker', "SELECT count(*) FROM apikey.audit_log WHERE id = $audit_id"), '0',
-	'7: the listener of another owner reads nothing more under row-level security');
+	'control: the listener of another owner reads nothing more under row-level security');
 is(q_as('victim', "SELECT key_id || ' ' || (detail->>'used') FROM apikey.audit_log WHERE id = $audit_id"),
 	"$k{q1}[0] 8", "control: the key's owner reads the rest");
 is(q_as('keyadmin', "SELECT owner FROM apikey.audit_log WHERE id = $audit_id"), 'victim', 'control: so does an admin');
@@ -569,11 +569,11 @@ for my $case ([ 'x1', 'QUOTA_EXCEEDED' ], [ 'x2', 'RATE_LIMITED' ])
 {
 	my ($name, $code) = @$case;
 	my $exchange = "SELECT apikey.exchange(" . lit($k{$name}[1]) . ")->>'token_type'";
-	is(q_as('attacker', "$exchange; $exchange"), "bearer\nbearer", "8: two exchanges pass ($name)");
+	is(q_as('attacker', "$exchange; $exchange"), "bearer\nbearer", "two exchanges pass ($name)");
 	my $res = run_as('attacker', $exchange);
 	is("$res->{state} " . ($res->{detail} // ''), "53400 The apikey code is $code; over HTTP the status would be 429.",
 		"8: the third is refused with the limiter's code ($code)");
-	unlike($res->{err}, qr/\Q$k{$name}[1]\E/, '8: and the error shows no token');
+	unlike($res->{err}, qr/\Q$k{$name}[1]\E/, 'the refusal shows no token');
 	is(code_of('attacker', $name), $code, '8: the exchanges were charged to the key');
 }
 $r = rest(sql => rpc('exchange', [ 'token', 'text', $J->encode($k{x1}[1]) ]));
