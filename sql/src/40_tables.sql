@@ -63,10 +63,13 @@ CREATE TABLE apikey.keys (
     daily_usage     bigint NOT NULL DEFAULT 0,
     usage_day       date,
     monthly_usage   bigint NOT NULL DEFAULT 0,
-    usage_month     date
+    usage_month     date,
+    lineage         uuid NOT NULL
 ) WITH (fillfactor = 80);  -- room for the worker's HOT updates of usage columns
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
+-- the worker writes a rotation chain's quota counts to each of its keys
+CREATE INDEX keys_lineage_idx ON apikey.keys (lineage);
 CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
     WHERE revoked_at IS NULL AND expires_at IS NOT NULL;
 
@@ -80,6 +83,8 @@ COMMENT ON COLUMN apikey.keys.rate_limits IS
 'The key''s own rate limits; NULL means its tier''s';
 COMMENT ON COLUMN apikey.keys.jwt_role IS
 'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
+COMMENT ON COLUMN apikey.keys.lineage IS
+'The rotation chain: the id of its first key, copied by rotate(); the chain shares one set of rate limits, concurrency and quota counters';
 
 -- A change to a key reaches every backend's verification cache at commit.
 CREATE TRIGGER keys_invalidate_insert
@@ -122,7 +127,7 @@ GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
               daily_quota, monthly_quota, max_concurrency, allowed_ips,
               metadata, created_at, expires_at, revoked_at, revoke_reason,
               last_used_at, rotated_from, rotated_to, jwt_role, daily_usage,
-              usage_day, monthly_usage, usage_month)
+              usage_day, monthly_usage, usage_month, lineage)
     ON apikey.keys TO PUBLIC;
 
 CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
@@ -131,7 +136,8 @@ SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
        k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
        k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
        k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
-       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status,
+       k.lineage
   FROM apikey.keys AS k;
 
 COMMENT ON VIEW apikey.key_list IS
@@ -153,7 +159,10 @@ CREATE TABLE apikey.audit_log (
     request_method  text,
     request_path    text,
     status          integer,
-    detail          jsonb NOT NULL DEFAULT '{}'
+    detail          jsonb NOT NULL DEFAULT '{}',
+    session_role    text,
+    subject         text,
+    actor_key_id    uuid
 );
 
 CREATE INDEX audit_log_key_id_idx ON apikey.audit_log (key_id, at);
@@ -162,6 +171,14 @@ CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
 
 COMMENT ON TABLE apikey.audit_log IS
 'Append-only record of every key change and denied request';
+COMMENT ON COLUMN apikey.audit_log.actor IS
+'The current role of the caller (after SET ROLE), or apikey worker';
+COMMENT ON COLUMN apikey.audit_log.session_role IS
+'The role the caller''s session logged in as (PostgREST: its authenticator)';
+COMMENT ON COLUMN apikey.audit_log.subject IS
+'The JWT "sub" claim of a PostgREST request, as PostgREST set it; NULL elsewhere';
+COMMENT ON COLUMN apikey.audit_log.actor_key_id IS
+'The key check_request() verified in the caller''s transaction, if any';
 
 -- Append-only: audit rows are never changed or removed, except by the
 -- worker's retention job.

@@ -34,6 +34,7 @@ typedef struct AkKeyInfo
 {
 	/* what every check() reads */
 	pg_uuid_t	id;
+	pg_uuid_t	lineage;		/* the rotation chain: its buckets' subject */
 	TimestampTz expires_at;		/* DT_NOEND when the key never expires */
 	TimestampTz revoked_at;		/* DT_NOEND when not revoked */
 	bool		rotated;		/* rotated_to is set */

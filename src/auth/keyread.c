@@ -139,6 +139,7 @@ typedef struct AkKeysColumns
 {
 	Oid			relid;
 	AttrNumber	id,
+				lineage,
 				prefix,
 				key_hash,
 				owner,
@@ -171,6 +172,7 @@ ak_keys_columns(Relation rel)
 		return &cols;
 
 	cols.id = ak_attnum(desc, "id");
+	cols.lineage = ak_attnum(desc, "lineage");
 	cols.prefix = ak_attnum(desc, "prefix");
 	cols.key_hash = ak_attnum(desc, "key_hash");
 	cols.owner = ak_attnum(desc, "owner");
@@ -320,6 +322,9 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 
 	d = ak_getattr(tuple, rel, cols->id, &isnull);
 	memcpy(&row->fixed.id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	d = ak_getattr(tuple, rel, cols->lineage, &isnull);
+	memcpy(&row->fixed.lineage, isnull ? &row->fixed.id : DatumGetUUIDP(d),
+		   sizeof(pg_uuid_t));
 
 	prefix = ak_getattr_text(tuple, rel, cols->prefix);
 	text_to_cstring_buffer(prefix, row->display_prefix, sizeof(row->display_prefix));

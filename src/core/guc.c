@@ -20,6 +20,7 @@
 #include "core/guc.h"
 #include "core/secret.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 /* ---- keys and their verification ---- */
 
@@ -128,6 +129,28 @@ char	   *ak_jwt_secret = NULL;
 /* apikey.jwt_role: the role claim of JWTs for keys without a jwt_role. */
 char	   *ak_jwt_role = NULL;
 
+/*
+ * apikey.authenticator_roles: the roles PostgREST logs in as.  Request
+ * settings (request.jwt.claims, request.headers, request.method) describe
+ * a request only in a session of one of them that has switched to the
+ * request's role (core/request.c); any other session can set them to
+ * anything.
+ */
+char	   *ak_authenticator_roles = NULL;
+
+/*
+ * apikey.manage_scope: the scope a key verified by check_request() needs
+ * to manage keys (lifecycle/rights.c).
+ */
+char	   *ak_manage_scope = NULL;
+
+/*
+ * apikey.jwt_privileged_roles: roles a key's jwt_role may name although
+ * they have BYPASSRLS or CREATEROLE (Supabase's service_role), because an
+ * admin said so here.
+ */
+char	   *ak_jwt_privileged_roles = NULL;
+
 /* ---- tests ---- */
 
 /*
@@ -160,6 +183,60 @@ ak_check_header_name(char **newval, void **extra, GucSource source)
 	}
 	for (char *p = *newval; *p; p++)
 		*p = pg_tolower((unsigned char) *p);
+	return true;
+}
+
+/*
+ * apikey.authenticator_roles and apikey.jwt_privileged_roles: a list of
+ * role names, written as search_path is (unquoted names in lower case).
+ */
+static bool
+ak_role_list_check(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval ? *newval : "");
+	List	   *names;
+	bool		ok = SplitIdentifierString(copy, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("It must be a list of role names separated by commas.");
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
+/* Whether role is one of the names of a role list setting. */
+bool
+ak_role_in_list(const char *list, const char *role)
+{
+	char	   *copy = pstrdup(list ? list : "");
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (SplitIdentifierString(copy, ',', &names))
+		foreach(lc, names)
+			if (strcmp((const char *) lfirst(lc), role) == 0)
+				found = true;
+	list_free(names);
+	pfree(copy);
+	return found;
+}
+
+/* A scope as keys carry them: not empty, no white space. */
+static bool
+ak_check_scope_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || **newval == '\0' || strlen(*newval) > 256)
+	{
+		GUC_check_errdetail("A scope has 1 to 256 characters.");
+		return false;
+	}
+	for (char *p = *newval; *p; p++)
+		if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
+		{
+			GUC_check_errdetail("A scope has no white space.");
+			return false;
+		}
 	return true;
 }
 
@@ -418,6 +495,33 @@ ak_define_postgrest_settings(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.authenticator_roles",
+							   "Roles PostgREST logs in as: request settings count only in their sessions, once switched to another role.",
+							   "Elsewhere request.jwt.claims, request.headers and request.method are ignored, and the caller is its role.",
+							   &ak_authenticator_roles,
+							   "authenticator",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   ak_role_list_check, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.manage_scope",
+							   "Scope a key verified by check_request() needs to manage keys.",
+							   NULL,
+							   &ak_manage_scope,
+							   "apikey:manage",
+							   PGC_SUSET,
+							   0,
+							   ak_check_scope_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_privileged_roles",
+							   "Roles a key's jwt_role may name although they have BYPASSRLS or CREATEROLE.",
+							   "Empty by default: exchange() mints no JWT for a role that bypasses row-level security.",
+							   &ak_jwt_privileged_roles,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   ak_role_list_check, NULL, NULL);
 }
 
 /*

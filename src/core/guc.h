@@ -53,10 +53,14 @@ extern char *ak_client_ip_header;
 extern int	ak_error_style;
 extern char *ak_jwt_secret;
 extern char *ak_jwt_role;
+extern char *ak_authenticator_roles;
+extern char *ak_manage_scope;
+extern char *ak_jwt_privileged_roles;
 
 /* tests */
 extern int	ak_test_clock_offset;
 
 extern void ak_define_gucs(void);
+extern bool ak_role_in_list(const char *list, const char *role);
 
 #endif							/* AK_GUC_H */

@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/spi.h"
 #include "lifecycle/validate.h"
+#include "postgrest/jwtrole.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -162,10 +163,12 @@ ak_validate_tier(text *tier)
 				 errhint("The tiers are the rows of apikey.tiers.")));
 }
 
+/* A key's jwt_role: a role for requests (postgrest/jwtrole.c). */
 void
 ak_validate_jwt_role(text *role)
 {
 	char	   *name;
+	const char *problem;
 
 	if (role == NULL)
 		return;
@@ -175,6 +178,12 @@ ak_validate_jwt_role(text *role)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid jwt_role: role \"%s\" does not exist", name)));
+	problem = ak_jwt_role_problem(name);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid jwt_role: role \"%s\" may not be the role of a JWT", name),
+				 errdetail("%s. %s", problem, ak_jwt_role_rule)));
 }
 
 void

@@ -16,6 +16,7 @@
  */
 #include "apikey.h"
 
+#include "auth/identity.h"
 #include "auth/token.h"
 #include "auth/verify.h"
 #include "core/counters.h"
@@ -88,7 +89,8 @@ ak_failure_display(text *token, const AkKeyInfo *key, size_t prefix_len,
 
 /*
  * Verifies a token at now_us, counts the outcome and queues an access event
- * for a failure.  *key is the key the token belongs to, when there is one
+ * for a failure; a key verified VALID is one the caller has proved it
+ * holds, for consume() (auth/identity.c).  *key is the key the token belongs to, when there is one
  * (also for most failures), else NULL; it is valid until the next
  * verification.  For BLOCKED, *blocked_until is the end of the cooldown.
  */
@@ -110,7 +112,9 @@ ak_verify_request(text *token, text *scope, inet *client_ip, int64 now_us,
 	if (code == AK_CODE_BLOCKED)
 		ak_count(AK_BLOCKED);
 
-	if (code != AK_CODE_VALID)
+	if (code == AK_CODE_VALID)
+		ak_identity_note_verified(*key);
+	else
 	{
 		size_t		display_len;
 		const char *display = ak_failure_display(token, *key, prefix_len,

@@ -30,6 +30,8 @@ typedef struct AkDecision
 
 extern void ak_limiter_decide(text *token, text *scope, inet *client_ip,
 							  int64 cost, AkDecision *d);
+extern void ak_limiter_admit(const AkKeyInfo *key, inet *client_ip, int64 cost,
+							 int64 now_us, AkDecision *d);
 extern void ak_limiter_consume(const pg_uuid_t *key_id, int64 cost,
 							   bool refund_on_rollback, AkDecision *d);
 extern void ak_limiter_throttle(text *name, int64 rate, const Interval *period,

@@ -5,11 +5,13 @@
  *	  path: what a key's counter is debited, what a refusal reports, and
  *	  the 80% and 95% alerts.
  *
- * A key's counts live in a quota counter (quotastore.c).  The worker writes
- * counters that changed to the key's row (daily_usage, usage_day,
- * monthly_usage, usage_month) every apikey.flush_interval; a counter that
- * is created later -- after a crash, or for a key that was idle -- starts
- * from that row, so a crash loses at most one flush interval of counts and
+ * A key's counts live in a quota counter (quotastore.c) whose subject is
+ * the key's lineage: every key of a rotation chain counts in one counter.
+ * The worker writes counters that changed to the rows of every key of the
+ * lineage (daily_usage, usage_day, monthly_usage, usage_month) every
+ * apikey.flush_interval; a counter that is created later -- after a crash,
+ * or for a key that was idle -- starts from the row of whichever key of the
+ * chain is used, so a crash loses at most one flush interval of counts and
  * a clean restart none (the counters are saved with the buckets).
  *
  *-------------------------------------------------------------------------
@@ -53,7 +55,7 @@ ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
 		req->seed_period[p] = key->usage_period[p];
 		req->seed_used[p] = key->usage[p];
 	}
-	result = ak_quota_counter_debit((const uint8 *) key->id.data, req, cost,
+	result = ak_quota_counter_debit((const uint8 *) key->lineage.data, req, cost,
 									now_us, &charge->out, ak_key_quota_hint(key));
 	if (result == AK_DEBIT_REJECTED)
 		ak_count(AK_QUOTA_EXCEEDED);
@@ -64,7 +66,7 @@ ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us,
 void
 ak_quota_undo(const AkKeyInfo *key, AkQuotaCharge *charge)
 {
-	ak_quota_counter_refund((const uint8 *) key->id.data, charge->req.period,
+	ak_quota_counter_refund((const uint8 *) key->lineage.data, charge->req.period,
 							charge->cost, charge->out.crossed,
 							ak_key_quota_hint(key));
 	memset(charge->out.crossed, 0, sizeof(charge->out.crossed));

@@ -186,7 +186,7 @@ ak_quota_decide(AkQuotaCounter *q, const AkQuotaRequest *req, int64 cost,
 }
 
 /*
- * Debits cost from both quotas of a subject (a key), or from neither.
+ * Debits cost from both quotas of a subject (a key's lineage), or from neither.
  * *hint is where the counter was last seen (NULL: not known); it is tried
  * first, with no partition lock, and refreshed.
  */
@@ -328,7 +328,7 @@ ak_quota_counters_collect(AkQuotaFlush **out)
 		ak_cell_unlock(c);
 		if (taken)
 		{
-			memcpy(&item->key_id, c->key.id, sizeof(pg_uuid_t));
+			memcpy(&item->lineage, c->key.id, sizeof(pg_uuid_t));
 			item->counter = c;
 			m++;
 		}

@@ -32,10 +32,10 @@ typedef struct AkQuotaOutcome
 	bool		queue;			/* the counter became dirty: queue it */
 } AkQuotaOutcome;
 
-/* A counter the worker writes to apikey.keys. */
+/* A counter the worker writes to apikey.keys: to every key of its lineage. */
 typedef struct AkQuotaFlush
 {
-	pg_uuid_t	key_id;
+	pg_uuid_t	lineage;		/* the counter's subject */
 	int32		period[AK_NUM_PERIODS];
 	int64		used[AK_NUM_PERIODS];
 	AkCell	   *counter;

@@ -18,7 +18,8 @@
 /* Units to give back if the (sub)transaction that debited them aborts. */
 typedef struct AkRollbackRefund
 {
-	pg_uuid_t	key_id;
+	pg_uuid_t	key_id;			/* billed in usage */
+	pg_uuid_t	lineage;		/* the quota counter's subject */
 	bool		quota;			/* quota units were debited */
 	int32		period[AK_NUM_PERIODS];
 	int64		cost;
@@ -37,7 +38,7 @@ ak_refund(const AkRollbackRefund *r)
 	void	   *hint = r->hint;
 
 	if (r->quota)
-		ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
+		ak_quota_counter_refund((const uint8 *) r->lineage.data, r->period,
 								r->cost, NULL, &hint);
 	/* nor are they billed: the hour they were billed to drops by as much */
 	ak_usage_charge(&r->key_id, -r->cost, r->charged_at);
@@ -106,6 +107,7 @@ ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
 		ak_refunds = ak_array_grow(ak_refunds, &ak_refunds_size, sizeof(AkRollbackRefund));
 	r = &ak_refunds[ak_nrefunds++];
 	r->key_id = key->id;
+	r->lineage = key->lineage;
 	r->quota = charge != NULL;
 	if (charge != NULL)
 		memcpy(r->period, charge->req.period, sizeof(r->period));

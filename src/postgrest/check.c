@@ -7,7 +7,11 @@
  * It reads everything from the transaction-local settings PostgREST sets
  * before it runs (request.method, request.path, request.headers) and writes
  * only response.headers, so it works in the READ ONLY transactions of GET
- * requests.  A refusal is an ERROR (refusal.c): PostgREST rolls the
+ * requests.  Only the key is read from any session: it proves itself.
+ * The method, path and client address count only in a request PostgREST
+ * runs (core/request.c): elsewhere the request is not a PostgREST one, has
+ * no address (so no forged X-Forwarded-For meets an allowlist) and is
+ * refused with plain errors.  A refusal is an ERROR (refusal.c): PostgREST rolls the
  * transaction back and answers with the status the error names.  An
  * admitted request's key is the caller for the rest of the transaction
  * (auth/identity.c).
@@ -40,7 +44,7 @@
 static text *
 ak_request_token(void)
 {
-	char	   *value = ak_json_get_string(ak_request_setting("request.headers"),
+	char	   *value = ak_json_get_string(ak_request_setting_any_session("request.headers"),
 										   ak_header_name);
 
 	if (value == NULL)
@@ -49,7 +53,7 @@ ak_request_token(void)
 		const char *v;
 
 		snprintf(legacy, sizeof(legacy), "request.header.%s", ak_header_name);
-		v = ak_request_setting(legacy);
+		v = ak_request_setting_any_session(legacy);
 		if (v != NULL)
 			value = pstrdup(v);
 	}

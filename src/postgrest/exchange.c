@@ -6,6 +6,12 @@
  *	  role (the key's jwt_role, else apikey.jwt_role), key_id, scopes, iat
  *	  and exp.  HMAC-SHA-256 is libsodium's.
  *
+ * An exchange is a request of the key: it is charged as check() charges
+ * one (cost 1: the key's limits, concurrency and quotas, by the limiter
+ * itself), counted in usage, and refused with the limiter's code -- a key
+ * out of quota or rate-limited gets no JWT.  The role claim is checked
+ * first (postgrest/jwtrole.c), so that a refusal for it charges nothing.
+ *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
@@ -21,8 +27,12 @@
 #include "lib/stringinfo.h"
 #include "limit/admission.h"
 #include "limit/headers.h"
+#include "limit/limiter.h"
 #include "postgrest/exchange.h"
+#include "postgrest/jwtrole.h"
 #include "postgrest/refusal.h"
+#include "usage/record.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -140,10 +150,80 @@ ak_require_jwt_secret(void)
 }
 
 /*
+ * The role claim for a key: its jwt_role, else apikey.jwt_role, checked
+ * now (roles change).  A key's own role must still exist; the default, a
+ * superuser's setting, may name a role that does not exist (PostgREST
+ * refuses such a JWT), but not a privileged one.  The caller holds the
+ * token path.
+ */
+static char *
+ak_exchange_role(const AkKeyInfo *key)
+{
+	char	   *role = ak_key_jwt_role(key);
+	bool		own = role != NULL;
+	const char *problem;
+
+	if (!own)
+	{
+		role = ak_jwt_role;
+		if (!OidIsValid(get_role_oid(role, true)))
+			return role;
+	}
+	problem = ak_jwt_role_problem(role);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to mint a JWT for role \"%s\"", role),
+				 errdetail("%s. %s", problem, ak_jwt_role_rule),
+				 errhint(own ? "An admin sets the key's jwt_role to a role for requests."
+						 : "Set apikey.jwt_role to a role for requests."),
+				 errhidestmt(true)));
+	return role;
+}
+
+/*
+ * Verifies the token and charges the key as a request (cost 1), or raises
+ * the refusal as check_request() does.  The key's usage counts the
+ * exchange either way.  Returns the key; *role is its role claim.
+ */
+static const AkKeyInfo *
+ak_exchange_admit(text *token, int64 now_us, char **role)
+{
+	inet	   *client_ip = ak_request_client_ip();
+	const AkKeyInfo *key;
+	int64		blocked_until;
+	AkCode		code;
+	AkDecision	d;
+	AkHeaders	h;
+
+	code = ak_verify_request(token, NULL, client_ip, now_us, &key, &blocked_until);
+	if (code != AK_CODE_VALID)
+	{
+		if (key != NULL && key->stored)
+			ak_usage_request(&key->id, ak_codes[code].usage, 1);
+		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
+				  NULL, token != NULL);
+	}
+	*role = ak_exchange_role(key);
+
+	ak_limiter_admit(key, client_ip, 1, now_us, &d);
+	if (key->stored)
+		ak_usage_request(&key->id, d.usage, 1);
+	if (!d.allowed)
+	{
+		ak_decision_headers(&d, &h);
+		ak_refuse(d.code, d.report.nlimits > 0 || d.retry_after_us > 0 ? &h : NULL,
+				  d.retry_after_us, NULL, true);
+	}
+	return key;
+}
+
+/*
  * Trades a token (NULL if absent) for {"access_token": <JWT>, "token_type":
  * "bearer", "expires_in": <s>}.  The JWT never outlives the key: exp is at
- * most the key's expires_at.  A token that does not verify is refused as
- * check_request() refuses.  The caller holds the token path.
+ * most the key's expires_at.  A token that does not verify, or whose key
+ * its limits or quotas refuse, is refused as check_request() refuses.  The
+ * caller holds the token path.
  */
 Jsonb *
 ak_exchange(text *token, const Interval *ttl)
@@ -154,22 +234,13 @@ ak_exchange(text *token, const Interval *ttl)
 	int64		iat;
 	int64		exp;
 	const AkKeyInfo *key;
-	int64		blocked_until;
-	AkCode		code;
 	char	   *role;
 	StringInfoData result;
 
 	ak_require_jwt_secret();
 	now_us = ak_now_us();
-	code = ak_verify_request(token, NULL, ak_request_client_ip(), now_us, &key,
-							 &blocked_until);
-	if (code != AK_CODE_VALID)
-		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
-				  NULL, token != NULL);
+	key = ak_exchange_admit(token, now_us, &role);
 
-	role = ak_key_jwt_role(key);
-	if (role == NULL)
-		role = ak_jwt_role;
 	exp_us = now_us + ttl_us;
 	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
 		exp_us = key->expires_at;

@@ -19,13 +19,14 @@ SELECT columns_are('apikey', 'keys', ARRAY[
     'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'allowed_ips', 'metadata', 'created_at', 'expires_at', 'revoked_at',
     'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role',
-    'daily_usage', 'usage_day', 'monthly_usage', 'usage_month']);
+    'daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'lineage']);
 SELECT columns_are('apikey', 'tiers', ARRAY[
     'name', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'price_per_1k']);
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
-    'request_method', 'request_path', 'status', 'detail']);
+    'request_method', 'request_path', 'status', 'detail', 'session_role',
+    'subject', 'actor_key_id']);
 SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
@@ -48,13 +49,19 @@ SELECT columns_are('apikey', 'stats', ARRAY[
     'requests_total', 'valid_total', 'invalid_total', 'rate_limited_total',
     'quota_exceeded_total', 'blocked_total', 'overloaded_total', 'cache_hits',
     'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped']);
+-- status follows the columns of 0.1.0; columns added to keys since follow it,
+-- as an upgrade's CREATE OR REPLACE VIEW can only add them at the end
 SELECT is(
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.key_list'::regclass AND attnum > 0),
-    (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
-      WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0
-        AND attname <> 'key_hash' AND NOT attisdropped) || 'status'::name,
-    'key_list is keys without key_hash, plus status');
+    (SELECT array_agg(n ORDER BY o) FROM (
+        SELECT attname AS n, attnum::numeric AS o FROM pg_attribute
+         WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0
+           AND attname <> 'key_hash' AND NOT attisdropped
+        UNION ALL
+        SELECT 'status', attnum + 0.5 FROM pg_attribute
+         WHERE attrelid = 'apikey.keys'::regclass AND attname = 'usage_month') AS c),
+    'key_list is keys without key_hash, plus status after usage_month');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
        FROM pg_attribute WHERE attrelid = 'apikey.verification'::regclass AND attnum > 0),
