@@ -207,9 +207,16 @@ SELECT token AS bt FROM apikey.issue('regress_check') \gset
 SELECT right(:'bt', 6) = pg_temp.base62(pg_temp.crc32(left(:'bt', -6)), 6) AS same_checksum;
 SELECT g, (apikey.check(pg_temp.forge(:'bt', g), client_ip => ('192.0.2.' || g)::inet)).code
   FROM generate_series(1, 3) AS g;
+-- the prefix is public: guesses at it never refuse the key's holder
 SELECT code AS real_key_from_a_fresh_address FROM apikey.check(:'bt', client_ip => '192.0.2.200');
+SELECT code AS real_key_without_address FROM apikey.check(:'bt');
+SELECT code AS real_key_from_a_guesser FROM apikey.check(:'bt', client_ip => '192.0.2.1');
+-- but once the prefix is in cooldown, one more guess blocks its address at once
+SELECT code AS fourth_guess FROM apikey.check(pg_temp.forge(:'bt', 4), client_ip => '192.0.2.4');
+SELECT code AS real_key_from_the_fourth_guesser FROM apikey.check(:'bt', client_ip => '192.0.2.4');
+SELECT code AS real_key_still_elsewhere FROM apikey.check(:'bt', client_ip => '192.0.2.200');
 SET apikey.test_clock_offset = '61s';
-SELECT code AS after_cooldown FROM apikey.check(:'bt', client_ip => '192.0.2.200');
+SELECT code AS after_cooldown FROM apikey.check(:'bt', client_ip => '192.0.2.4');
 RESET apikey.test_clock_offset;
 RESET apikey.abuse_threshold;
 RESET apikey.abuse_cooldown;
