@@ -8,6 +8,7 @@
  */
 #include "apikey.h"
 
+#include "access/xact.h"
 #include "auth/identity.h"
 #include "auth/keyinfo.h"
 #include "auth/token.h"
@@ -20,6 +21,8 @@
 #include "utils/timestamp.h"
 
 #define AK_MAX_GRACE_US			(INT64CONST(366) * USECS_PER_DAY)
+#define AK_MAX_GRACE_MONTHS		(12 * 100)
+#define AK_MAX_GRACE_DAYS		(366 * 100)
 
 void
 ak_bad_value(const char *what, const char *problem)
@@ -189,16 +192,36 @@ ak_require_admin_for(const char *setting)
 						 AK_SELF_SERVICE_TIER)));
 }
 
-void
-ak_validate_grace(const Interval *grace)
+/*
+ * The end of a rotation's grace, from the start of the transaction (now()):
+ * grace added in UTC, a month a calendar month and a day 24 hours.  The cap
+ * is checked on that end, the same instant the old key then expires at, so
+ * that no interval passes the check by counting months as 30 days and then
+ * lasts longer ('12 months 6 days' is 371 or 372 days, not 366).
+ */
+TimestampTz
+ak_grace_end(const Interval *grace)
 {
-	int64		us;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz end;
 
 	if (grace == NULL)
 		ak_bad_value("grace", "it must not be null");
-	us = ak_interval_to_us(grace);
-	if (us < 0)
-		ak_bad_value("grace", "it must not be negative");
-	if (us > AK_MAX_GRACE_US)
+	/* far outside the cap: refused before the addition could overflow */
+	if (grace->month > AK_MAX_GRACE_MONTHS || grace->month < -AK_MAX_GRACE_MONTHS ||
+		grace->day > AK_MAX_GRACE_DAYS || grace->day < -AK_MAX_GRACE_DAYS ||
+		grace->time > AK_MAX_GRACE_US || grace->time < -AK_MAX_GRACE_US)
 		ak_bad_value("grace", "it must not exceed 366 days");
+	end = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
+												TimestampGetDatum(now),
+												IntervalPGetDatum(grace)));
+	if (end < now)
+		ak_bad_value("grace", "it must not be negative");
+	if (end - now > AK_MAX_GRACE_US)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid grace: it must not exceed 366 days"),
+				 errdetail("A month is a calendar month and a day 24 hours: this grace would last %.2f days.",
+						   (double) (end - now) / USECS_PER_DAY)));
+	return end;
 }

@@ -26,7 +26,7 @@ extern void ak_validate_rate_limits(Jsonb *limits);
 extern void ak_validate_prefix(text *prefix);
 extern void ak_validate_tier(text *tier);
 extern void ak_validate_jwt_role(text *role);
-extern void ak_validate_grace(const Interval *grace);
+extern TimestampTz ak_grace_end(const Interval *grace);
 extern void ak_require_admin_for(const char *setting);
 
 #endif							/* AK_VALIDATE_H */
