@@ -10,6 +10,7 @@
 
 #include "access/htup_details.h"
 #include "auth/token.h"
+#include "core/subject.h"
 #include "core/tokenpath.h"
 #include "core/util.h"
 #include "funcapi.h"
@@ -46,7 +47,7 @@ apikey_check(PG_FUNCTION_ARGS)
 	AK_TOKEN_PATH_BEGIN();
 	ak_limiter_decide(ak_token_arg(fcinfo, 0),
 					  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
-					  PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
+					  ak_inet_arg(fcinfo, 2),
 					  cost, &d);
 	AK_TOKEN_PATH_END();
 	if (d.key != NULL && d.key->stored)

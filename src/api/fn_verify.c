@@ -13,6 +13,7 @@
 #include "auth/token.h"
 #include "auth/verify.h"
 #include "core/clock.h"
+#include "core/subject.h"
 #include "core/tokenpath.h"
 #include "core/util.h"
 #include "funcapi.h"
@@ -48,7 +49,7 @@ ak_key_columns(const AkKeyInfo *key, Datum *values, bool *nulls)
 }
 
 /*
- * apikey.verify(token text, scope text, client_ip inet)
+ * apikey.verify(token text, scope text, client_ip text)
  *	  RETURNS apikey.verification
  *	  (valid, code, key_id, owner, org, name, scopes, tier, expires_at, metadata)
  */
@@ -67,7 +68,7 @@ apikey_verify(PG_FUNCTION_ARGS)
 	AK_TOKEN_PATH_BEGIN();
 	code = ak_verify_request(ak_token_arg(fcinfo, 0),
 							 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
-							 PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
+							 ak_inet_arg(fcinfo, 2),
 							 ak_now_us(), &key, &blocked_until);
 	AK_TOKEN_PATH_END();
 

@@ -81,11 +81,11 @@ SELECT function_returns('apikey', 'revoke', ARRAY['uuid', 'text'], 'boolean');
 SELECT function_returns('apikey', 'update', ARRAY['uuid', 'jsonb'], 'apikey.key_list');
 SELECT function_returns('apikey', 'introspect', ARRAY['text'], 'jsonb');
 SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text',
     'verify() arguments');
-SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'inet'], 'apikey.verification');
+SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'text'], 'apikey.verification');
 SELECT is(pg_get_function_arguments('apikey.check'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet, cost integer DEFAULT 1',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text, cost integer DEFAULT 1',
     'check() arguments');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
