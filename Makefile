@@ -56,7 +56,7 @@ SHLIB_LINK  = -lsodium
 # first so that the regress suite passes again on the same server.
 SUITES = regress isolation pgtap tap
 
-REGRESS        = reset_buckets token lifecycle verify status security badinput check replica addresses \
+REGRESS        = reset_buckets token lifecycle verify status security badinput check replica addresses bounds \
                  quota usage postgrest bulk
 REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION      = revoke_across_backends limits_across_backends

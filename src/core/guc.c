@@ -45,6 +45,20 @@ char	   *ak_static_key_owner = NULL;
  */
 int			ak_max_keys_cached = 10000;
 
+/*
+ * apikey.max_metadata_size: the largest metadata a key may have.  Each
+ * backend caches the metadata of the keys it verifies, so one owner's
+ * large metadata would cost memory in every pooled connection.
+ */
+int			ak_max_metadata_size = 4096;	/* bytes */
+
+/*
+ * apikey.max_keys_per_owner: live keys an owner who is not an admin may
+ * have, so that no tenant fills the table and the caches alone; 0 is no
+ * limit.
+ */
+int			ak_max_keys_per_owner = 100;
+
 /* ---- limits ---- */
 
 /*
@@ -222,6 +236,24 @@ ak_define_key_settings(void)
 							"0 disables the cache: every verification reads the table.",
 							&ak_max_keys_cached,
 							10000, 0, 10000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_metadata_size",
+							"Largest metadata of a key, in its stored (jsonb) form.",
+							"Checked by issue() and update(); every backend caches the metadata of the keys it verifies.",
+							&ak_max_metadata_size,
+							4096, 0, AK_MAX_METADATA_SIZE,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_keys_per_owner",
+							"Live keys an owner who is not an admin may have.",
+							"Keys neither revoked, expired nor rotated away. 0 means no limit.",
+							&ak_max_keys_per_owner,
+							100, 0, INT_MAX,
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);

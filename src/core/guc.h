@@ -27,6 +27,11 @@ extern char *ak_pepper_file;
 extern char *ak_static_key;
 extern char *ak_static_key_owner;
 extern int	ak_max_keys_cached;
+extern int	ak_max_metadata_size;
+extern int	ak_max_keys_per_owner;
+
+/* the most apikey.max_metadata_size may be */
+#define AK_MAX_METADATA_SIZE	(1024 * 1024)
 
 /* limits */
 extern int	ak_max_buckets;

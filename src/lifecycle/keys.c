@@ -186,6 +186,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 	ak_validate_issue(a);
 	SPI_connect();
 	ak_validate_tier(a->tier);
+	ak_validate_owner_key_count(a->owner);
 
 	ak_param(&p, TEXTOID, 0, false);	/* display prefix, set per attempt */
 	ak_param(&p, BYTEAOID, 0, false);	/* digest, set per attempt */
