@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(50);
+SELECT plan(53);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
@@ -138,6 +138,9 @@ SELECT is(
 SELECT table_privs_are('apikey', 'tiers', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
+SELECT function_returns('apikey', 'security_report', ARRAY[]::text[], 'setof record');
+SELECT function_privs_are('apikey', 'security_report', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'security_report', ARRAY[]::text[], 'apikey_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('apikey', 'scope_map', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 
