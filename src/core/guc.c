@@ -6,7 +6,9 @@
  *	  the library is preloaded.
  *
  * Settings that reach secrets (the pepper file, the static key, the JWT
- * secret) are superuser-only and hidden from SHOW ALL.  The pepper is
+ * secret) are superuser-only and hidden from SHOW ALL; the static key and
+ * the JWT secret are refused where other roles could read them
+ * (core/secretsource.c).  The pepper is
  * loaded as soon as its file is known, before the static key is defined:
  * the static key's digest is keyed with it.
  *
@@ -19,6 +21,7 @@
 
 #include "core/guc.h"
 #include "core/secret.h"
+#include "core/secretsource.h"
 #include "utils/guc.h"
 
 /* ---- keys and their verification ---- */
@@ -138,6 +141,12 @@ int			ak_error_style = AK_ERRORS_PGRST;
 
 /* apikey.jwt_secret: the HS256 secret exchange() signs JWTs with. */
 char	   *ak_jwt_secret = NULL;
+
+/*
+ * apikey.jwt_secret_file: a file holding that secret, read at start and at
+ * each reload; it wins over apikey.jwt_secret (core/secretsource.c).
+ */
+char	   *ak_jwt_secret_file = NULL;
 
 /* apikey.jwt_role: the role claim of JWTs for keys without a jwt_role. */
 char	   *ak_jwt_role = NULL;
@@ -440,7 +449,7 @@ ak_define_postgrest_settings(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
+							   ak_jwt_secret_check, NULL, NULL);
 
 	DefineCustomStringVariable("apikey.jwt_role",
 							   "Role claim of JWTs minted by exchange() for keys without a jwt_role.",
@@ -450,6 +459,15 @@ ak_define_postgrest_settings(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_secret_file",
+							   "File holding the secret exchange() signs JWTs with, instead of apikey.jwt_secret.",
+							   "Read at start and at each reload; the file must not be accessible to its group or others.",
+							   &ak_jwt_secret_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   ak_jwt_secret_file_check, ak_jwt_secret_file_assign, NULL);
 }
 
 /*

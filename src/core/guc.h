@@ -57,6 +57,7 @@ extern char *ak_header_name;
 extern char *ak_client_ip_header;
 extern int	ak_error_style;
 extern char *ak_jwt_secret;
+extern char *ak_jwt_secret_file;
 extern char *ak_jwt_role;
 
 /* tests */
