@@ -17,6 +17,7 @@
 #include "apikey.h"
 
 #include "auth/keycache.h"
+#include "auth/scope.h"
 #include "auth/statickey.h"
 #include "auth/token.h"
 #include "auth/verify.h"
@@ -85,31 +86,6 @@ ak_ip_allowed(const AkKeyInfo *key, inet *client_ip)
 }
 
 /*
- * A key scope grants the requested scope if it is equal, "*", or
- * "<prefix>:*" and the requested scope starts with "<prefix>:".
- */
-static bool
-ak_scope_allowed(const AkKeyInfo *key, const char *scope, size_t len)
-{
-	if (scope == NULL || len == 0)
-		return true;
-	for (int i = 0; i < key->nscopes; i++)
-	{
-		const char *s = key->scopes[i];
-		size_t		slen = strlen(s);
-
-		if (slen == 1 && s[0] == '*')
-			return true;
-		if (slen == len && memcmp(s, scope, len) == 0)
-			return true;
-		if (slen >= 2 && s[slen - 1] == '*' && s[slen - 2] == ':' &&
-			len > slen - 1 && memcmp(s, scope, slen - 1) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
  * Verifies a token at now_us.  *key is the key the token belongs to, when
  * there is one (also for most failures), else NULL; it is valid until the
  * next verification.  *prefix_len is the length of the token's prefix when
@@ -165,7 +141,7 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return code;
 	if (!ak_ip_allowed(k, client_ip))
 		return AK_CODE_IP_NOT_ALLOWED;
-	if (!ak_scope_allowed(k, scope ? VARDATA_ANY(scope) : NULL,
+	if (!ak_scope_granted(k->scopes, k->nscopes, scope ? VARDATA_ANY(scope) : NULL,
 						  scope ? VARSIZE_ANY_EXHDR(scope) : 0))
 		return AK_CODE_INSUFFICIENT_SCOPE;
 	return AK_CODE_VALID;

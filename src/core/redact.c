@@ -17,7 +17,8 @@
  * or digit, "_", then 38 base62 characters not followed by another -- so a
  * mistyped token, whose checksum is wrong, is masked too; so is a token
  * cut short at the end of the text (the activity string of a crashed
- * backend is cut at track_activity_query_size).  The first 8 characters of
+ * backend is cut at track_activity_query_size), unless what is left of it
+ * is a lower-case word, as in "max_concurrency".  The first 8 characters of
  * the body stay: with the prefix they are the display prefix, which is
  * public and says which key it was.  A static key has no shape and cannot
  * be recognized.
@@ -51,6 +52,20 @@ ak_is_hex(char c)
 }
 
 /*
+ * Whether s[0..n) is lower-case letters only: a word ("max_concurrency" at
+ * the end of a message), not the start of a random body, which has
+ * upper-case letters or digits but with odds of (26/62)^n.
+ */
+static bool
+ak_is_lower_word(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 'a' || s[i] > 'z')
+			return false;
+	return true;
+}
+
+/*
  * The length of the token body that starts at s[i] (just after a "_"
  * preceded by a prefix character), or 0 if it is not one: 38 base62
  * characters and no more, or more than the display part of one cut short
@@ -67,7 +82,8 @@ ak_token_body_at(const char *s, size_t i)
 		n++;
 	if (n == AK_REDACT_BODY_LEN && !ak_is_base62(s[i + n]))
 		return n;
-	if (s[i + n] == '\0' && n > AK_REDACT_KEEP && n < AK_REDACT_BODY_LEN)
+	if (s[i + n] == '\0' && n > AK_REDACT_KEEP && n < AK_REDACT_BODY_LEN &&
+		!ak_is_lower_word(s + i, n))
 		return n;
 	return 0;
 }
@@ -75,13 +91,16 @@ ak_token_body_at(const char *s, size_t i)
 /*
  * Finds the token bodies of text; masks each, past its display part, when
  * mask is true (text is then writable).  Returns whether there was one.
+ * The scan goes from the end: a match looks two characters back, which an
+ * earlier mask would have changed ("a_<body>_<body>" is two tokens), and
+ * forward only to where the next match could start.
  */
 static bool
 ak_scan_tokens(char *text, bool mask)
 {
 	bool		found = false;
 
-	for (size_t i = 0; text[i] != '\0'; i++)
+	for (size_t i = strlen(text); i-- > 0;)
 	{
 		size_t		n = ak_token_body_at(text, i);
 
@@ -91,7 +110,6 @@ ak_scan_tokens(char *text, bool mask)
 		if (!mask)
 			break;
 		memset(text + i + AK_REDACT_KEEP, '*', n - AK_REDACT_KEEP);
-		i += n - 1;
 	}
 	return found;
 }

@@ -25,6 +25,7 @@
 #include "core/secret.h"
 #include "core/tokenpath.h"
 #include "storage/fd.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 
 
@@ -131,7 +132,9 @@ ak_source_is_public(GucSource source)
 bool
 ak_secret_source_ok(const char *setting, GucSource source, const char *digest_form)
 {
-	AK_TOKEN_PATH_BEGIN();
+	/* a statement that holds the secret (not the postmaster reading a file) */
+	if (debug_query_string != NULL)
+		AK_TOKEN_PATH_BEGIN();
 	if (!ak_source_is_public(source))
 		return true;
 	GUC_check_errmsg("%s cannot be set for a role, a database, a function or on the command line",
