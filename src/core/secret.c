@@ -28,7 +28,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 
-
 static unsigned char *ak_pepper = NULL; /* AK_PEPPER_LEN bytes, or NULL */
 
 static bool ak_static_enabled = false;
@@ -124,17 +123,25 @@ ak_source_is_public(GucSource source)
 }
 
 /*
+ * A check hook was given a secret in clear: the statement that holds it,
+ * if any (not the postmaster reading a file), is kept out of the log, even
+ * if the value is then accepted, as on a token path.
+ */
+static void
+ak_secret_in_statement(void)
+{
+	if (debug_query_string != NULL)
+		AK_TOKEN_PATH_BEGIN();
+}
+
+/*
  * For the check hook of a setting holding a secret in clear: false, with
- * the reason, when it comes from a place other roles read.  The statement
- * that holds the value is kept out of the log in any case.  digest_form,
+ * the reason, when it comes from a place other roles read.  digest_form,
  * when not NULL, is the value to use instead.
  */
 bool
 ak_secret_source_ok(const char *setting, GucSource source, const char *digest_form)
 {
-	/* a statement that holds the secret (not the postmaster reading a file) */
-	if (debug_query_string != NULL)
-		AK_TOKEN_PATH_BEGIN();
 	if (!ak_source_is_public(source))
 		return true;
 	GUC_check_errmsg("%s cannot be set for a role, a database, a function or on the command line",
@@ -153,6 +160,7 @@ ak_jwt_secret_check(char **newval, void **extra, GucSource source)
 {
 	if (*newval == NULL || **newval == '\0')
 		return true;
+	ak_secret_in_statement();
 	return ak_secret_source_ok("apikey.jwt_secret", source, NULL);
 }
 
@@ -208,6 +216,7 @@ ak_static_key_check(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || **newval == '\0' || ak_is_static_digest(*newval))
 		return true;
 
+	ak_secret_in_statement();
 	len = strlen(*newval);
 	if (len < 16 || len > AK_TOKEN_MAX_LEN)
 	{
