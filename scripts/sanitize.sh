@@ -40,7 +40,9 @@ else
     ak_log "AddressSanitizer's runtime hangs or fails in postgres here: UndefinedBehaviorSanitizer only"
 fi
 
-work=$(ak_pg_workdir)
+# a directory name of its own, out of the way of other runs' clean-up
+work=$(mktemp -d /tmp/apikey-sanitize.XXXXXX) || ak_die "mktemp failed"
+chmod 755 "$work"
 tree=$work/tree
 reports=$work/reports
 mkdir -p "$tree" "$reports"
