@@ -11,7 +11,7 @@ CREATE FUNCTION apikey.verify(
     client_ip text DEFAULT NULL)
 RETURNS apikey.verification
 LANGUAGE c VOLATILE
-AS 'MODULE_PATHNAME', 'apikey_verify';
+AS 'MODULE_PATHNAME', 'apikey_verify_0_2';
 
 COMMENT ON FUNCTION apikey.verify(text, text, text) IS
 'VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, BLOCKED, IP_NOT_ALLOWED or INSUFFICIENT_SCOPE; never raises for a bad token';
@@ -23,7 +23,7 @@ CREATE FUNCTION apikey.check(
     cost      integer DEFAULT 1)
 RETURNS apikey.check_result
 LANGUAGE c VOLATILE
-AS 'MODULE_PATHNAME', 'apikey_check';
+AS 'MODULE_PATHNAME', 'apikey_check_0_2';
 
 COMMENT ON FUNCTION apikey.check(text, text, text, integer) IS
 'verify, abuse cooldown, per-address limit, in-flight and concurrency limits, then the key''s rate limits; with HTTP status and headers';

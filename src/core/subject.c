@@ -66,6 +66,25 @@ ak_inet_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * A client_ip argument of type inet (the SQL declarations of 0.1.0, until
+ * ALTER EXTENSION UPDATE): the address, IPv4-mapped IPv6 as IPv4, or NULL
+ * -- for a network too, as for text.
+ */
+inet *
+ak_inet_arg_inet(FunctionCallInfo fcinfo, int argno)
+{
+	inet	   *ip;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	ip = (inet *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(argno));
+	ak_inet_unmap(ip);
+	if (ip_bits(ip) != (ip_family(ip) == PGSQL_AF_INET ? 32 : 128))
+		return NULL;
+	return ip;
+}
+
+/*
  * Makes an IPv4-mapped IPv6 address or network (::ffff:0:0/96 and within)
  * the same IPv4 one, in place: an allowlist entry ::ffff:10.0.0.0/104 is
  * 10.0.0.0/8.

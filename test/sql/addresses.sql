@@ -71,3 +71,13 @@ SELECT set_config('request.method', 'POST', true) IS NOT NULL AS in_request,
 SELECT apikey.revoke(:'k2');
 COMMIT;
 SELECT client_ip FROM apikey.audit_log WHERE key_id = :'k2' AND action = 'revoked';
+
+-- the 0.1.0 declarations (client_ip inet) keep working with this library
+-- until ALTER EXTENSION UPDATE: their symbols read an inet
+CREATE FUNCTION pg_temp.verify_010(token text, scope text DEFAULT NULL, client_ip inet DEFAULT NULL)
+RETURNS apikey.verification LANGUAGE c AS 'apikey', 'apikey_verify';
+CREATE FUNCTION pg_temp.check_010(token text, scope text DEFAULT NULL, client_ip inet DEFAULT NULL,
+                                  cost integer DEFAULT 1)
+RETURNS apikey.check_result LANGUAGE c AS 'apikey', 'apikey_check';
+SELECT ip, (pg_temp.verify_010(:'t', client_ip => ip)).code, (pg_temp.check_010(:'t', client_ip => ip)).code
+  FROM unnest(ARRAY['127.0.0.1'::inet, '::ffff:127.0.0.1', '10.0.0.0/8', '::1']) AS ip;

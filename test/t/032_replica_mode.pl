@@ -2,7 +2,7 @@
 # replica, where triggers of origin ENABLE do not fire.  apikey's
 # invalidation and audit triggers are ENABLE ALWAYS: a revocation
 # replicated to a subscriber reaches the verification cache of a session
-# there that had the key cached, and replica mode is no way around the
+# there that had the key cached; and replica mode is no way around the
 # audit log's guard.
 use strict;
 use warnings;
@@ -34,17 +34,10 @@ is($session->query_safe(qq{SELECT (apikey.verify('$token')).code}), 'REVOKED',
 	'the subscriber session that had the key cached refuses it');
 $session->quit;
 
-# the audit log: a replicated delete is refused by the subscriber's guard
-$pub->safe_psql('postgres', q{CREATE PUBLICATION audit_pub FOR TABLE apikey.audit_log});
-$sub->safe_psql('postgres', qq{CREATE SUBSCRIPTION audit_sub CONNECTION '$connstr' PUBLICATION audit_pub});
-$sub->wait_for_subscription_sync($pub, 'audit_sub');
-my $rows = $sub->safe_psql('postgres', q{SELECT count(*) FROM apikey.audit_log WHERE owner = 'replicated'});
-ok($rows >= 2, 'audit rows are replicated');
-# the guard refuses a delete in replica mode too, so none is replicated
+# the audit log's guard holds in replica mode too (the regression test
+# replica.sql has the rest)
 my ($rc, $out, $err) = $pub->psql('postgres',
 	q{SET session_replication_role = replica; DELETE FROM apikey.audit_log WHERE owner = 'replicated'});
-like($err, qr/apikey\.audit_log is append-only/, 'replica mode does not switch the guard off');
-is($sub->safe_psql('postgres', q{SELECT count(*) FROM apikey.audit_log WHERE owner = 'replicated'}), $rows,
-	'the subscriber keeps its audit rows');
+like($err, qr/apikey\.audit_log is append-only/, 'replica mode does not switch the audit guard off');
 
 done_testing();
