@@ -23,6 +23,7 @@
 #include "auth/keyinval.h"
 #include "core/counters.h"
 #include "core/guc.h"
+#include "core/secretsource.h"
 #include "core/tokenpath.h"
 #include "limit/cells.h"
 #include "limit/persist.h"
@@ -101,6 +102,7 @@ _PG_init(void)
 		ak_worker_register();
 
 	ak_tokenpath_install_hook();
+	ak_secretsource_install_hook();
 	ak_xact_register_callbacks();
 	ak_preloaded = true;
 }

@@ -26,6 +26,9 @@ INSERT INTO apikey.tiers (name, rate_limits) VALUES
 CREATE TRIGGER tiers_invalidate
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.tiers
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+-- ALWAYS: also for changes applied with session_replication_role = replica,
+-- as logical replication applies them.
+ALTER TABLE apikey.tiers ENABLE ALWAYS TRIGGER tiers_invalidate;
 
 -- Anyone may read the plans; only admins change them.
 GRANT SELECT ON apikey.tiers TO PUBLIC;
@@ -114,6 +117,13 @@ CREATE TRIGGER keys_invalidate_truncate
     AFTER TRUNCATE ON apikey.keys
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
 
+-- ALWAYS: a revocation applied with session_replication_role = replica (by
+-- logical replication, or by hand) must reach the caches all the same.
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_insert;
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_update;
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_delete;
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_truncate;
+
 -- Row-level security: owners see only their own keys, admins all of them.
 ALTER TABLE apikey.keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE apikey.keys FORCE ROW LEVEL SECURITY;
@@ -189,6 +199,9 @@ CREATE TRIGGER audit_log_append_only
 CREATE TRIGGER audit_log_no_truncate
     BEFORE TRUNCATE ON apikey.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._audit_guard();
+-- ALWAYS: session_replication_role = replica must not be a way around them.
+ALTER TABLE apikey.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE apikey.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
 
 -- Owners read their own trail; admins all of it.  Rows are written by the
 -- lifecycle functions and the worker only.

@@ -18,6 +18,8 @@ COMMENT ON TABLE apikey.scope_map IS
 CREATE TRIGGER scope_map_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.scope_map
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._scope_map_changed();
+-- also when applied with session_replication_role = replica
+ALTER TABLE apikey.scope_map ENABLE ALWAYS TRIGGER scope_map_changed;
 
 -- Which scope each endpoint requires is the admins' to read and change.
 REVOKE ALL ON apikey.scope_map FROM PUBLIC;

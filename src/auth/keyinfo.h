@@ -22,7 +22,6 @@
 #define AK_MAX_TEXT_LEN		256 /* owner, org, name, scope, tier */
 #define AK_MAX_SCOPES		64
 #define AK_MAX_ALLOWED_IPS	64
-#define AK_MAX_METADATA		(64 * 1024)
 
 /*
  * A key, packed into one allocation (keyread.c).  Varlena fields point into

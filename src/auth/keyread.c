@@ -18,6 +18,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
+#include "core/subject.h"
 #include "core/util.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -112,7 +113,11 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 		inet	   *ip = ak_pack_varlena(pack, DatumGetPointer(row->allowed[i]));
 
 		if (info)
+		{
+			/* ::ffff:10.0.0.0/104 allows what 10.0.0.0/8 does */
+			ak_inet_unmap(ip);
 			allowed[i] = ip;
+		}
 	}
 
 	if (info == NULL)

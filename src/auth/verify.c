@@ -17,6 +17,7 @@
 #include "apikey.h"
 
 #include "auth/keycache.h"
+#include "auth/scope.h"
 #include "auth/statickey.h"
 #include "auth/token.h"
 #include "auth/verify.h"
@@ -85,34 +86,6 @@ ak_ip_allowed(const AkKeyInfo *key, inet *client_ip)
 }
 
 /*
- * Whether scopes grant the requested scope: one of them is equal to it,
- * "*", or "<prefix>:*" while the requested scope starts with "<prefix>:".
- * A NULL or empty request needs nothing.  The same rule tells whether a
- * scope is within a key's scopes (lifecycle/rights.c): "orders:*" is
- * within "orders:*" and "*", not within "orders:read".
- */
-bool
-ak_scopes_grant(char *const *scopes, int nscopes, const char *scope, size_t len)
-{
-	if (scope == NULL || len == 0)
-		return true;
-	for (int i = 0; i < nscopes; i++)
-	{
-		const char *s = scopes[i];
-		size_t		slen = strlen(s);
-
-		if (slen == 1 && s[0] == '*')
-			return true;
-		if (slen == len && memcmp(s, scope, len) == 0)
-			return true;
-		if (slen >= 2 && s[slen - 1] == '*' && s[slen - 2] == ':' &&
-			len > slen - 1 && memcmp(s, scope, slen - 1) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
  * Verifies a token at now_us.  *key is the key the token belongs to, when
  * there is one (also for most failures), else NULL; it is valid until the
  * next verification.  *prefix_len is the length of the token's prefix when
@@ -168,8 +141,8 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return code;
 	if (!ak_ip_allowed(k, client_ip))
 		return AK_CODE_IP_NOT_ALLOWED;
-	if (!ak_scopes_grant(k->scopes, k->nscopes, scope ? VARDATA_ANY(scope) : NULL,
-						 scope ? VARSIZE_ANY_EXHDR(scope) : 0))
+	if (!ak_scope_granted(k->scopes, k->nscopes, scope ? VARDATA_ANY(scope) : NULL,
+						  scope ? VARSIZE_ANY_EXHDR(scope) : 0))
 		return AK_CODE_INSUFFICIENT_SCOPE;
 	return AK_CODE_VALID;
 }

@@ -6,7 +6,9 @@
  *	  the library is preloaded.
  *
  * Settings that reach secrets (the pepper file, the static key, the JWT
- * secret) are superuser-only and hidden from SHOW ALL.  The pepper is
+ * secret) are superuser-only and hidden from SHOW ALL; the static key and
+ * the JWT secret are refused where other roles could read them
+ * (core/secretsource.c).  The pepper is
  * loaded as soon as its file is known, before the static key is defined:
  * the static key's digest is keyed with it.
  *
@@ -19,6 +21,7 @@
 
 #include "core/guc.h"
 #include "core/secret.h"
+#include "core/secretsource.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
@@ -45,6 +48,20 @@ char	   *ak_static_key_owner = NULL;
  * cache; 0 reads the table at every verification.
  */
 int			ak_max_keys_cached = 10000;
+
+/*
+ * apikey.max_metadata_size: the largest metadata a key may have.  Each
+ * backend caches the metadata of the keys it verifies, so one owner's
+ * large metadata would cost memory in every pooled connection.
+ */
+int			ak_max_metadata_size = 4096;	/* bytes */
+
+/*
+ * apikey.max_keys_per_owner: live keys an owner who is not an admin may
+ * have, so that no tenant fills the table and the caches alone; 0 is no
+ * limit.
+ */
+int			ak_max_keys_per_owner = 100;
 
 /* ---- limits ---- */
 
@@ -125,6 +142,12 @@ int			ak_error_style = AK_ERRORS_PGRST;
 
 /* apikey.jwt_secret: the HS256 secret exchange() signs JWTs with. */
 char	   *ak_jwt_secret = NULL;
+
+/*
+ * apikey.jwt_secret_file: a file holding that secret, read at start and at
+ * each reload; it wins over apikey.jwt_secret (core/secretsource.c).
+ */
+char	   *ak_jwt_secret_file = NULL;
 
 /* apikey.jwt_role: the role claim of JWTs for keys without a jwt_role. */
 char	   *ak_jwt_role = NULL;
@@ -299,6 +322,24 @@ ak_define_key_settings(void)
 							"0 disables the cache: every verification reads the table.",
 							&ak_max_keys_cached,
 							10000, 0, 10000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_metadata_size",
+							"Largest metadata of a key, in its stored (jsonb) form.",
+							"Checked by issue() and update(); every backend caches the metadata of the keys it verifies.",
+							&ak_max_metadata_size,
+							4096, 0, AK_MAX_METADATA_SIZE,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_keys_per_owner",
+							"Live keys an owner who is not an admin may have.",
+							"Keys neither revoked, expired nor rotated away. 0 means no limit.",
+							&ak_max_keys_per_owner,
+							100, 0, INT_MAX,
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
@@ -485,7 +526,7 @@ ak_define_postgrest_settings(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
+							   ak_jwt_secret_check, NULL, NULL);
 
 	DefineCustomStringVariable("apikey.jwt_role",
 							   "Role claim of JWTs minted by exchange() for keys without a jwt_role.",
@@ -522,6 +563,15 @@ ak_define_postgrest_settings(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   ak_role_list_check, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_secret_file",
+							   "File holding the secret exchange() signs JWTs with, instead of apikey.jwt_secret.",
+							   "Read at start and at each reload; the file must not be accessible to its group or others.",
+							   &ak_jwt_secret_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   ak_jwt_secret_file_check, ak_jwt_secret_file_assign, NULL);
 }
 
 /*

@@ -27,6 +27,11 @@ extern char *ak_pepper_file;
 extern char *ak_static_key;
 extern char *ak_static_key_owner;
 extern int	ak_max_keys_cached;
+extern int	ak_max_metadata_size;
+extern int	ak_max_keys_per_owner;
+
+/* the most apikey.max_metadata_size may be */
+#define AK_MAX_METADATA_SIZE	(1024 * 1024)
 
 /* limits */
 extern int	ak_max_buckets;
@@ -52,6 +57,7 @@ extern char *ak_header_name;
 extern char *ak_client_ip_header;
 extern int	ak_error_style;
 extern char *ak_jwt_secret;
+extern char *ak_jwt_secret_file;
 extern char *ak_jwt_role;
 extern char *ak_authenticator_roles;
 extern char *ak_manage_scope;

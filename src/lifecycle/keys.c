@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "auth/identity.h"
 #include "catalog/pg_type_d.h"
 #include "core/json.h"
@@ -202,6 +203,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 	ak_validate_issue(a);
 	SPI_connect();
 	ak_validate_tier(a->tier);
+	ak_validate_owner_key_count(a->owner);
 
 	ak_param(&p, TEXTOID, 0, false);	/* display prefix, set per attempt */
 	ak_param(&p, BYTEAOID, 0, false);	/* digest, set per attempt */
@@ -232,7 +234,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 
 /* The old key ends its life: at once, or at the end of the grace. */
 static TimestampTz
-ak_rotate_old_key(Datum key_id, const pg_uuid_t *new_id, const Interval *grace,
+ak_rotate_old_key(Datum key_id, const pg_uuid_t *new_id, TimestampTz grace_end,
 				  bool immediate)
 {
 	AkParams	p = {0};
@@ -241,12 +243,12 @@ ak_rotate_old_key(Datum key_id, const pg_uuid_t *new_id, const Interval *grace,
 	ak_param(&p, UUIDOID, key_id, false);
 	ak_param(&p, UUIDOID, UUIDPGetDatum(new_id), false);
 	ak_param(&p, BOOLOID, BoolGetDatum(immediate), false);
-	ak_param(&p, INTERVALOID, IntervalPGetDatum(grace), false);
+	ak_param(&p, TIMESTAMPTZOID, TimestampTzGetDatum(grace_end), false);
 	ak_spi_exec("UPDATE apikey.keys SET rotated_to = $2,"
 				"  revoked_at = CASE WHEN $3 THEN now() ELSE revoked_at END,"
 				"  revoke_reason = CASE WHEN $3 THEN 'rotated' ELSE revoke_reason END,"
 				"  expires_at = CASE WHEN $3 THEN expires_at"
-				"    ELSE least(coalesce(expires_at, 'infinity'), now() + $4) END"
+				"    ELSE least(coalesce(expires_at, 'infinity'), $4) END"
 				" WHERE id = $1"
 				" RETURNING CASE WHEN $3 THEN revoked_at ELSE expires_at END",
 				&p, AK_SPI_ANY);
@@ -284,13 +286,11 @@ ak_audit_rotated(Datum key_id, const AkLockedKey *old, const AkNewKey *key,
 void
 ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 {
-	bool		immediate;
+	TimestampTz grace_end = ak_grace_end(grace);
+	bool		immediate = grace_end == GetCurrentTransactionStartTimestamp();
 	AkLockedKey old;
 	AkKeyBounds bounds;
 	AkParams	p = {0};
-
-	ak_validate_grace(grace);
-	immediate = ak_interval_to_us(grace) == 0;
 
 	SPI_connect();
 	ak_lock_key(key_id, &old, "rotate this key");
@@ -330,7 +330,7 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, old.display_prefix,
 					  strlen(old.display_prefix) - 1 - AK_DISPLAY_BODY_LEN, out);
-	out->old_expires_at = ak_rotate_old_key(key_id, &out->id, grace, immediate);
+	out->old_expires_at = ak_rotate_old_key(key_id, &out->id, grace_end, immediate);
 	ak_audit_rotated(key_id, &old, out, grace);
 	SPI_finish();
 }

@@ -20,6 +20,7 @@
 #include "apikey.h"
 
 #include "auth/identity.h"
+#include "auth/scope.h"
 #include "auth/verify.h"
 #include "catalog/pg_type_d.h"
 #include "core/guc.h"
@@ -105,7 +106,7 @@ ak_acting_grants(const AkKeyBounds *acting, const char *scope)
 	int			n;
 	char	  **scopes = ak_scope_strings(acting->scopes, &n);
 
-	return ak_scopes_grant(scopes, n, scope, strlen(scope));
+	return ak_scope_granted(scopes, n, scope, strlen(scope));
 }
 
 /*

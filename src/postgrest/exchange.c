@@ -22,6 +22,8 @@
 #include "core/clock.h"
 #include "core/guc.h"
 #include "core/request.h"
+#include "core/secret.h"
+#include "core/secretsource.h"
 #include "core/spi.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -37,7 +39,6 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 
-#define AK_JWT_MIN_SECRET	32	/* PostgREST refuses shorter secrets */
 
 static char *
 ak_base64url(const unsigned char *data, size_t len)
@@ -98,20 +99,30 @@ ak_jwt_claims(const AkKeyInfo *key, const char *role, int64 iat, int64 exp)
 	return buf.data;
 }
 
-/* header.claims.signature, HS256 (HMAC-SHA-256 keyed by apikey.jwt_secret) */
+/* The secret JWTs are signed with: apikey.jwt_secret_file's, else apikey.jwt_secret. */
+static const char *
+ak_jwt_signing_secret(void)
+{
+	const char *file_secret = ak_jwt_file_secret_get();
+
+	return file_secret != NULL ? file_secret : ak_jwt_secret;
+}
+
+/* header.claims.signature, HS256 (HMAC-SHA-256 keyed by the JWT secret) */
 static char *
 ak_jwt_sign(const char *claims)
 {
 	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 	crypto_auth_hmacsha256_state state;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	const char *secret = ak_jwt_signing_secret();
 	char	   *signing_input;
 
 	signing_input = psprintf("%s.%s",
 							 ak_base64url((const unsigned char *) header, strlen(header)),
 							 ak_base64url((const unsigned char *) claims, strlen(claims)));
-	crypto_auth_hmacsha256_init(&state, (const unsigned char *) ak_jwt_secret,
-								strlen(ak_jwt_secret));
+	crypto_auth_hmacsha256_init(&state, (const unsigned char *) secret,
+								strlen(secret));
 	crypto_auth_hmacsha256_update(&state, (const unsigned char *) signing_input,
 								  strlen(signing_input));
 	crypto_auth_hmacsha256_final(&state, mac);
@@ -140,13 +151,15 @@ ak_exchange_ttl_us(const Interval *ttl)
 static void
 ak_require_jwt_secret(void)
 {
-	if (ak_jwt_secret == NULL || strlen(ak_jwt_secret) < AK_JWT_MIN_SECRET)
+	const char *secret = ak_jwt_signing_secret();
+
+	if (secret == NULL || strlen(secret) < AK_JWT_MIN_SECRET)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("apikey.jwt_secret is not set, or shorter than %d characters",
 						AK_JWT_MIN_SECRET),
 				 errdetail("exchange() signs with the secret PostgREST verifies JWTs with."),
-				 errhint("Set apikey.jwt_secret in postgresql.conf to PostgREST's jwt-secret.")));
+				 errhint("Set apikey.jwt_secret in postgresql.conf, or apikey.jwt_secret_file, to PostgREST's jwt-secret.")));
 }
 
 /*

@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(50);
+SELECT plan(53);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
@@ -88,11 +88,11 @@ SELECT function_returns('apikey', 'revoke', ARRAY['uuid', 'text'], 'boolean');
 SELECT function_returns('apikey', 'update', ARRAY['uuid', 'jsonb'], 'apikey.key_list');
 SELECT function_returns('apikey', 'introspect', ARRAY['text'], 'jsonb');
 SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text',
     'verify() arguments');
-SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'inet'], 'apikey.verification');
+SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'text'], 'apikey.verification');
 SELECT is(pg_get_function_arguments('apikey.check'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet, cost integer DEFAULT 1',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text, cost integer DEFAULT 1',
     'check() arguments');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
@@ -145,6 +145,9 @@ SELECT is(
 SELECT table_privs_are('apikey', 'tiers', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
+SELECT function_returns('apikey', 'security_report', ARRAY[]::text[], 'setof record');
+SELECT function_privs_are('apikey', 'security_report', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'security_report', ARRAY[]::text[], 'apikey_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('apikey', 'scope_map', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 

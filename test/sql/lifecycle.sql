@@ -60,6 +60,12 @@ SELECT (apikey.verify(:'t1', client_ip => '10.1.1.1')).code AS old_within_grace,
 -- a rotating key cannot be rotated again
 SELECT pg_temp.try(format('SELECT apikey.rotate(%L)', :'k1'));
 
+-- grace in months: 360 days as 30-day months, 364 or 365 on the calendar;
+-- accepted, and the old key expires on the UTC calendar date
+SELECT key_id AS gk FROM apikey.issue('acme', name => 'long grace') \gset
+SELECT old_key_expires_at = (now() AT TIME ZONE 'UTC' + interval '11 months 30 days') AT TIME ZONE 'UTC'
+       AS ends_on_the_calendar
+  FROM apikey.rotate(:'gk', grace => '11 months 30 days');
 -- grace => '0' revokes the old key at once
 SELECT key_id AS k4, token AS t4 FROM apikey.rotate(:'k2', grace => '0') \gset
 SELECT status, revoke_reason FROM apikey.key_list WHERE id = :'k2';
