@@ -142,9 +142,8 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return AK_CODE_MALFORMED;
 
 	ak_digest(tok, len, digest);
-	if (ak_static_key_matches(digest))
-		k = ak_static_key_info();
-	else if (!ak_keycache_probe(digest, &k))
+	k = ak_static_key_lookup(digest);
+	if (k == NULL && !ak_keycache_probe(digest, &k))
 	{
 		if (!ak_token_is_well_formed(tok, len, prefix_len))
 			return AK_CODE_MALFORMED;

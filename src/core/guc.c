@@ -19,6 +19,7 @@
 
 #include "core/guc.h"
 #include "core/secret.h"
+#include "core/statickeys.h"
 #include "utils/guc.h"
 
 /* ---- keys and their verification ---- */
@@ -38,6 +39,21 @@ char	   *ak_static_key = NULL;
 
 /* apikey.static_key_owner: the owner the static key verifies as. */
 char	   *ak_static_key_owner = NULL;
+
+/* apikey.static_key_org: the org the static key verifies with; "" none. */
+char	   *ak_static_key_org = NULL;
+
+/*
+ * apikey.static_keys_file: more development keys, one "token owner [org]"
+ * per line, read once at server start (core/statickeys.c).
+ */
+char	   *ak_static_keys_file = NULL;
+
+/*
+ * apikey.production: this server serves production traffic, so the static
+ * development keys are refused (answered REVOKED) and that is logged.
+ */
+bool		ak_production = false;
 
 /*
  * apikey.max_keys_cached: keys each backend keeps in its verification
@@ -164,31 +180,107 @@ ak_check_header_name(char **newval, void **extra, GucSource source)
 }
 
 /*
- * apikey.static_key, falling back to the APIKEY_STATIC_KEY environment
- * variable.  Runs after the pepper is loaded: the digest is keyed.
+ * The static key of the environment: STATIC_API_KEY, or APIKEY_STATIC_KEY
+ * (its older name).  Both set to different keys is a mistake that would
+ * leave one of them silently unused: the server refuses to start.
+ */
+static const char *
+ak_static_key_env(void)
+{
+	const char *env = getenv("STATIC_API_KEY");
+	const char *legacy = getenv("APIKEY_STATIC_KEY");
+
+	if (env != NULL && *env != '\0' && legacy != NULL && *legacy != '\0' &&
+		strcmp(env, legacy) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("STATIC_API_KEY and APIKEY_STATIC_KEY are set to different keys"),
+				 errdetail("Both name the static development key of apikey."),
+				 errhint("Set one of them.")));
+	return (env != NULL && *env != '\0') ? env : legacy;
+}
+
+/* A setting's value from an environment variable, unless the file set it. */
+static void
+ak_setting_from_env(const char *setting, const char *variable)
+{
+	const char *env = getenv(variable);
+
+	if (env != NULL && *env != '\0')
+		SetConfigOption(setting, env, PGC_POSTMASTER, PGC_S_ENV_VAR);
+}
+
+/*
+ * apikey.static_key, falling back to the STATIC_API_KEY (or
+ * APIKEY_STATIC_KEY) environment variable.  Runs after the pepper is
+ * loaded: the digest is keyed.
  */
 static void
 ak_define_static_key(void)
 {
-	const char *env = getenv("APIKEY_STATIC_KEY");
+	const char *env = ak_static_key_env();
 
 	DefineCustomStringVariable("apikey.static_key",
 							   "A development key accepted without a row in apikey.keys.",
 							   "Shown as its BLAKE2b digest. Empty disables it. "
-							   "Also read from the APIKEY_STATIC_KEY environment variable at start.",
+							   "Also read from the STATIC_API_KEY (or APIKEY_STATIC_KEY) environment variable at start.",
 							   &ak_static_key,
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							   ak_static_key_check, ak_static_key_assign, NULL);
 
+	/* a value from the configuration file has priority and stays */
 	if (env != NULL && *env != '\0')
-	{
-		/* a value from the configuration file has priority and stays */
 		SetConfigOption("apikey.static_key", env, PGC_POSTMASTER, PGC_S_ENV_VAR);
-		/* keep it out of the environment of every process forked later */
-		unsetenv("APIKEY_STATIC_KEY");
-	}
+	/* keep it out of the environment of every process forked later */
+	unsetenv("STATIC_API_KEY");
+	unsetenv("APIKEY_STATIC_KEY");
+}
+
+/*
+ * The key settings of enterprise authentication: the static key's owner
+ * and org from the environment, more static keys, the production switch.
+ * The static keys' file is read after the pepper: their digests are keyed
+ * with it.
+ */
+static void
+ak_define_enterprise_key_settings(void)
+{
+	ak_setting_from_env("apikey.static_key_owner", "STATIC_API_KEY_USER_ID");
+
+	DefineCustomStringVariable("apikey.static_key_org",
+							   "Org reported for the static development key.",
+							   "Empty: none. Also read from the STATIC_API_KEY_ORG_ID environment variable at start.",
+							   &ak_static_key_org,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	ak_setting_from_env("apikey.static_key_org", "STATIC_API_KEY_ORG_ID");
+
+	DefineCustomStringVariable("apikey.static_keys_file",
+							   "File of more static development keys: one \"token owner [org]\" per line.",
+							   "Read once at server start; each key verifies as its owner and org.",
+							   &ak_static_keys_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	if (ak_static_keys_file != NULL && *ak_static_keys_file != '\0')
+		ak_static_keys_load(ak_static_keys_file);
+
+	DefineCustomBoolVariable("apikey.production",
+							 "This server serves production: static development keys are refused.",
+							 "A static key then answers REVOKED, and a warning is logged.",
+							 &ak_production,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	ak_static_keys_announce(ak_static_key != NULL && *ak_static_key != '\0',
+							ak_production);
 }
 
 static void
@@ -225,6 +317,8 @@ ak_define_key_settings(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	ak_define_enterprise_key_settings();
 }
 
 static void
@@ -418,6 +512,7 @@ ak_define_postgrest_settings(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
 }
 
 /*

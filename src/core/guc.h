@@ -26,6 +26,9 @@ typedef enum AkErrorStyle
 extern char *ak_pepper_file;
 extern char *ak_static_key;
 extern char *ak_static_key_owner;
+extern char *ak_static_key_org;
+extern char *ak_static_keys_file;
+extern bool ak_production;
 extern int	ak_max_keys_cached;
 
 /* limits */

@@ -15,6 +15,7 @@
 #define AK_PEPPER_LEN		32
 #define AK_TOKEN_MAX_LEN	255 /* the longest secret accepted, in bytes */
 
+extern FILE *ak_secret_file_open(const char *path, const char *what);
 extern void ak_pepper_load(const char *path);
 extern void ak_digest(const char *secret, size_t len, uint8 *out);
 
