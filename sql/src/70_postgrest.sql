@@ -6,13 +6,19 @@ CREATE TABLE apikey.scope_map (
     method        text    NOT NULL DEFAULT '*'
                   CHECK (method IN ('*', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')),
     path_pattern  text    NOT NULL CHECK (path_pattern OPERATOR(pg_catalog.<>) ''),
-    scope         text    NOT NULL CHECK (scope OPERATOR(pg_catalog.<>) ''),
+    scope         text    CHECK (scope OPERATOR(pg_catalog.<>) ''),
     priority      integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (method, path_pattern)
+    require_signature boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (method, path_pattern),
+    -- a row says something: a scope, a signature, or both
+    CONSTRAINT scope_map_requires_something
+        CHECK (scope IS NOT NULL OR require_signature)
 );
 
 COMMENT ON TABLE apikey.scope_map IS
-'The scope check_request() requires: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires none';
+'The scope check_request() requires, and whether the request must be signed: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires neither';
+COMMENT ON COLUMN apikey.scope_map.require_signature IS
+'Requests must carry an HMAC signature of the key''s signing secret (doc/authentication.md)';
 
 -- every backend re-reads the map once the change commits
 CREATE TRIGGER scope_map_changed

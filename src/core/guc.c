@@ -19,6 +19,7 @@
 
 #include "core/guc.h"
 #include "core/secret.h"
+#include "core/signkey.h"
 #include "core/statickeys.h"
 #include "utils/guc.h"
 
@@ -54,6 +55,23 @@ char	   *ak_static_keys_file = NULL;
  * development keys are refused (answered REVOKED) and that is logged.
  */
 bool		ak_production = false;
+
+/*
+ * apikey.signing_key_file: the root secrets every key's signing secret is
+ * derived from (core/signkey.c); read once at server start.
+ */
+char	   *ak_signing_key_file = NULL;
+
+/*
+ * apikey.signature_max_skew: how far a signed request's timestamp may be
+ * from the server's clock, and so how long its nonce is remembered.  Fixed
+ * at start: a window that grew while the server runs would let nonces
+ * forgotten under the old one be replayed.
+ */
+int			ak_signature_max_skew = 300;	/* s */
+
+/* apikey.max_nonces: entries of the shared table of nonces seen. */
+int			ak_max_nonces = 50000;
 
 /*
  * apikey.max_keys_cached: keys each backend keeps in its verification
@@ -143,6 +161,17 @@ char	   *ak_jwt_secret = NULL;
 
 /* apikey.jwt_role: the role claim of JWTs for keys without a jwt_role. */
 char	   *ak_jwt_role = NULL;
+
+/*
+ * apikey.signature_header, signature_timestamp_header,
+ * signature_nonce_header, signature_body_header: the request headers of a
+ * signed request, for check_request() (the body's digest too: PostgREST
+ * does not hand the body to the pre-request).
+ */
+char	   *ak_signature_header = NULL;
+char	   *ak_signature_timestamp_header = NULL;
+char	   *ak_signature_nonce_header = NULL;
+char	   *ak_signature_body_header = NULL;
 
 /* ---- tests ---- */
 
@@ -240,9 +269,9 @@ ak_define_static_key(void)
 
 /*
  * The key settings of enterprise authentication: the static key's owner
- * and org from the environment, more static keys, the production switch.
- * The static keys' file is read after the pepper: their digests are keyed
- * with it.
+ * and org from the environment, more static keys, the production switch,
+ * request signing.  The static keys' file is read after the pepper: their
+ * digests are keyed with it.
  */
 static void
 ak_define_enterprise_key_settings(void)
@@ -278,6 +307,35 @@ ak_define_enterprise_key_settings(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signing_key_file",
+							   "File holding the root secrets of request signing.",
+							   "Lines of 64 hexadecimal digits: the current root first, then earlier ones still accepted.",
+							   &ak_signing_key_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	if (ak_signing_key_file != NULL && *ak_signing_key_file != '\0')
+		ak_signing_roots_load(ak_signing_key_file);
+
+	DefineCustomIntVariable("apikey.signature_max_skew",
+							"How far a signed request's timestamp may be from the server's clock.",
+							"Nonces are remembered this long.",
+							&ak_signature_max_skew,
+							300, 1, 3600,
+							PGC_POSTMASTER,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_nonces",
+							"Nonces of signed requests remembered in shared memory.",
+							"About 80 bytes each. When full of nonces still in their window, signed requests with a nonce are refused.",
+							&ak_max_nonces,
+							50000, 1000, INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 
 	ak_static_keys_announce(ak_static_key != NULL && *ak_static_key != '\0',
 							ak_production);
@@ -464,6 +522,47 @@ ak_define_worker_settings(void)
 							NULL, NULL, NULL);
 }
 
+/* check_request()'s headers of signed requests. */
+static void
+ak_define_enterprise_postgrest_settings(void)
+{
+	DefineCustomStringVariable("apikey.signature_header",
+							   "Request header carrying the request's signature, for check_request().",
+							   "Lower-case hexadecimal HMAC-SHA-256; see doc/authentication.md.",
+							   &ak_signature_header,
+							   "x-signature",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signature_timestamp_header",
+							   "Request header carrying a signed request's Unix time, for check_request().",
+							   NULL,
+							   &ak_signature_timestamp_header,
+							   "x-signature-timestamp",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signature_nonce_header",
+							   "Request header carrying a signed request's nonce, for check_request().",
+							   NULL,
+							   &ak_signature_nonce_header,
+							   "x-signature-nonce",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signature_body_header",
+							   "Request header carrying the SHA-256 of a signed request's body, for check_request().",
+							   "PostgREST does not give the body to the pre-request.",
+							   &ak_signature_body_header,
+							   "x-content-sha256",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+}
+
 static void
 ak_define_postgrest_settings(void)
 {
@@ -513,6 +612,7 @@ ak_define_postgrest_settings(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	ak_define_enterprise_postgrest_settings();
 }
 
 /*

@@ -29,6 +29,9 @@ extern char *ak_static_key_owner;
 extern char *ak_static_key_org;
 extern char *ak_static_keys_file;
 extern bool ak_production;
+extern char *ak_signing_key_file;
+extern int	ak_signature_max_skew;
+extern int	ak_max_nonces;
 extern int	ak_max_keys_cached;
 
 /* limits */
@@ -56,6 +59,10 @@ extern char *ak_client_ip_header;
 extern int	ak_error_style;
 extern char *ak_jwt_secret;
 extern char *ak_jwt_role;
+extern char *ak_signature_header;
+extern char *ak_signature_timestamp_header;
+extern char *ak_signature_nonce_header;
+extern char *ak_signature_body_header;
 
 /* tests */
 extern int	ak_test_clock_offset;

@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(50);
+SELECT plan(52);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
@@ -12,7 +12,8 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), fal
 
 SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map']);
 SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly']);
-SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
+SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result',
+                                 'signature_verification']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
     'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
@@ -26,7 +27,8 @@ SELECT columns_are('apikey', 'tiers', ARRAY[
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
     'request_method', 'request_path', 'status', 'detail']);
-SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
+SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority',
+                                               'require_signature']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
     'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'endpoints',
@@ -111,6 +113,10 @@ SELECT function_returns('apikey', 'check_request', ARRAY[]::text[], 'void');
 SELECT is(pg_get_function_arguments('apikey.exchange'::regproc),
     'token text, ttl interval DEFAULT ''01:00:00''::interval', 'exchange() arguments');
 SELECT function_returns('apikey', 'exchange', ARRAY['text', 'interval'], 'jsonb');
+SELECT function_returns('apikey', 'signing_secret', ARRAY['uuid'], 'text');
+SELECT is(pg_get_function_arguments('apikey.verify_signature'::regproc),
+    'key text, method text, path text, ts bigint, body_sha256 text, signature text, nonce text DEFAULT NULL::text',
+    'verify_signature() arguments');
 SELECT is(pg_get_function_result('apikey.issue_bulk'::regproc),
     'TABLE(key_id uuid, token text, display_prefix text)', 'issue_bulk() result');
 SELECT is(pg_get_function_arguments('apikey.revoke_bulk'::regproc),
