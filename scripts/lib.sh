@@ -5,9 +5,13 @@
 # Source it; it defines functions and sets nothing else.
 
 AK_PG_MAJOR=${AK_PG_MAJOR:-15}
+# libssl-dev and libkrb5-dev: the server's libpq/libpq-be.h, which apikey
+# reads the TLS client certificate from, includes OpenSSL's and GSSAPI's
+# headers; apikey links OpenSSL's libcrypto, as the server does.  openssl:
+# the certificate tests make their own CA and certificates.
 AK_PACKAGES="make gcc postgresql-$AK_PG_MAJOR postgresql-server-dev-$AK_PG_MAJOR \
-libsodium-dev postgresql-$AK_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-contrib python3"
+libsodium-dev libssl-dev libkrb5-dev openssl postgresql-$AK_PG_MAJOR-pgtap \
+libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-contrib python3"
 
 ak_log() { printf '==> %s\n' "$*" >&2; }
 ak_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

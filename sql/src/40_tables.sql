@@ -145,7 +145,8 @@ CREATE TABLE apikey.audit_log (
     at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
     action          text NOT NULL CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY[
                         'issued', 'updated', 'rotated', 'revoked', 'expired',
-                        'denied', 'quota_alert', 'signing_secret_read'])),
+                        'denied', 'quota_alert', 'signing_secret_read',
+                        'certificate_registered', 'certificate_revoked'])),
     key_id          uuid,
     owner           text,
     actor           text,

@@ -43,3 +43,101 @@ COMMENT ON FUNCTION apikey.verify_signature(text, text, text, bigint, text, text
 -- Anyone may call it, as anyone may call verify(): without the signing
 -- secret nothing passes.  SECURITY DEFINER to find a key by its display
 -- prefix whoever owns it.
+
+
+-- Client certificates.  The registry says which certificates are let in
+-- and for whom; the TLS handshake (ssl_ca_file, or the proxy) has checked
+-- their chain of trust.
+
+CREATE TABLE apikey.certificates (
+    id          uuid CONSTRAINT certificates_pkey PRIMARY KEY
+                DEFAULT pg_catalog.gen_random_uuid(),
+    fingerprint text COLLATE "C" NOT NULL
+                CHECK (fingerprint OPERATOR(pg_catalog.~) '^[0-9a-f]{64}$'),
+    subject_cn  text,
+    issuer      text NOT NULL,
+    not_before  timestamptz NOT NULL,
+    not_after   timestamptz NOT NULL,
+    owner       text NOT NULL,
+    org         text,
+    name        text,
+    scopes      text[] NOT NULL DEFAULT '{}',
+    tier        text COLLATE "C" NOT NULL DEFAULT 'free'
+                CONSTRAINT certificates_tier_fkey REFERENCES apikey.tiers (name)
+                ON UPDATE CASCADE,
+    active      boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    revoked_at  timestamptz,
+    CONSTRAINT certificates_revoked_check
+        CHECK (active OPERATOR(pg_catalog.=) (revoked_at IS NULL))
+);
+
+-- verification reads every registration of a fingerprint through this
+-- index (src/auth/certificate.c); at most one of them is active
+CREATE INDEX certificates_fingerprint_idx ON apikey.certificates (fingerprint);
+CREATE UNIQUE INDEX certificates_active_key ON apikey.certificates (fingerprint)
+    WHERE active;
+CREATE INDEX certificates_owner_idx ON apikey.certificates (owner);
+
+COMMENT ON TABLE apikey.certificates IS
+'Client certificates let in, by the SHA-256 fingerprint of their DER, and the owner each acts for';
+COMMENT ON COLUMN apikey.certificates.fingerprint IS
+'SHA-256 of the certificate''s DER, 64 lower-case hexadecimal digits (openssl x509 -fingerprint -sha256, without colons)';
+COMMENT ON COLUMN apikey.certificates.tier IS
+'The tier whose rate limits the owner''s certificate requests are debited from';
+
+-- Owners see their own certificates, admins all of them; every write goes
+-- through register_certificate() and revoke_certificate().
+ALTER TABLE apikey.certificates ENABLE ROW LEVEL SECURITY;
+ALTER TABLE apikey.certificates FORCE ROW LEVEL SECURITY;
+CREATE POLICY certificates_admin ON apikey.certificates TO apikey_admin USING (true);
+CREATE POLICY certificates_owner ON apikey.certificates TO PUBLIC
+    USING (owner OPERATOR(pg_catalog.=) (SELECT apikey.current_owner()));
+GRANT SELECT ON apikey.certificates TO PUBLIC;
+
+CREATE TYPE apikey.certificate_verification AS (
+    valid       boolean,
+    code        text,
+    cert_id     uuid,
+    owner       text,
+    org         text,
+    subject_cn  text,
+    not_after   timestamptz
+);
+
+CREATE FUNCTION apikey.register_certificate(
+    pem     text,
+    owner   text,
+    name    text   DEFAULT NULL,
+    scopes  text[] DEFAULT '{}',
+    org     text   DEFAULT NULL,
+    tier    text   DEFAULT 'free')
+RETURNS TABLE (cert_id uuid, fingerprint text, subject_cn text, not_after timestamptz)
+LANGUAGE c VOLATILE ROWS 1
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_register_certificate';
+
+COMMENT ON FUNCTION apikey.register_certificate(text, text, text, text[], text, text) IS
+'Registers a client certificate (PEM) for an owner; its requests act for the owner';
+
+CREATE FUNCTION apikey.revoke_certificate(cert_id uuid)
+RETURNS boolean
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_revoke_certificate';
+
+COMMENT ON FUNCTION apikey.revoke_certificate(uuid) IS
+'Revokes a certificate''s registration; false if it was revoked already';
+-- register and revoke check the caller themselves (owners their own,
+-- admins any): anyone may call them, through PUBLIC's default EXECUTE.
+
+CREATE FUNCTION apikey.verify_certificate(fingerprint text DEFAULT NULL)
+RETURNS apikey.certificate_verification
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_verify_certificate';
+
+COMMENT ON FUNCTION apikey.verify_certificate(text) IS
+'VALID, CERT_MISSING, CERT_UNKNOWN, CERT_EXPIRED, CERT_NOT_YET_VALID or CERT_REVOKED; without a fingerprint, the session''s own TLS client certificate';
+-- Anyone may call it, as anyone may call verify(): a fingerprint is no
+-- proof of possession, and the owner is told only for a certificate that
+-- verifies.  It reads the registry through its index, whoever calls.

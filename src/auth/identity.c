@@ -36,8 +36,12 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-/* the key verified by check_request() in the current transaction */
+/*
+ * The key -- or the client certificate (is_key false) -- verified by
+ * check_request() in the current transaction.
+ */
 static bool ak_identity_valid = false;
+static bool ak_identity_is_key = false;
 static pg_uuid_t ak_identity_id;
 static char ak_identity_owner[AK_MAX_TEXT_LEN + 1];
 static char ak_identity_display[AK_DISPLAY_MAX_LEN + 1];
@@ -106,7 +110,8 @@ ak_current_actor(void)
 	const char *sub;
 
 	if (ak_identity_valid)
-		return psprintf("key:%s", ak_identity_display);
+		return ak_identity_is_key ? psprintf("key:%s", ak_identity_display)
+			: pstrdup(ak_identity_display);
 	sub = ak_jwt_subject();
 	if (sub)
 		return pstrdup(sub);
@@ -149,13 +154,28 @@ ak_identity_set(const AkKeyInfo *key)
 	text_to_cstring_buffer(key->owner, ak_identity_owner, sizeof(ak_identity_owner));
 	strlcpy(ak_identity_display, key->display_prefix, sizeof(ak_identity_display));
 	ak_identity_valid = true;
+	ak_identity_is_key = true;
+}
+
+/*
+ * check_request() admitted a request by its client certificate: its owner
+ * is the caller until the end, and display ("cert:...") the actor; there
+ * is no current key.
+ */
+void
+ak_identity_set_certificate(const char *owner, const char *display)
+{
+	strlcpy(ak_identity_owner, owner, sizeof(ak_identity_owner));
+	strlcpy(ak_identity_display, display, sizeof(ak_identity_display));
+	ak_identity_valid = true;
+	ak_identity_is_key = false;
 }
 
 /* The key verified in this transaction, if any. */
 bool
 ak_identity_key_id(pg_uuid_t *id)
 {
-	if (!ak_identity_valid)
+	if (!ak_identity_valid || !ak_identity_is_key)
 		return false;
 	*id = ak_identity_id;
 	return true;

@@ -85,17 +85,18 @@ ak_ip_allowed(const AkKeyInfo *key, inet *client_ip)
 }
 
 /*
- * A key scope grants the requested scope if it is equal, "*", or
- * "<prefix>:*" and the requested scope starts with "<prefix>:".
+ * A scope of a key (or a certificate) grants the requested scope if it is
+ * equal, "*", or "<prefix>:*" and the requested scope starts with
+ * "<prefix>:".
  */
-static bool
-ak_scope_allowed(const AkKeyInfo *key, const char *scope, size_t len)
+bool
+ak_scopes_grant(char *const *scopes, int nscopes, const char *scope, size_t len)
 {
 	if (scope == NULL || len == 0)
 		return true;
-	for (int i = 0; i < key->nscopes; i++)
+	for (int i = 0; i < nscopes; i++)
 	{
-		const char *s = key->scopes[i];
+		const char *s = scopes[i];
 		size_t		slen = strlen(s);
 
 		if (slen == 1 && s[0] == '*')
@@ -164,8 +165,8 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return code;
 	if (!ak_ip_allowed(k, client_ip))
 		return AK_CODE_IP_NOT_ALLOWED;
-	if (!ak_scope_allowed(k, scope ? VARDATA_ANY(scope) : NULL,
-						  scope ? VARSIZE_ANY_EXHDR(scope) : 0))
+	if (!ak_scopes_grant(k->scopes, k->nscopes, scope ? VARDATA_ANY(scope) : NULL,
+						 scope ? VARSIZE_ANY_EXHDR(scope) : 0))
 		return AK_CODE_INSUFFICIENT_SCOPE;
 	return AK_CODE_VALID;
 }

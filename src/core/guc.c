@@ -173,6 +173,13 @@ char	   *ak_signature_timestamp_header = NULL;
 char	   *ak_signature_nonce_header = NULL;
 char	   *ak_signature_body_header = NULL;
 
+/*
+ * apikey.certificate_header: the request header in which the proxy in
+ * front of PostgREST passes the client certificate (its SHA-256
+ * fingerprint, or the URL-encoded PEM); "" trusts no header.
+ */
+char	   *ak_certificate_header = NULL;
+
 /* ---- tests ---- */
 
 /*
@@ -206,6 +213,15 @@ ak_check_header_name(char **newval, void **extra, GucSource source)
 	for (char *p = *newval; *p; p++)
 		*p = pg_tolower((unsigned char) *p);
 	return true;
+}
+
+/* Header names that may be empty: "" turns the feature off. */
+static bool
+ak_check_optional_header_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && **newval == '\0')
+		return true;
+	return ak_check_header_name(newval, extra, source);
 }
 
 /*
@@ -522,7 +538,7 @@ ak_define_worker_settings(void)
 							NULL, NULL, NULL);
 }
 
-/* check_request()'s headers of signed requests. */
+/* check_request()'s headers of signed requests and certificates. */
 static void
 ak_define_enterprise_postgrest_settings(void)
 {
@@ -561,6 +577,15 @@ ak_define_enterprise_postgrest_settings(void)
 							   PGC_SUSET,
 							   0,
 							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.certificate_header",
+							   "Request header in which the proxy passes the client certificate, for check_request().",
+							   "Its SHA-256 fingerprint or URL-encoded PEM. Empty trusts no header.",
+							   &ak_certificate_header,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   ak_check_optional_header_name, NULL, NULL);
 }
 
 static void

@@ -63,6 +63,7 @@ extern char *ak_signature_header;
 extern char *ak_signature_timestamp_header;
 extern char *ak_signature_nonce_header;
 extern char *ak_signature_body_header;
+extern char *ak_certificate_header;
 
 /* tests */
 extern int	ak_test_clock_offset;

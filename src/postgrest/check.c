@@ -26,6 +26,7 @@
 #include "core/tokenpath.h"
 #include "limit/headers.h"
 #include "limit/limiter.h"
+#include "postgrest/certauth.h"
 #include "postgrest/check.h"
 #include "postgrest/refusal.h"
 #include "postgrest/response.h"
@@ -119,6 +120,8 @@ ak_check_key_request(text *token, const char *method, const char *path,
 /*
  * Checks the current PostgREST request: returns if it is admitted (its
  * rate-limit headers added to the response), raises its HTTP error if not.
+ * A request without a key may carry a client certificate the proxy passed
+ * (postgrest/certauth.c).
  */
 void
 ak_check_request(void)
@@ -133,5 +136,7 @@ ak_check_request(void)
 	AK_TOKEN_PATH_BEGIN();
 	token = ak_request_token();
 	AK_TOKEN_PATH_END();
+	if (token == NULL && ak_check_certificate(scope, signed_route, client_ip))
+		return;
 	ak_check_key_request(token, method, path, scope, signed_route, client_ip);
 }
