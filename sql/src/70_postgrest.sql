@@ -37,14 +37,15 @@ AS 'MODULE_PATHNAME', 'apikey_check_request';
 COMMENT ON FUNCTION apikey.check_request() IS
 'PostgREST db-pre-request: checks the key of the request (header apikey.header), adds the rate-limit headers, or raises the HTTP error';
 
-CREATE FUNCTION apikey.exchange(token text, ttl interval DEFAULT '1 hour')
+CREATE FUNCTION apikey.exchange(token text, ttl interval DEFAULT '1 hour',
+                                refresh boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE c VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'apikey_exchange';
 
-COMMENT ON FUNCTION apikey.exchange(text, interval) IS
-'Trades a valid key for an HS256 JWT signed with apikey.jwt_secret: {access_token, token_type, expires_in}';
+COMMENT ON FUNCTION apikey.exchange(text, interval, boolean) IS
+'Trades a valid key for an HS256 JWT signed with apikey.jwt_secret: {access_token, token_type, expires_in}; with refresh, also {refresh_token, refresh_expires_in}';
 
 -- The roles PostgREST impersonates get what a request needs, by name, so
 -- that revoking PUBLIC's defaults leaves PostgREST working.
@@ -57,7 +58,7 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA apikey TO %I', r);
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION apikey.check_request(),'
-                                  ' apikey.exchange(text, interval), apikey.current_owner(),'
+                                  ' apikey.exchange(text, interval, boolean), apikey.current_owner(),'
                                   ' apikey.current_key_id() TO %I', r);
     END LOOP;
 END $$;

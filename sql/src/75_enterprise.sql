@@ -141,3 +141,86 @@ COMMENT ON FUNCTION apikey.verify_certificate(text) IS
 -- Anyone may call it, as anyone may call verify(): a fingerprint is no
 -- proof of possession, and the owner is told only for a certificate that
 -- verifies.  It reads the registry through its index, whoever calls.
+
+
+-- Refresh tokens of exchange()'s JWT sessions.  Only digests are stored;
+-- nobody reads them but the extension's functions.
+
+CREATE TABLE apikey.refresh_tokens (
+    id              uuid CONSTRAINT refresh_tokens_pkey PRIMARY KEY
+                    DEFAULT pg_catalog.gen_random_uuid(),
+    family_id       uuid NOT NULL,
+    key_id          uuid NOT NULL CONSTRAINT refresh_tokens_key_id_fkey
+                    REFERENCES apikey.keys (id) ON DELETE CASCADE,
+    token_hash      bytea NOT NULL CONSTRAINT refresh_tokens_token_hash_key UNIQUE
+                    CHECK (pg_catalog.octet_length(token_hash) OPERATOR(pg_catalog.=) 32),
+    access_ttl      interval NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at      timestamptz NOT NULL,
+    used_at         timestamptz,
+    revoked_at      timestamptz,
+    revoke_reason   text
+);
+
+CREATE INDEX refresh_tokens_family_idx ON apikey.refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_key_id_idx ON apikey.refresh_tokens (key_id);
+CREATE INDEX refresh_tokens_expires_at_idx ON apikey.refresh_tokens (expires_at);
+
+COMMENT ON TABLE apikey.refresh_tokens IS
+'Refresh tokens of exchange(refresh => true), by digest: each used once, a family revoked when one is reused';
+COMMENT ON COLUMN apikey.refresh_tokens.family_id IS
+'The session: the first token and every token refresh() returned from it';
+
+-- Written by exchange() and refresh() only (SECURITY DEFINER).  Admins may
+-- read the sessions, never the digests.
+REVOKE ALL ON apikey.refresh_tokens FROM PUBLIC;
+GRANT SELECT (id, family_id, key_id, access_ttl, created_at, expires_at,
+              used_at, revoked_at, revoke_reason)
+    ON apikey.refresh_tokens TO apikey_admin;
+
+CREATE FUNCTION apikey.refresh(refresh_token text)
+RETURNS jsonb
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_refresh';
+
+COMMENT ON FUNCTION apikey.refresh(text) IS
+'A new access token and refresh token for a refresh token, used up; a refusal is returned as {code, message, details, hint}';
+-- Anyone may call it (PUBLIC's default EXECUTE): the refresh token is the
+-- credential.  The PostgREST roles get it by name below.
+
+DO $$
+DECLARE
+    r name;
+BEGIN
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname OPERATOR(pg_catalog.=) ANY ('{anon,authenticated,service_role}')
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION apikey.refresh(text) TO %I', r);
+    END LOOP;
+END $$;
+
+
+-- Leak reports.  Members of apikey_leak_reporter may revoke any key whose
+-- token they present, as GitHub's secret scanning partners do; the role
+-- belongs to the cluster, so it is created only if missing.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                   WHERE rolname OPERATOR(pg_catalog.=) 'apikey_leak_reporter') THEN
+        CREATE ROLE apikey_leak_reporter NOLOGIN;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION apikey.report_leak(token text, source text)
+RETURNS text
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_report_leak';
+
+COMMENT ON FUNCTION apikey.report_leak(text, text) IS
+'Revokes the key (or refresh tokens) of a leaked token and audits the source: REVOKED, ALREADY_REVOKED, NOT_FOUND, MALFORMED or STATIC_KEY';
+-- Revokes keys of any owner: the leak reporters' and admins' only.
+REVOKE ALL ON FUNCTION apikey.report_leak(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apikey.report_leak(text, text) TO apikey_leak_reporter, apikey_admin;

@@ -111,6 +111,21 @@ ak_scopes_grant(char *const *scopes, int nscopes, const char *scope, size_t len)
 }
 
 /*
+ * Whether a key, already identified (by a refresh token), may still be
+ * used at now_us from client_ip: VALID, REVOKED, EXPIRED or
+ * IP_NOT_ALLOWED.
+ */
+AkCode
+ak_key_admits(const AkKeyInfo *key, inet *client_ip, int64 now_us)
+{
+	AkCode		code = ak_key_status(key, now_us);
+
+	if (code == AK_CODE_VALID && !ak_ip_allowed(key, client_ip))
+		return AK_CODE_IP_NOT_ALLOWED;
+	return code;
+}
+
+/*
  * Verifies a token at now_us.  *key is the key the token belongs to, when
  * there is one (also for most failures), else NULL; it is valid until the
  * next verification.  *prefix_len is the length of the token's prefix when

@@ -54,4 +54,6 @@ const AkCodeInfo ak_codes[AK_NUM_CODES] = {
 	"Client certificate not yet valid", AK_USAGE_DENIED_AUTH},
 	[AK_CODE_CERT_REVOKED] = {"CERT_REVOKED", 401, AUTH,
 	"Client certificate revoked", AK_USAGE_DENIED_AUTH},
+	[AK_CODE_REFRESH_REUSED] = {"REFRESH_REUSED", 401, AUTH,
+	"Refresh token already used", AK_USAGE_DENIED_AUTH},
 };

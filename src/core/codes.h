@@ -48,6 +48,8 @@ typedef enum AkCode
 	AK_CODE_CERT_EXPIRED,
 	AK_CODE_CERT_NOT_YET_VALID,
 	AK_CODE_CERT_REVOKED,
+	/* refresh tokens (lifecycle/refresh.c) */
+	AK_CODE_REFRESH_REUSED,
 	AK_NUM_CODES
 } AkCode;
 

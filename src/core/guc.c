@@ -180,6 +180,9 @@ char	   *ak_signature_body_header = NULL;
  */
 char	   *ak_certificate_header = NULL;
 
+/* apikey.refresh_token_ttl: how long a refresh token may go unused. */
+int			ak_refresh_token_ttl = 30 * 86400;	/* s */
+
 /* ---- tests ---- */
 
 /*
@@ -538,7 +541,7 @@ ak_define_worker_settings(void)
 							NULL, NULL, NULL);
 }
 
-/* check_request()'s headers of signed requests and certificates. */
+/* check_request()'s headers of signed requests and certificates; refresh. */
 static void
 ak_define_enterprise_postgrest_settings(void)
 {
@@ -586,6 +589,15 @@ ak_define_enterprise_postgrest_settings(void)
 							   PGC_SUSET,
 							   0,
 							   ak_check_optional_header_name, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.refresh_token_ttl",
+							"How long a refresh token of exchange() may go unused.",
+							"Each refresh() returns a new one, valid this long.",
+							&ak_refresh_token_ttl,
+							30 * 86400, 60, 366 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 }
 
 static void

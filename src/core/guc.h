@@ -64,6 +64,7 @@ extern char *ak_signature_timestamp_header;
 extern char *ak_signature_nonce_header;
 extern char *ak_signature_body_header;
 extern char *ak_certificate_header;
+extern int	ak_refresh_token_ttl;
 
 /* tests */
 extern int	ak_test_clock_offset;

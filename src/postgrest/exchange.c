@@ -110,7 +110,7 @@ ak_jwt_sign(const char *claims)
 }
 
 /* The ttl argument: between 1 second and 30 days. */
-static int64
+int64
 ak_exchange_ttl_us(const Interval *ttl)
 {
 	int64		ttl_us;
@@ -127,7 +127,7 @@ ak_exchange_ttl_us(const Interval *ttl)
 	return ttl_us;
 }
 
-static void
+void
 ak_require_jwt_secret(void)
 {
 	if (ak_jwt_secret == NULL || strlen(ak_jwt_secret) < AK_JWT_MIN_SECRET)
@@ -140,46 +140,71 @@ ak_require_jwt_secret(void)
 }
 
 /*
+ * The key of a token (NULL if absent) that may have a JWT, verified at
+ * now_us; a token that does not verify is refused as check_request()
+ * refuses.  The key is valid until the next verification.  The caller
+ * holds the token path.
+ */
+const AkKeyInfo *
+ak_exchange_key(text *token, int64 now_us)
+{
+	const AkKeyInfo *key;
+	int64		blocked_until;
+	AkCode		code;
+
+	code = ak_verify_request(token, NULL, ak_request_client_ip(), now_us, &key,
+							 &blocked_until);
+	if (code != AK_CODE_VALID)
+		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
+				  NULL, token != NULL);
+	return key;
+}
+
+/*
+ * Appends the members of a JWT for key, minted at now_us for ttl_us, to a
+ * JSON object being built: "access_token", "token_type" and "expires_in".
+ * The JWT never outlives the key: exp is at most the key's expires_at.
+ */
+void
+ak_exchange_mint(const AkKeyInfo *key, int64 ttl_us, int64 now_us, StringInfo out)
+{
+	char	   *role = ak_key_jwt_role(key);
+	int64		exp_us = now_us + ttl_us;
+	int64		iat;
+	int64		exp;
+
+	if (role == NULL)
+		role = ak_jwt_role;
+	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
+		exp_us = key->expires_at;
+	iat = ak_unix_seconds_ceil(now_us - USECS_PER_SEC + 1);
+	exp = ak_unix_seconds_ceil(exp_us - USECS_PER_SEC + 1);
+
+	appendStringInfoString(out, "\"access_token\":");
+	escape_json(out, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
+	appendStringInfo(out, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT,
+					 exp - iat);
+}
+
+/*
  * Trades a token (NULL if absent) for {"access_token": <JWT>, "token_type":
- * "bearer", "expires_in": <s>}.  The JWT never outlives the key: exp is at
- * most the key's expires_at.  A token that does not verify is refused as
- * check_request() refuses.  The caller holds the token path.
+ * "bearer", "expires_in": <s>}.  The caller holds the token path.
  */
 Jsonb *
 ak_exchange(text *token, const Interval *ttl)
 {
 	int64		ttl_us = ak_exchange_ttl_us(ttl);
 	int64		now_us;
-	int64		exp_us;
-	int64		iat;
-	int64		exp;
 	const AkKeyInfo *key;
-	int64		blocked_until;
-	AkCode		code;
-	char	   *role;
 	StringInfoData result;
 
 	ak_require_jwt_secret();
 	now_us = ak_now_us();
-	code = ak_verify_request(token, NULL, ak_request_client_ip(), now_us, &key,
-							 &blocked_until);
-	if (code != AK_CODE_VALID)
-		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
-				  NULL, token != NULL);
-
-	role = ak_key_jwt_role(key);
-	if (role == NULL)
-		role = ak_jwt_role;
-	exp_us = now_us + ttl_us;
-	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
-		exp_us = key->expires_at;
-	iat = ak_unix_seconds_ceil(now_us - USECS_PER_SEC + 1);
-	exp = ak_unix_seconds_ceil(exp_us - USECS_PER_SEC + 1);
+	key = ak_exchange_key(token, now_us);
 
 	initStringInfo(&result);
-	appendStringInfoString(&result, "{\"access_token\":");
-	escape_json(&result, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
-	appendStringInfo(&result, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT "}",
-					 exp - iat);
+	appendStringInfoChar(&result, '{');
+	ak_exchange_mint(key, ttl_us, now_us, &result);
+	appendStringInfoChar(&result, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
 }

@@ -69,6 +69,14 @@ is($node->safe_psql('postgres', "CREATE TEMP TABLE k (k text);\nCOPY k FROM STDI
     SELECT apikey.current_owner();
     COMMIT;}) =~ s/.*\n//sr, 'user-42', 'check_request() admits it, and current_owner() is its owner');
 
+# a static key in the token format, reported as leaked
+$sql->('CREATE ROLE scanner IN ROLE apikey_leak_reporter');
+is($node->safe_psql('postgres', "CREATE TEMP TABLE k (k text);\nCOPY k FROM STDIN;\n$file_key1\n\\.\n"
+		  . q{GRANT SELECT ON k TO scanner; SET ROLE scanner;
+          SELECT apikey.report_leak(k, 'https://example.com/dump') FROM k;}),
+	'STATIC_KEY', 'a leak report of a static key: STATIC_KEY (only the configuration can change it)');
+like(slurp_file($node->logfile), qr/WARNING:  a leak report names the static development key "static-1"/,
+	'and a warning in the log');
 
 # ---- production ----
 $node->append_conf('postgresql.conf', 'apikey.production = on');
