@@ -50,9 +50,12 @@ report=()
 
 # tally NAME STATUS LOG PASS_REGEX FAIL_REGEX
 tally() {
-    local name=$1 status=$2 log=$3 p f
-    p=$(grep -Ec "$4" "$log")
-    f=$(grep -Ec "$5" "$log")
+    local name=$1 status=$2 log=$3 p=0 f=1
+    # a log that is missing (its directory removed under us) is a failure
+    if [ -f "$log" ]; then
+        p=$(grep -Ec "$4" "$log")
+        f=$(grep -Ec "$5" "$log")
+    fi
     # a suite that failed without reporting a failed test still failed
     if [ "$status" != 0 ] && [ "$f" = 0 ]; then f=1; fi
     passed=$((passed + p))
