@@ -102,6 +102,18 @@ my $body = '5d41402abc4b2a76b9719d911017c592ae8a1e7c0a0c0ffee0f7b1d2f0f2d6a3';
 my @req = ('POST', '/rpc/transfer', $ts, $body, 'n-1');
 my $sig = py_sign($secret, @req);
 is(openssl_sign($secret, @req), $sig, 'Python and openssl agree on the signature');
+SKIP:
+{
+	# the JavaScript of doc/authentication.md, when Node is installed
+	skip 'node is not installed', 1 unless system('node --version >/dev/null 2>&1') == 0;
+	my $js = q{const { createHmac } = require('node:crypto');
+        const [secret, ...fields] = process.argv.slice(1);
+        console.log(createHmac('sha256', secret).update(fields.join('\n')).digest('hex'))};
+	my $out;
+	run [ 'node', '-e', $js, $secret, @req ], '>', \$out or die 'node failed';
+	chomp $out;
+	is($out, $sig, "and so does Node's node:crypto");
+}
 is(verify($kid, $sig, @req), 'VALID:alice', 'a signature from Python verifies, by key id, with the owner');
 is(verify($kid, $sig, @req), 'REPLAYED', 'the same nonce again: REPLAYED');
 @req = ('POST', '/rpc/transfer', $ts, $body, 'n-2');
