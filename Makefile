@@ -41,7 +41,7 @@ DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PG_CPPFLAGS = -Isrc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-sign-compare -Wno-missing-field-initializers \
               -DAPIKEY_VERSION='"$(EXTVERSION)"'
-SHLIB_LINK  = -lsodium
+SHLIB_LINK  = -lsodium -lcrypto
 
 # ---- Tests ----
 #

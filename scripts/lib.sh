@@ -5,9 +5,14 @@
 # Source it; it defines functions and sets nothing else.
 
 AK_PG_MAJOR=${AK_PG_MAJOR:-15}
+# libssl-dev and libkrb5-dev: the server's libpq/libpq-be.h, which apikey
+# reads the TLS client certificate from, includes OpenSSL's and GSSAPI's
+# headers; apikey links OpenSSL's libcrypto, as the server does.  openssl:
+# the certificate tests make their own CA and certificates.
 AK_PACKAGES="make gcc postgresql-$AK_PG_MAJOR postgresql-server-dev-$AK_PG_MAJOR \
-libsodium-dev postgresql-$AK_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-contrib python3 libio-pty-perl"
+libsodium-dev libssl-dev libkrb5-dev openssl postgresql-$AK_PG_MAJOR-pgtap \
+libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-contrib python3 \
+libio-pty-perl"
 # Where the report's browser test finds playwright-core (ak_install_browser).
 AK_BROWSER_DIR=${AK_BROWSER_DIR:-/var/cache/apikey-test/browser}
 AK_PLAYWRIGHT=playwright-core@1.64.1

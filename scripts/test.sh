@@ -56,10 +56,13 @@ skip_re='^\s*ok [0-9]+ # skip|^\s*1\.\.0 # skip'
 
 # tally NAME STATUS LOG PASS_REGEX FAIL_REGEX
 tally() {
-    local name=$1 status=$2 log=$3 p f s
-    s=$(grep -Eci "$skip_re" "$log")
-    p=$(grep -Evi "$skip_re" "$log" | grep -Ec "$4")
-    f=$(grep -Ec "$5" "$log")
+    local name=$1 status=$2 log=$3 p=0 f=1 s=0
+    # a log that is missing (its directory removed under us) is a failure
+    if [ -f "$log" ]; then
+        s=$(grep -Eci "$skip_re" "$log")
+        p=$(grep -Evi "$skip_re" "$log" | grep -Ec "$4")
+        f=$(grep -Ec "$5" "$log")
+    fi
     # a suite that failed without reporting a failed test still failed
     if [ "$status" != 0 ] && [ "$f" = 0 ]; then f=1; fi
     passed=$((passed + p))

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "auth/keyinval.h"
+#include "auth/nonces.h"
 #include "core/counters.h"
 #include "core/guc.h"
 #include "core/secretsource.h"
@@ -60,6 +61,7 @@ ak_shmem_request(void)
 	ak_usage_store_request();
 	RequestAddinShmemSpace(ak_events_shmem_size());
 	RequestAddinShmemSpace(ak_worker_shmem_size());
+	ak_nonces_request();
 }
 
 static void
@@ -77,6 +79,7 @@ ak_shmem_startup(void)
 	ak_usage_store_attach();
 	ak_events_shmem_init();
 	ak_worker_shmem_init();
+	ak_nonces_persist_start(ak_nonces_attach());
 	LWLockRelease(AddinShmemInitLock);
 }
 

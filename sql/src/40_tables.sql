@@ -161,7 +161,9 @@ CREATE TABLE apikey.audit_log (
     at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
     action          text NOT NULL CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY[
                         'issued', 'updated', 'rotated', 'revoked', 'expired',
-                        'denied', 'quota_alert'])),
+                        'denied', 'quota_alert', 'signing_secret_read',
+                        'certificate_registered', 'certificate_revoked',
+                        'leak_reported', 'refresh_reuse'])),
     key_id          uuid,
     owner           text,
     actor           text,

@@ -5,5 +5,7 @@ SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hourly', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.scope_map', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.certificates', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.refresh_tokens', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.tiers',
     $$WHERE name NOT IN ('free', 'premium', 'enterprise')$$);

@@ -41,8 +41,12 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-/* the key verified by check_request() in the current transaction */
+/*
+ * The key -- or the client certificate (is_key false) -- verified by
+ * check_request() in the current transaction.
+ */
 static bool ak_identity_valid = false;
+static bool ak_identity_is_key = false;
 static bool ak_identity_stored = false;
 static pg_uuid_t ak_identity_id;
 static char ak_identity_owner[AK_MAX_TEXT_LEN + 1];
@@ -130,7 +134,7 @@ ak_current_actor(AkActor *actor)
 	actor->role = GetUserNameFromId(GetOuterUserId(), false);
 	actor->session_role = GetUserNameFromId(GetSessionUserId(), false);
 	actor->subject = sub ? pstrdup(sub) : NULL;
-	actor->has_key = ak_identity_valid && ak_identity_stored;
+	actor->has_key = ak_identity_valid && ak_identity_is_key && ak_identity_stored;
 	if (actor->has_key)
 		actor->key_id = ak_identity_id;
 }
@@ -176,13 +180,29 @@ ak_identity_set(const AkKeyInfo *key)
 	ak_identity_stored = key->stored;
 	text_to_cstring_buffer(key->owner, ak_identity_owner, sizeof(ak_identity_owner));
 	ak_identity_valid = true;
+	ak_identity_is_key = true;
+}
+
+/*
+ * check_request() admitted a request by its client certificate: its owner
+ * is the caller until the end; there is no current key, and the actor of
+ * audit rows is the role, as for any caller (display is the certificate's
+ * name for messages).
+ */
+void
+ak_identity_set_certificate(const char *owner, const char *display)
+{
+	strlcpy(ak_identity_owner, owner, sizeof(ak_identity_owner));
+	ak_identity_valid = true;
+	ak_identity_is_key = false;
+	ak_identity_stored = false;
 }
 
 /* The key verified by check_request() in this transaction, if any. */
 bool
 ak_identity_key_id(pg_uuid_t *id)
 {
-	if (!ak_identity_valid)
+	if (!ak_identity_valid || !ak_identity_is_key)
 		return false;
 	*id = ak_identity_id;
 	return true;
@@ -195,7 +215,7 @@ ak_identity_key_id(pg_uuid_t *id)
 bool
 ak_identity_by_key(pg_uuid_t *id, bool *stored)
 {
-	if (!ak_identity_valid)
+	if (!ak_identity_valid || !ak_identity_is_key)
 		return false;
 	*id = ak_identity_id;
 	*stored = ak_identity_stored;

@@ -30,6 +30,7 @@ extern bool ak_caller_owns(text *owner);
 extern void ak_require_owner_or_admin(text *owner, const char *what);
 
 extern void ak_identity_set(const AkKeyInfo *key);
+extern void ak_identity_set_certificate(const char *owner, const char *display);
 extern bool ak_identity_key_id(pg_uuid_t *id);
 extern bool ak_identity_by_key(pg_uuid_t *id, bool *stored);
 

@@ -86,6 +86,21 @@ ak_ip_allowed(const AkKeyInfo *key, inet *client_ip)
 }
 
 /*
+ * Whether a key, already identified (by a refresh token), may still be
+ * used at now_us from client_ip: VALID, REVOKED, EXPIRED or
+ * IP_NOT_ALLOWED.
+ */
+AkCode
+ak_key_admits(const AkKeyInfo *key, inet *client_ip, int64 now_us)
+{
+	AkCode		code = ak_key_status(key, now_us);
+
+	if (code == AK_CODE_VALID && !ak_ip_allowed(key, client_ip))
+		return AK_CODE_IP_NOT_ALLOWED;
+	return code;
+}
+
+/*
  * Verifies a token at now_us.  *key is the key the token belongs to, when
  * there is one (also for most failures), else NULL; it is valid until the
  * next verification.  *prefix_len is the length of the token's prefix when
@@ -118,9 +133,8 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return AK_CODE_MALFORMED;
 
 	ak_digest(tok, len, digest);
-	if (ak_static_key_matches(digest))
-		k = ak_static_key_info();
-	else if (!ak_keycache_probe(digest, &k))
+	k = ak_static_key_lookup(digest);
+	if (k == NULL && !ak_keycache_probe(digest, &k))
 	{
 		if (!ak_token_is_well_formed(tok, len, prefix_len))
 			return AK_CODE_MALFORMED;

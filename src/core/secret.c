@@ -44,6 +44,36 @@ ak_digest(const char *secret, size_t len, uint8 *out)
 }
 
 /*
+ * Opens a file of secrets for reading, refusing one that its group may
+ * write or others may read: what identifies it in messages is "what"
+ * ("pepper", "signing key").  Called in the postmaster only.
+ */
+FILE *
+ak_secret_file_open(const char *path, const char *what)
+{
+	FILE	   *file;
+	struct stat st;
+
+	file = AllocateFile(path, "r");
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open apikey %s file \"%s\": %m", what, path)));
+
+	if (fstat(fileno(file), &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat apikey %s file \"%s\": %m", what, path)));
+	if (st.st_mode & (S_IWGRP | S_IROTH | S_IWOTH))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("apikey %s file \"%s\" has group or world access", what, path),
+				 errdetail("The file must not be writable by its group nor readable or writable by others."),
+				 errhint("Run chmod 0600 on the file.")));
+	return file;
+}
+
+/*
  * Reads the pepper (64 hexadecimal digits) into read-only guarded memory.
  * Called once, in the postmaster; a bad file stops the server from
  * starting, because keys hashed without the pepper would all be NOT_FOUND.
@@ -52,28 +82,11 @@ void
 ak_pepper_load(const char *path)
 {
 	FILE	   *file;
-	struct stat st;
 	char		buf[129];
 	size_t		len;
 	unsigned char *pepper;
 
-	file = AllocateFile(path, "r");
-	if (file == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open apikey pepper file \"%s\": %m", path)));
-
-	if (fstat(fileno(file), &st) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat apikey pepper file \"%s\": %m", path)));
-	if (st.st_mode & (S_IWGRP | S_IROTH | S_IWOTH))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("apikey pepper file \"%s\" has group or world access", path),
-				 errdetail("The file must not be writable by its group nor readable or writable by others."),
-				 errhint("Run chmod 0600 on the file.")));
-
+	file = ak_secret_file_open(path, "pepper");
 	len = fread(buf, 1, sizeof(buf) - 1, file);
 	FreeFile(file);
 	while (len > 0 && isspace((unsigned char) buf[len - 1]))

@@ -19,6 +19,7 @@
 #define AK_STATIC_DIGEST_TAG		"blake2b:"
 #define AK_STATIC_DIGEST_FORM_LEN	(sizeof(AK_STATIC_DIGEST_TAG) + 2 * AK_DIGEST_LEN)
 
+extern FILE *ak_secret_file_open(const char *path, const char *what);
 extern void ak_pepper_load(const char *path);
 extern void ak_digest(const char *secret, size_t len, uint8 *out);
 

@@ -452,6 +452,25 @@ ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 }
 
 
+/* ---- a subject's limits, without a key ---- */
+
+/*
+ * Debits a subject's limits all together, for a request that no key
+ * authenticated: the buckets of a certificate's owner
+ * (postgrest/certauth.c).  No quota, no slot: those are a key's.
+ */
+void
+ak_limiter_debit_subject(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
+						 int n, const char *policy, int64 cost, AkDecision *d)
+{
+	ak_decision_init(d);
+	ak_validate_cost(cost, limits, n);
+	ak_decide(d, AK_CODE_OK, -1);
+	if (n > 0)
+		(void) ak_debit_step(d, kind, subject, limits, n, policy, cost, NULL, NULL);
+}
+
+
 /* ---- what a decision reports ---- */
 
 /* The headers of a decision (doc/apikey.md, "Headers"). */

@@ -131,7 +131,7 @@ ak_jwt_sign(const char *claims)
 }
 
 /* The ttl argument: between 1 second and 30 days. */
-static int64
+int64
 ak_exchange_ttl_us(const Interval *ttl)
 {
 	int64		ttl_us;
@@ -148,7 +148,7 @@ ak_exchange_ttl_us(const Interval *ttl)
 	return ttl_us;
 }
 
-static void
+void
 ak_require_jwt_secret(void)
 {
 	const char *secret = ak_jwt_signing_secret();
@@ -195,12 +195,16 @@ ak_exchange_role(const AkKeyInfo *key)
 }
 
 /*
- * Verifies the token and charges the key as a request (cost 1), or raises
- * the refusal as check_request() does.  The key's usage counts the
- * exchange either way.  Returns the key; *role is its role claim.
+ * The key of a token (NULL if absent) that may have a JWT, verified at
+ * now_us and charged as a request (cost 1), or the refusal raised as
+ * check_request() raises it: a token that does not verify, a role claim
+ * that may not be minted (checked first, so that it charges nothing), a
+ * key its limits or quotas refuse.  The key's usage counts the exchange
+ * either way.  The key is valid until the next verification.  The caller
+ * holds the token path.
  */
-static const AkKeyInfo *
-ak_exchange_admit(text *token, int64 now_us, char **role)
+const AkKeyInfo *
+ak_exchange_key(text *token, int64 now_us)
 {
 	inet	   *client_ip = ak_request_client_ip();
 	const AkKeyInfo *key;
@@ -217,7 +221,7 @@ ak_exchange_admit(text *token, int64 now_us, char **role)
 		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
 				  NULL, token != NULL);
 	}
-	*role = ak_exchange_role(key);
+	(void) ak_exchange_role(key);
 
 	ak_limiter_admit(key, client_ip, 1, now_us, &d);
 	if (key->stored)
@@ -232,10 +236,33 @@ ak_exchange_admit(text *token, int64 now_us, char **role)
 }
 
 /*
+ * Appends the members of a JWT for key, minted at now_us for ttl_us, to a
+ * JSON object being built: "access_token", "token_type" and "expires_in".
+ * The JWT never outlives the key: exp is at most the key's expires_at; its
+ * role claim is checked now (roles change).
+ */
+void
+ak_exchange_mint(const AkKeyInfo *key, int64 ttl_us, int64 now_us, StringInfo out)
+{
+	char	   *role = ak_exchange_role(key);
+	int64		exp_us = now_us + ttl_us;
+	int64		iat;
+	int64		exp;
+
+	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
+		exp_us = key->expires_at;
+	iat = ak_unix_seconds_ceil(now_us - USECS_PER_SEC + 1);
+	exp = ak_unix_seconds_ceil(exp_us - USECS_PER_SEC + 1);
+
+	appendStringInfoString(out, "\"access_token\":");
+	escape_json(out, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
+	appendStringInfo(out, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT,
+					 exp - iat);
+}
+
+/*
  * Trades a token (NULL if absent) for {"access_token": <JWT>, "token_type":
- * "bearer", "expires_in": <s>}.  The JWT never outlives the key: exp is at
- * most the key's expires_at.  A token that does not verify, or whose key
- * its limits or quotas refuse, is refused as check_request() refuses.  The
+ * "bearer", "expires_in": <s>} (ak_exchange_key, ak_exchange_mint).  The
  * caller holds the token path.
  */
 Jsonb *
@@ -243,27 +270,16 @@ ak_exchange(text *token, const Interval *ttl)
 {
 	int64		ttl_us = ak_exchange_ttl_us(ttl);
 	int64		now_us;
-	int64		exp_us;
-	int64		iat;
-	int64		exp;
 	const AkKeyInfo *key;
-	char	   *role;
 	StringInfoData result;
 
 	ak_require_jwt_secret();
 	now_us = ak_now_us();
-	key = ak_exchange_admit(token, now_us, &role);
-
-	exp_us = now_us + ttl_us;
-	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
-		exp_us = key->expires_at;
-	iat = ak_unix_seconds_ceil(now_us - USECS_PER_SEC + 1);
-	exp = ak_unix_seconds_ceil(exp_us - USECS_PER_SEC + 1);
+	key = ak_exchange_key(token, now_us);
 
 	initStringInfo(&result);
-	appendStringInfoString(&result, "{\"access_token\":");
-	escape_json(&result, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
-	appendStringInfo(&result, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT "}",
-					 exp - iat);
+	appendStringInfoChar(&result, '{');
+	ak_exchange_mint(key, ttl_us, now_us, &result);
+	appendStringInfoChar(&result, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
 }

@@ -3,16 +3,18 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(53);
+SELECT plan(64);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
           'apikey_admin is NOLOGIN');
 
-SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map']);
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map',
+                                  'certificates', 'refresh_tokens']);
 SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly']);
-SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
+SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result',
+                                 'signature_verification', 'certificate_verification']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
     'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
@@ -27,7 +29,14 @@ SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
     'request_method', 'request_path', 'status', 'detail', 'session_role',
     'subject', 'actor_key_id']);
-SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
+SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority',
+                                               'require_signature']);
+SELECT columns_are('apikey', 'certificates', ARRAY[
+    'id', 'fingerprint', 'subject_cn', 'issuer', 'not_before', 'not_after', 'owner', 'org',
+    'name', 'scopes', 'tier', 'active', 'created_at', 'revoked_at']);
+SELECT columns_are('apikey', 'refresh_tokens', ARRAY[
+    'id', 'family_id', 'key_id', 'token_hash', 'access_ttl', 'created_at', 'expires_at',
+    'used_at', 'revoked_at', 'revoke_reason']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
     'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'endpoints',
@@ -116,8 +125,24 @@ SELECT is(pg_get_function_arguments('apikey.throttle'::regproc),
 SELECT function_returns('apikey', 'current_owner', ARRAY[]::text[], 'text');
 SELECT function_returns('apikey', 'check_request', ARRAY[]::text[], 'void');
 SELECT is(pg_get_function_arguments('apikey.exchange'::regproc),
-    'token text, ttl interval DEFAULT ''01:00:00''::interval', 'exchange() arguments');
-SELECT function_returns('apikey', 'exchange', ARRAY['text', 'interval'], 'jsonb');
+    'token text, ttl interval DEFAULT ''01:00:00''::interval, refresh boolean DEFAULT false',
+    'exchange() arguments');
+SELECT function_returns('apikey', 'exchange', ARRAY['text', 'interval', 'boolean'], 'jsonb');
+SELECT function_returns('apikey', 'refresh', ARRAY['text'], 'jsonb');
+SELECT function_returns('apikey', 'signing_secret', ARRAY['uuid'], 'text');
+SELECT is(pg_get_function_arguments('apikey.verify_signature'::regproc),
+    'key text, method text, path text, ts bigint, body_sha256 text, signature text, nonce text DEFAULT NULL::text',
+    'verify_signature() arguments');
+SELECT is(pg_get_function_arguments('apikey.register_certificate'::regproc),
+    'pem text, owner text, name text DEFAULT NULL::text, scopes text[] DEFAULT ''{}''::text[], '
+    'org text DEFAULT NULL::text, tier text DEFAULT ''free''::text',
+    'register_certificate() arguments');
+SELECT is(pg_get_function_result('apikey.register_certificate'::regproc),
+    'TABLE(cert_id uuid, fingerprint text, subject_cn text, not_after timestamp with time zone)',
+    'register_certificate() result');
+SELECT function_returns('apikey', 'revoke_certificate', ARRAY['uuid'], 'boolean');
+SELECT function_returns('apikey', 'verify_certificate', ARRAY['text'], 'apikey.certificate_verification');
+SELECT function_returns('apikey', 'report_leak', ARRAY['text', 'text'], 'text');
 SELECT is(pg_get_function_result('apikey.issue_bulk'::regproc),
     'TABLE(key_id uuid, token text, display_prefix text)', 'issue_bulk() result');
 SELECT is(pg_get_function_arguments('apikey.revoke_bulk'::regproc),
@@ -155,8 +180,8 @@ SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'I
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'keys', 'usage_hourly'],
-    'RLS is enabled and forced on keys, audit_log and usage_hourly');
+    ARRAY['audit_log', 'certificates', 'keys', 'usage_hourly'],
+    'RLS is enabled and forced on keys, certificates, audit_log and usage_hourly');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -164,8 +189,10 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'scope_map', 'tiers', 'usage_hourly'],
-    'pg_extension_config_dump covers keys, tiers, audit_log, usage_hourly and scope_map');
+    ARRAY['audit_log', 'audit_log_id_seq', 'certificates', 'keys', 'refresh_tokens', 'scope_map',
+          'tiers', 'usage_hourly'],
+    'pg_extension_config_dump covers keys, tiers, audit_log, usage_hourly, scope_map, certificates and refresh_tokens');
+SELECT policies_are('apikey', 'certificates', ARRAY['certificates_admin', 'certificates_owner']);
 
 SELECT * FROM finish();
 ROLLBACK;
