@@ -14,6 +14,8 @@
 #                               no cycle, calls and includes point down
 #   make depgraph               doc/architecture-*.svg, from the object files
 #                               (needs Graphviz)
+#   make fuzz                   the libFuzzer harnesses, 10 million runs each
+#                               (fuzz/README.md; needs clang)
 #   bash scripts/test.sh        installs what is missing, builds, installs
 #                               and runs make check as the postgres user
 #
@@ -39,7 +41,7 @@ DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PG_CPPFLAGS = -Isrc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-sign-compare -Wno-missing-field-initializers \
               -DAPIKEY_VERSION='"$(EXTVERSION)"'
-SHLIB_LINK  = -lsodium
+SHLIB_LINK  = -lsodium -lcrypto
 
 # ---- Tests ----
 #
@@ -56,7 +58,7 @@ SHLIB_LINK  = -lsodium
 # first so that the regress suite passes again on the same server.
 SUITES = regress isolation pgtap tap
 
-REGRESS        = reset_buckets token lifecycle verify status security badinput check \
+REGRESS        = reset_buckets token lifecycle verify status security badinput check replica addresses bounds \
                  quota usage postgrest bulk
 REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION      = revoke_across_backends limits_across_backends
@@ -135,6 +137,16 @@ depgraph: all
 	rm doc/architecture-modules.dot doc/architecture-layers.dot
 
 .PHONY: layers depgraph
+
+# libFuzzer harnesses of the token parser, the rate-limit JSON parser, the
+# scope matcher and the address parser (fuzz/README.md): FUZZ_RUNS
+# executions each (10 million by default); needs clang with libFuzzer.
+FUZZ_RUNS ?= 10000000
+fuzz:
+	$(MAKE) -C fuzz run PG_CONFIG=$(PG_CONFIG) FUZZ_RUNS=$(FUZZ_RUNS) \
+		$(if $(CLANG),CLANG=$(CLANG))
+
+.PHONY: fuzz
 
 # The command-line tool, cli/ (pg_apikey): PGXS builds a MODULE_big or a
 # PROGRAM per makefile, so it has its own, run from these targets.

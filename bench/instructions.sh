@@ -28,7 +28,7 @@ export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 "$(ak_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -v floor_so="$work/check_floor.so" -v keys="$keys" <<'SQL'
 CREATE EXTENSION apikey;
 CREATE FUNCTION check_floor(token text, scope text DEFAULT NULL,
-                            client_ip inet DEFAULT NULL, cost integer DEFAULT 1)
+                            client_ip text DEFAULT NULL, cost integer DEFAULT 1)
 RETURNS apikey.check_result LANGUAGE c VOLATILE AS :'floor_so', 'check_floor';
 CREATE TABLE tokens AS
     SELECT t.token FROM generate_series(1, :keys) AS g,

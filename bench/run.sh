@@ -67,7 +67,7 @@ CREATE EXTENSION apikey;
 CREATE SCHEMA bench;
 
 CREATE FUNCTION bench.check_floor(token text, scope text DEFAULT NULL,
-                                  client_ip inet DEFAULT NULL, cost integer DEFAULT 1)
+                                  client_ip text DEFAULT NULL, cost integer DEFAULT 1)
 RETURNS apikey.check_result LANGUAGE c VOLATILE
 AS :'floor_so', 'check_floor';
 

@@ -225,6 +225,23 @@ typedef struct ExportOptions
 	" revoked_at, revoke_reason, last_used_at, rotated_from, rotated_to, jwt_role," \
 	" daily_usage, usage_day, monthly_usage, usage_month"
 
+/*
+ * The same columns for CSV, each text a user chose made safe for
+ * spreadsheets: a cell that starts with = + - @ (or a tab or a carriage
+ * return) is run as a formula by Excel, LibreOffice and Google Sheets, so
+ * such a cell gets a leading ' (OWASP's advice on CSV injection).  The
+ * other columns cannot start with one: uuids, timestamps, numbers, arrays
+ * ({), JSON ({, [), the status and the display prefix.
+ */
+#define CSV_SAFE(col) \
+	"pg_catalog.regexp_replace(" col ", E'^([-=+@\\t\\r])', '''\\1') AS " col
+#define CSV_EXPORT_COLUMNS \
+	"id, prefix, " CSV_SAFE("owner") ", " CSV_SAFE("org") ", " CSV_SAFE("name") "," \
+	" scopes, " CSV_SAFE("tier") ", status, rate_limits, daily_quota," \
+	" monthly_quota, max_concurrency, allowed_ips, metadata, created_at, expires_at," \
+	" revoked_at, " CSV_SAFE("revoke_reason") ", last_used_at, rotated_from, rotated_to," \
+	" " CSV_SAFE("jwt_role") ", daily_usage, usage_day, monthly_usage, usage_month"
+
 #define EXPORT_WHERE \
 	" WHERE pg_catalog.current_setting('pg_apikey.owner') = ''" \
 	"  OR owner = pg_catalog.current_setting('pg_apikey.owner')"
@@ -254,7 +271,7 @@ start_copy(const char *format)
 	PGresult   *res;
 
 	if (strcmp(format, "csv") == 0)
-		res = PQexec(conn, "COPY (SELECT " EXPORT_COLUMNS " FROM apikey.key_list"
+		res = PQexec(conn, "COPY (SELECT " CSV_EXPORT_COLUMNS " FROM apikey.key_list"
 					 EXPORT_WHERE " ORDER BY created_at, id)"
 					 " TO STDOUT WITH (FORMAT csv, HEADER)");
 	else
@@ -321,7 +338,8 @@ const Command export_command = {
 	"export", cmd_export, export_options, 0, 0,
 	"export [--format=csv|json] [--owner=OWNER]",
 	"Writes every key you may see, without any secret (no token, no digest),\n"
-	"as CSV with a header line or as JSON lines (one object per line).\n"
+	"as CSV with a header line or as JSON lines (one object per line).  In CSV,\n"
+	"a text that starts with = + - @ (a spreadsheet formula) gets a leading '.\n"
 	"\n"
 	"Options:\n"
 	"      --format=FORMAT        csv (default) or json (as --json)\n"

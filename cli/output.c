@@ -66,16 +66,25 @@ json_escape(PQExpBuffer b, const char *s)
 	appendPQExpBufferChar(b, '"');
 }
 
-/* A CSV field (RFC 4180): quoted only when it must be. */
+/*
+ * A CSV field (RFC 4180): quoted only when it must be.  A field that starts
+ * with = + - @, a tab or a carriage return would run as a formula in a
+ * spreadsheet: it gets a leading ' (as pg_apikey export writes them).
+ */
 void
 csv_field(PQExpBuffer b, const char *s)
 {
-	if (s[strcspn(s, ",\"\r\n")] == '\0' && s[0] != ' ' && s[0] != '\0')
+	bool		formula = s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+
+	if (!formula &&
+		s[strcspn(s, ",\"\r\n")] == '\0' && s[0] != ' ' && s[0] != '\0')
 	{
 		appendPQExpBufferStr(b, s);
 		return;
 	}
 	appendPQExpBufferChar(b, '"');
+	if (formula)
+		appendPQExpBufferChar(b, '\'');
 	for (const char *p = s; *p; p++)
 	{
 		if (*p == '"')

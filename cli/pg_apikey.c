@@ -3,7 +3,8 @@
  * pg_apikey.c
  *	  The command-line tool of the apikey extension: issue, list, show,
  *	  revoke, rotate, update, usage, export, bulk-issue and bulk-revoke,
- *	  through libpq, with PostgreSQL's usual connection options.
+ *	  and top and report to see what apikey does, through libpq, with
+ *	  PostgreSQL's usual connection options.
  *
  * Every command checks its input completely before it connects, sends
  * user input only as parameters of PQexecParams, schema-qualifies every
@@ -44,6 +45,8 @@ static const Command *const commands[] = {
 	&export_command,
 	&bulk_issue_command,
 	&bulk_revoke_command,
+	&top_command,
+	&report_command,
 	NULL
 };
 
@@ -115,7 +118,9 @@ help(void)
 		   "  usage        a key's requests per day\n"
 		   "  export       every key, without secrets, as CSV or JSON lines\n"
 		   "  bulk-issue   issue the keys of a CSV or JSON-lines file, all or nothing\n"
-		   "  bulk-revoke  revoke the keys listed in a file, all or nothing\n");
+		   "  bulk-revoke  revoke the keys listed in a file, all or nothing\n"
+		   "  top          a live view: requests, refusals, quotas, the worker\n"
+		   "  report       a usage report with charts, as one HTML file\n");
 	printf("\nOptions:\n"
 		   "      --json               JSON output instead of a table\n"
 		   "  -V, --version            output version information, then exit\n"

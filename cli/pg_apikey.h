@@ -14,6 +14,16 @@
  * input.c		durations, CIDRs, key references, rate limits, expiries
  * json.c		JSON text given by the user, read with libpgcommon's parser
  * output.c		tables (fe_utils/print.h), JSON and CSV text, server errors
+ * top.c		top: the live view, its loop and its keys
+ * topdata.c	what top reads from the server, once a frame
+ * topframe.c	a frame of top, laid out for the terminal's size
+ * screen.c		text for a terminal: lines cut to a width, flowing items, tables
+ * terminal.c	the terminal: size, raw mode, alternate screen, signals
+ * report.c		report --html: the command, the page, its header and summary
+ * reportusage.c	the report's traffic, latency and endpoint sections
+ * reportkeys.c	the report's quota, refusal and key inventory sections
+ * html.c		HTML: escaping, the page and its style sheet, tables
+ * svg.c		the report's charts, as inline SVG
  *
  * Memory (pg_malloc), messages (pg_log_*), strings (PQExpBuffer), lists
  * (SimpleStringList) and tables come from PostgreSQL's client libraries.
@@ -108,6 +118,8 @@ extern const Command usage_command;
 extern const Command export_command;
 extern const Command bulk_issue_command;
 extern const Command bulk_revoke_command;
+extern const Command top_command;
+extern const Command report_command;
 
 /*
  * Parses the running command's options into opts, the struct its options
@@ -295,5 +307,215 @@ extern RevokeRef *read_revoke_file(const char *path, int *count);
 
 /* The name of a bulk file in messages: the path, or "stdin" for "-". */
 extern const char *file_label(const char *path);
+
+/* ---- the terminal (terminal.c) ---- */
+
+/* Raw mode and the alternate screen; false if stdin or stdout is no tty. */
+extern bool terminal_start(void);
+extern void terminal_end(void);
+/* The signal (SIGINT, SIGTERM, ...) that asked top to stop, or 0. */
+extern int	terminal_stop_signal(void);
+extern int	terminal_wait_key(int ms);
+extern bool terminal_resized(void);
+/* Columns and rows (0: no limit) to draw in. */
+extern void terminal_size(int *cols, int *rows);
+extern void terminal_draw(const char *frame);
+
+/* ---- text for a terminal (screen.c) ---- */
+
+typedef struct Screen
+{
+	int			width;			/* in display columns */
+	int			lines;			/* written so far */
+	PQExpBufferData out;
+} Screen;
+
+typedef struct ScreenColumn
+{
+	const char *title;
+	bool		right;			/* a number: aligned right, never cut */
+	int			priority;		/* 1 to ncols; the highest goes first */
+	int			min_width;		/* a text may be cut down to this */
+} ScreenColumn;
+
+extern char *screen_clean(const char *s);
+extern int	screen_width(const char *s);
+extern void screen_put(PQExpBuffer b, const char *s, int width, bool pad, bool right);
+extern void screen_line(Screen *scr, const char *text);
+extern void screen_flow(Screen *scr, const char *label, int nitems, char *const *items);
+extern void screen_words(Screen *scr, const char *label, const char *text);
+extern void screen_table(Screen *scr, const ScreenColumn *cols, int ncols,
+						 const PGresult *res, int maxrows);
+
+/* ---- what top reads (topdata.c) ---- */
+
+/* apikey.stats' columns that top reads, in this order */
+typedef enum TopCounter
+{
+	TC_REQUESTS,
+	TC_VALID,
+	TC_INVALID,
+	TC_RATE_LIMITED,
+	TC_QUOTA_EXCEEDED,
+	TC_BLOCKED,
+	TC_OVERLOADED,
+	TC_BUCKETS,
+	TC_CAPACITY,
+	TOP_NCOUNTERS
+} TopCounter;
+
+#define TOP_MAX_CLASSES 8
+
+typedef struct TopFeatures
+{
+	bool		admin;			/* member of apikey_admin (or superuser) */
+	bool		stats;			/* may read apikey.stats */
+	bool		read_all_stats; /* sees the worker's timings */
+	bool		blocks;			/* apikey.blocks exists, readable */
+	bool		blocks_exist;	/* readable or not */
+	bool		bucket_use;		/* apikey.bucket_use exists, readable */
+	int			flush_ms;		/* apikey.flush_interval, or 0 */
+	char	   *user;
+	char	   *dbname;
+	int			nclasses;		/* stats' columns by bucket class */
+	const char *class_names[TOP_MAX_CLASSES];
+	PQExpBufferData stats_sql;
+} TopFeatures;
+
+typedef struct TopSample
+{
+	bool		valid;
+	double		at;				/* seconds, monotonic */
+	long long	counters[TOP_NCOUNTERS];
+	long long	classes[TOP_MAX_CLASSES];
+} TopSample;
+
+/* The queries of a frame, each a result in TopData */
+typedef enum TopQuery
+{
+	TQ_HOUR,
+	TQ_WORKER,
+	TQ_TRAFFIC,
+	TQ_REFUSED,
+	TQ_OWNERS,
+	TQ_OWNERS_REFUSED,
+	TQ_QUOTA,
+	TQ_CODES,
+	TQ_ADDRESSES,
+	TQ_BUCKET_USE,
+	TQ_BLOCKS,
+	TQ_COUNT
+} TopQuery;
+
+typedef struct TopData
+{
+	TopFeatures *f;
+	TopSample	prev;			/* the counters a frame ago */
+	TopSample	cur;
+	PGresult   *res[TQ_COUNT];	/* NULL: not run */
+	char	   *error;			/* a statement failed: its message */
+	PGresult   *error_res;
+} TopData;
+
+extern void top_features(TopFeatures *f);
+extern bool top_read(TopData *d);
+extern bool top_failed(TopData *d, PGresult *res);
+
+/* ---- a frame of top (topframe.c) ---- */
+
+typedef struct TopView
+{
+	int			width;
+	int			height;			/* 0: no limit */
+	double		interval;		/* seconds between frames */
+	bool		live;			/* on a terminal, as opposed to --once */
+} TopView;
+
+/* The frame's text, lines ended by newlines; the caller frees it. */
+extern char *top_frame(const TopData *d, const TopView *v);
+
+/* ---- HTML (html.c) ---- */
+
+extern void html_escape(PQExpBuffer b, const char *s);
+extern void html_page_start(PQExpBuffer b, const char *title);
+extern void html_page_end(PQExpBuffer b);
+/* A result as a table, every cell escaped; see html.c for the styles. */
+extern void html_table(PQExpBuffer b, const PGresult *res, const char *monospace);
+
+/* ---- charts (svg.c) ---- */
+
+typedef struct ChartSeries
+{
+	const char *name;
+	const char *color;			/* a CSS colour */
+	double	   *v;				/* a value a point; NAN: none */
+	bool		dashed;
+} ChartSeries;
+
+typedef struct Chart
+{
+	const char *title;			/* for screen readers */
+	int			npoints;		/* at least 1 */
+	double	   *x;				/* ascending */
+	double		x_step;			/* bars: the width of one, in x's units */
+	bool		time_axis;		/* x are Unix times, shown in UTC */
+	const char *x_prefix;		/* else the labels of x: "day 3" */
+	const char *y_suffix;		/* "%", " ms" */
+	double		y_max;			/* the top of the y axis; 0: from the data */
+	int			nseries;
+	ChartSeries *series;
+	double		x_min;			/* set by the drawing */
+	double		x_max;
+} Chart;
+
+extern void svg_stacked_bars(PQExpBuffer b, Chart *c);
+extern void svg_lines(PQExpBuffer b, Chart *c);
+extern void svg_hbars(PQExpBuffer b, Chart *c, char *const *labels);
+
+/* ---- the usage report (report.c, reportusage.c, reportkeys.c) ---- */
+
+typedef struct Report
+{
+	/* $1 the period (an interval), $2 the owner or NULL, $3 hour or day */
+	const char *params[3];
+	const char *owner;
+	bool		admin;
+	char	   *user;
+	char	   *dbname;
+} Report;
+
+/*
+ * Every query of the report starts with this: p.since and p.last are the
+ * first and the last bucket (hours, or days for a long period), p.step
+ * one bucket, p.owner the owner asked for.  Times are UTC (the session's
+ * TimeZone).
+ */
+#define REPORT_PERIOD \
+	"WITH p AS (SELECT pg_catalog.date_trunc($3::pg_catalog.text," \
+	"   pg_catalog.now() - $1::pg_catalog.interval) AS since," \
+	"  pg_catalog.date_trunc($3::pg_catalog.text, pg_catalog.now()) AS last," \
+	"  ('1 ' || $3::pg_catalog.text)::pg_catalog.interval AS step," \
+	"  $2::pg_catalog.text AS owner)"
+
+/* usage_hourly's rows of the period, with their key (k), for an owner */
+#define REPORT_USAGE_FROM \
+	" FROM apikey.usage_hourly AS u JOIN apikey.key_list AS k ON k.id = u.key_id" \
+	" CROSS JOIN p"
+#define REPORT_USAGE_WHERE \
+	" WHERE u.hour >= p.since AND (p.owner IS NULL OR k.owner = p.owner)"
+
+extern PGresult *report_query(const Report *r, const char *sql);
+/* <section> with its title, and its end */
+extern void report_section(PQExpBuffer b, const char *id, const char *title,
+						   const char *intro);
+extern void report_section_end(PQExpBuffer b, const char *note);
+/* A column of a result as numbers (NAN for NULL), pg_malloc'd. */
+extern double *report_column(const PGresult *res, int col);
+
+extern void report_traffic(PQExpBuffer b, const Report *r);
+extern void report_endpoints(PQExpBuffer b, const Report *r);
+extern void report_quota(PQExpBuffer b, const Report *r);
+extern void report_refused(PQExpBuffer b, const Report *r);
+extern void report_inventory(PQExpBuffer b, const Report *r);
 
 #endif							/* PG_APIKEY_H */

@@ -5,9 +5,17 @@
 # Source it; it defines functions and sets nothing else.
 
 AK_PG_MAJOR=${AK_PG_MAJOR:-15}
+# libssl-dev and libkrb5-dev: the server's libpq/libpq-be.h, which apikey
+# reads the TLS client certificate from, includes OpenSSL's and GSSAPI's
+# headers; apikey links OpenSSL's libcrypto, as the server does.  openssl:
+# the certificate tests make their own CA and certificates.
 AK_PACKAGES="make gcc postgresql-$AK_PG_MAJOR postgresql-server-dev-$AK_PG_MAJOR \
-libsodium-dev postgresql-$AK_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-contrib python3"
+libsodium-dev libssl-dev libkrb5-dev openssl postgresql-$AK_PG_MAJOR-pgtap \
+libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-contrib python3 \
+libio-pty-perl"
+# Where the report's browser test finds playwright-core (ak_install_browser).
+AK_BROWSER_DIR=${AK_BROWSER_DIR:-/var/cache/apikey-test/browser}
+AK_PLAYWRIGHT=playwright-core@1.64.1
 
 ak_log() { printf '==> %s\n' "$*" >&2; }
 ak_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -25,6 +33,34 @@ ak_install_deps() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq $missing >/dev/null
+}
+
+# Installs what the report's browser test (test/t/017_report.pl) needs:
+# Debian's Chromium, and playwright-core to drive it, with npm into
+# $AK_BROWSER_DIR, outside the tree (playwright downloads no browser of its
+# own).  If either cannot be installed, the test skips and says why; the
+# other suites do not need them.
+ak_install_browser() {
+    if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "ok installed"; then
+        if [ "$(id -u)" = 0 ]; then
+            ak_log "installing: chromium"
+            { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
+                ak_log "could not install chromium: the report's browser test will be skipped"
+        else
+            ak_log "chromium is missing (run as root to install it): the browser test will be skipped"
+        fi
+    fi
+    [ -f "$AK_BROWSER_DIR/node_modules/playwright-core/package.json" ] && return 0
+    if ! command -v npm >/dev/null; then
+        ak_log "npm is missing: the report's browser test will be skipped"
+        return 0
+    fi
+    ak_log "installing $AK_PLAYWRIGHT into $AK_BROWSER_DIR"
+    mkdir -p "$AK_BROWSER_DIR" && chmod 755 "$AK_BROWSER_DIR" &&
+        npm install --prefix "$AK_BROWSER_DIR" --no-save --no-audit --no-fund --silent \
+            "$AK_PLAYWRIGHT" >/dev/null 2>&1 ||
+        ak_log "could not install $AK_PLAYWRIGHT: the report's browser test will be skipped"
 }
 
 ak_bindir() { pg_config --bindir; }

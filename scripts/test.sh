@@ -26,6 +26,7 @@ for suite in $suites; do
     esac
 done
 ak_install_deps || exit 1
+case " $suites " in *" tap "*) ak_install_browser ;; esac
 ak_build_install "$here" || ak_die "build failed"
 
 work=$(ak_pg_workdir)
@@ -40,24 +41,35 @@ tar -C "$here" --exclude=./.git -cf - . | tar -C "$tree" -xf - || ak_die "could 
 
 # make in the copy, as the postgres user, with this PostgreSQL
 run_make() {
-    ak_as_pg env PATH="$PATH" make -C "$tree" --no-print-directory \
+    ak_as_pg env PATH="$PATH" AK_BROWSER_DIR="$AK_BROWSER_DIR" make -C "$tree" --no-print-directory \
         PG_CONFIG="$(command -v pg_config)" ${AK_TEST_PORT:+TEMP_PORT=$AK_TEST_PORT} "$@"
 }
 
 passed=0
 failed=0
+skipped=0
 report=()
+
+# TAP's skips ("ok 5 # skip why", a whole file's "1..0 # SKIP why") are
+# counted as skipped, not passed.
+skip_re='^\s*ok [0-9]+ # skip|^\s*1\.\.0 # skip'
 
 # tally NAME STATUS LOG PASS_REGEX FAIL_REGEX
 tally() {
-    local name=$1 status=$2 log=$3 p f
-    p=$(grep -Ec "$4" "$log")
-    f=$(grep -Ec "$5" "$log")
+    local name=$1 status=$2 log=$3 p=0 f=1 s=0
+    # a log that is missing (its directory removed under us) is a failure
+    if [ -f "$log" ]; then
+        s=$(grep -Eci "$skip_re" "$log")
+        p=$(grep -Evi "$skip_re" "$log" | grep -Ec "$4")
+        f=$(grep -Ec "$5" "$log")
+    fi
     # a suite that failed without reporting a failed test still failed
     if [ "$status" != 0 ] && [ "$f" = 0 ]; then f=1; fi
     passed=$((passed + p))
     failed=$((failed + f))
-    report+=("$(printf '%-10s %4d passed, %d failed' "$name" "$p" "$f")")
+    skipped=$((skipped + s))
+    report+=("$(printf '%-10s %4d passed, %d failed%s' "$name" "$p" "$f" \
+        "$([ "$s" = 0 ] || echo ", $s skipped")")")
     [ "$f" = 0 ] || keep_work=1
 }
 
@@ -92,8 +104,9 @@ for suite in $suites; do
     pgtap | tap)
         run_make "check-$suite" PGTAP_PROVE_FLAGS=-v PROVE_FLAGS=-v >"$log" 2>&1
         status=$?
-        # the failures, with their diagnostics
+        # the failures, with their diagnostics, and the skips, with why
         grep -Ev '^\s*ok ' "$log"
+        grep -Ei "$skip_re" "$log"
         tally "$suite" "$status" "$log" '^\s*ok [0-9]+' '^\s*not ok [0-9]+'
         ;;
     esac
@@ -102,5 +115,9 @@ done
 echo
 printf '%s\n' "${report[@]}"
 [ "$keep_work" = 1 ] && echo "logs kept in $work"
-echo "$passed passed, $failed failed"
+if [ "$skipped" = 0 ]; then
+    echo "$passed passed, $failed failed"
+else
+    echo "$passed passed, $failed failed, $skipped skipped"
+fi
 [ "$failed" = 0 ]

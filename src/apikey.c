@@ -21,8 +21,10 @@
 #include <sodium.h>
 
 #include "auth/keyinval.h"
+#include "auth/nonces.h"
 #include "core/counters.h"
 #include "core/guc.h"
+#include "core/secretsource.h"
 #include "core/tokenpath.h"
 #include "limit/cells.h"
 #include "limit/named.h"
@@ -65,6 +67,7 @@ ak_shmem_request(void)
 	ak_usage_store_request();
 	ak_events_request();
 	ak_launcher_request();
+	ak_nonces_request();
 }
 
 static void
@@ -85,6 +88,7 @@ ak_shmem_startup(void)
 	ak_usage_store_attach();
 	ak_events_attach();
 	ak_launcher_shmem_init();
+	ak_nonces_persist_start(ak_nonces_attach());
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -112,6 +116,7 @@ _PG_init(void)
 
 	ak_tokenpath_install_hook();
 	ak_ddl_install_hook();
+	ak_secretsource_install_hook();
 	ak_xact_register_callbacks();
 	ak_preloaded = true;
 }

@@ -98,4 +98,20 @@
 #define ak_guc_free(p)		free(p)
 #endif
 
+/*
+ * The client certificate of the session's TLS connection, which the
+ * server verified against its ssl_ca_file, or NULL; include
+ * libpq/libpq-be.h and miscadmin.h, and OpenSSL's x509.h.  Port.peer is an
+ * X509 * in a server built with OpenSSL in 15 to 18 (sslinfo reads it the
+ * same way); 18 also declares it, as a void *, in a server built without,
+ * where no connection has a certificate.
+ */
+#ifdef USE_OPENSSL
+#define AK_PEER_CERTIFICATE() \
+	((MyProcPort != NULL && MyProcPort->ssl_in_use && MyProcPort->peer_cert_valid) \
+	 ? MyProcPort->peer : NULL)
+#else
+#define AK_PEER_CERTIFICATE()	((X509 *) NULL)
+#endif
+
 #endif							/* APIKEY_COMPAT_H */

@@ -17,7 +17,7 @@
  *		 released -- after usage, so that a request holds its slot for as
  *		 long as its recorded duration;
  *	  5. identity (auth/identity.c): the key verified by check_request()
- *		 stops being the caller;
+ *		 stops being the caller, and the keys verified are forgotten;
  *	  6. token path (core/tokenpath.c): at abort, messages go back to being
  *		 logged with their statement;
  *	  7. launcher (worker/launcher.c): at commit, a CREATE EXTENSION asks

@@ -26,6 +26,9 @@ INSERT INTO apikey.tiers (name, rate_limits) VALUES
 CREATE TRIGGER tiers_invalidate
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apikey.tiers
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
+-- ALWAYS: also for changes applied with session_replication_role = replica,
+-- as logical replication applies them.
+ALTER TABLE apikey.tiers ENABLE ALWAYS TRIGGER tiers_invalidate;
 
 -- Anyone may read the plans; only admins change them.
 GRANT SELECT ON apikey.tiers TO PUBLIC;
@@ -59,10 +62,13 @@ CREATE TABLE apikey.keys (
                     REFERENCES apikey.keys (id) ON DELETE SET NULL,
     rotated_to      uuid CONSTRAINT keys_rotated_to_fkey
                     REFERENCES apikey.keys (id) ON DELETE SET NULL,
-    jwt_role        text
+    jwt_role        text,
+    lineage         uuid NOT NULL
 ) WITH (fillfactor = 90);  -- room for the worker's HOT updates of last_used_at
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
+-- the worker writes a rotation chain's quota counts to each of its keys
+CREATE INDEX keys_lineage_idx ON apikey.keys (lineage);
 CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
     WHERE revoked_at IS NULL AND expires_at IS NOT NULL;
 
@@ -76,6 +82,8 @@ COMMENT ON COLUMN apikey.keys.rate_limits IS
 'The key''s own rate limits; NULL means its tier''s';
 COMMENT ON COLUMN apikey.keys.jwt_role IS
 'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
+COMMENT ON COLUMN apikey.keys.lineage IS
+'The rotation chain: the id of its first key, copied by rotate(); the chain shares one set of rate limits, concurrency and quota counters';
 
 -- A change to a key reaches every backend's verification cache at commit.
 CREATE TRIGGER keys_invalidate_insert
@@ -105,6 +113,13 @@ CREATE TRIGGER keys_invalidate_truncate
     AFTER TRUNCATE ON apikey.keys
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._invalidate();
 
+-- ALWAYS: a revocation applied with session_replication_role = replica (by
+-- logical replication, or by hand) must reach the caches all the same.
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_insert;
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_update;
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_delete;
+ALTER TABLE apikey.keys ENABLE ALWAYS TRIGGER keys_invalidate_truncate;
+
 -- Row-level security: owners see only their own keys, admins all of them.
 ALTER TABLE apikey.keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE apikey.keys FORCE ROW LEVEL SECURITY;
@@ -117,10 +132,11 @@ CREATE POLICY keys_owner ON apikey.keys TO PUBLIC
 GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
               daily_quota, monthly_quota, max_concurrency, allowed_ips,
               metadata, created_at, expires_at, revoked_at, revoke_reason,
-              last_used_at, rotated_from, rotated_to, jwt_role)
+              last_used_at, rotated_from, rotated_to, jwt_role, lineage)
     ON apikey.keys TO PUBLIC;
 
--- Quota counts, per key lineage: written by the worker from shared memory,
+-- Quota counts, per key lineage (a key and the keys rotated from it, or to
+-- it, count together): written by the worker from shared memory,
 -- read back when a counter returns to it.  Nobody else writes them, and
 -- nobody can lock them (no UPDATE, no REFERENCES): the worker never waits.
 CREATE TABLE apikey.quota_counters (
@@ -139,7 +155,7 @@ ALTER TABLE apikey.quota_counters FORCE ROW LEVEL SECURITY;
 CREATE POLICY quota_counters_admin ON apikey.quota_counters TO apikey_admin USING (true);
 -- keys is itself filtered to the caller's own rows
 CREATE POLICY quota_counters_owner ON apikey.quota_counters TO PUBLIC
-    USING (subject IN (SELECT k.id FROM apikey.keys AS k));
+    USING (subject IN (SELECT k.lineage FROM apikey.keys AS k));
 GRANT SELECT ON apikey.quota_counters TO PUBLIC;
 
 CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
@@ -149,7 +165,8 @@ SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
        k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
        k.jwt_role, q.day_used AS daily_usage, q.day AS usage_day,
        q.month_used AS monthly_usage, q.month AS usage_month,
-       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status,
+       k.lineage
   FROM apikey.keys AS k
   LEFT JOIN LATERAL apikey._quota_counts(k.id) AS q ON true;
 
@@ -164,7 +181,9 @@ CREATE TABLE apikey.audit_log (
     at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
     action          text NOT NULL CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY[
                         'issued', 'updated', 'rotated', 'revoked', 'expired',
-                        'denied', 'quota_alert'])),
+                        'denied', 'quota_alert', 'signing_secret_read',
+                        'certificate_registered', 'certificate_revoked',
+                        'leak_reported', 'refresh_reuse'])),
     key_id          uuid,
     owner           text,
     actor           text,
@@ -172,7 +191,10 @@ CREATE TABLE apikey.audit_log (
     request_method  text,
     request_path    text,
     status          integer,
-    detail          jsonb NOT NULL DEFAULT '{}'
+    detail          jsonb NOT NULL DEFAULT '{}',
+    session_role    text,
+    subject         text,
+    actor_key_id    uuid
 );
 
 CREATE INDEX audit_log_key_id_idx ON apikey.audit_log (key_id, at);
@@ -181,6 +203,14 @@ CREATE INDEX audit_log_at_idx ON apikey.audit_log (at);
 
 COMMENT ON TABLE apikey.audit_log IS
 'Append-only record of every key change and denied request';
+COMMENT ON COLUMN apikey.audit_log.actor IS
+'The current role of the caller (after SET ROLE), or apikey worker';
+COMMENT ON COLUMN apikey.audit_log.session_role IS
+'The role the caller''s session logged in as (PostgREST: its authenticator)';
+COMMENT ON COLUMN apikey.audit_log.subject IS
+'The JWT "sub" claim of a PostgREST request, as PostgREST set it; NULL elsewhere';
+COMMENT ON COLUMN apikey.audit_log.actor_key_id IS
+'The key check_request() verified in the caller''s transaction, if any';
 
 -- Append-only: audit rows are never changed or removed, except by the
 -- worker's retention job.
@@ -191,6 +221,9 @@ CREATE TRIGGER audit_log_append_only
 CREATE TRIGGER audit_log_no_truncate
     BEFORE TRUNCATE ON apikey.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION apikey._audit_guard();
+-- ALWAYS: session_replication_role = replica must not be a way around them.
+ALTER TABLE apikey.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE apikey.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
 
 -- Owners read their own trail; admins all of it.  Rows are written by the
 -- lifecycle functions and the worker only.

@@ -8,24 +8,24 @@
 CREATE FUNCTION apikey.verify(
     token     text,
     scope     text DEFAULT NULL,
-    client_ip inet DEFAULT NULL)
+    client_ip text DEFAULT NULL)
 RETURNS apikey.verification
 LANGUAGE c VOLATILE
-AS 'MODULE_PATHNAME', 'apikey_verify';
+AS 'MODULE_PATHNAME', 'apikey_verify_0_2';
 
-COMMENT ON FUNCTION apikey.verify(text, text, inet) IS
+COMMENT ON FUNCTION apikey.verify(text, text, text) IS
 'VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, BLOCKED, IP_NOT_ALLOWED or INSUFFICIENT_SCOPE; never raises for a bad token';
 
 CREATE FUNCTION apikey.check(
     token     text,
     scope     text    DEFAULT NULL,
-    client_ip inet    DEFAULT NULL,
+    client_ip text    DEFAULT NULL,
     cost      integer DEFAULT 1)
 RETURNS apikey.check_result
 LANGUAGE c VOLATILE
-AS 'MODULE_PATHNAME', 'apikey_check';
+AS 'MODULE_PATHNAME', 'apikey_check_0_2';
 
-COMMENT ON FUNCTION apikey.check(text, text, inet, integer) IS
+COMMENT ON FUNCTION apikey.check(text, text, text, integer) IS
 'verify, abuse cooldown, per-address limit, in-flight and concurrency limits, then the key''s rate limits; with HTTP status and headers';
 
 CREATE FUNCTION apikey.consume(

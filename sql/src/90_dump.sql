@@ -7,5 +7,7 @@ SELECT pg_catalog.pg_extension_config_dump('apikey.usage_hours', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.scope_map', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.quota_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.shared_throttles', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.certificates', '');
+SELECT pg_catalog.pg_extension_config_dump('apikey.refresh_tokens', '');
 SELECT pg_catalog.pg_extension_config_dump('apikey.tiers',
     $$WHERE name NOT IN ('free', 'premium', 'enterprise')$$);

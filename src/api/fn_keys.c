@@ -2,7 +2,7 @@
  *
  * fn_keys.c
  *	  SQL entry points of the key lifecycle: issue, rotate, revoke, update,
- *	  introspect (lifecycle/).
+ *	  introspect, report_leak (lifecycle/).
  *
  *-------------------------------------------------------------------------
  */
@@ -10,8 +10,11 @@
 
 #include <sodium.h>
 
+#include "auth/token.h"
+#include "core/tokenpath.h"
 #include "funcapi.h"
 #include "lifecycle/keys.h"
+#include "lifecycle/leak.h"
 #include "lifecycle/validate.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -21,6 +24,7 @@ PG_FUNCTION_INFO_V1(apikey_rotate);
 PG_FUNCTION_INFO_V1(apikey_revoke);
 PG_FUNCTION_INFO_V1(apikey_update);
 PG_FUNCTION_INFO_V1(apikey_introspect);
+PG_FUNCTION_INFO_V1(apikey_report_leak);
 
 #define AK_ARG_TEXT(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 #define AK_ARG_ARRAY(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_ARRAYTYPE_P(n))
@@ -134,4 +138,17 @@ apikey_introspect(PG_FUNCTION_ARGS)
 	if (!ak_key_introspect(AK_ARG_TEXT(0), &result))
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+/* apikey.report_leak(token text, source text) RETURNS text */
+Datum
+apikey_report_leak(PG_FUNCTION_ARGS)
+{
+	const char *outcome;
+
+	AK_REQUIRE_PRELOAD();
+	AK_TOKEN_PATH_BEGIN();
+	outcome = ak_report_leak(ak_token_arg(fcinfo, 0), AK_ARG_TEXT(1));
+	AK_TOKEN_PATH_END();
+	PG_RETURN_TEXT_P(cstring_to_text(outcome));
 }

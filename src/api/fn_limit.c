@@ -10,6 +10,7 @@
 
 #include "access/htup_details.h"
 #include "auth/token.h"
+#include "core/subject.h"
 #include "core/tokenpath.h"
 #include "core/util.h"
 #include "funcapi.h"
@@ -21,6 +22,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(apikey_check);
+PG_FUNCTION_INFO_V1(apikey_check_0_2);
 PG_FUNCTION_INFO_V1(apikey_consume);
 PG_FUNCTION_INFO_V1(apikey_throttle);
 PG_FUNCTION_INFO_V1(apikey_clear_throttles);
@@ -31,13 +33,9 @@ PG_FUNCTION_INFO_V1(apikey_check_rate_limits);
 /* A cost argument; -1 for NULL, which the limiter refuses. */
 #define AK_ARG_COST(n)		(PG_ARGISNULL(n) ? -1 : (int64) PG_GETARG_INT32(n))
 
-/*
- * apikey.check(token, scope, client_ip, cost) RETURNS apikey.check_result
- *	  (allowed, status, code, key_id, owner, scopes, tier,
- *	   limit_value, remaining, reset_at, retry_after_ms, headers)
- */
-Datum
-apikey_check(PG_FUNCTION_ARGS)
+/* check() with its client address read */
+static Datum
+ak_check(FunctionCallInfo fcinfo, inet *client_ip)
 {
 	TupleDesc	desc;
 	AkDecision	d;
@@ -46,13 +44,11 @@ apikey_check(PG_FUNCTION_ARGS)
 	bool		nulls[12] = {false};
 	int64		cost = AK_ARG_COST(3);
 
-	AK_REQUIRE_PRELOAD();
 	desc = ak_result_tupdesc(fcinfo);
 	AK_TOKEN_PATH_BEGIN();
 	ak_limiter_decide(ak_token_arg(fcinfo, 0),
 					  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
-					  PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
-					  cost, &d);
+					  client_ip, cost, &d);
 	AK_TOKEN_PATH_END();
 	if (d.key != NULL && d.key->stored)
 		ak_usage_request(&d.key->id, d.usage, cost);
@@ -75,6 +71,30 @@ apikey_check(PG_FUNCTION_ARGS)
 	values[11] = JsonbPGetDatum(ak_headers_jsonb(&h));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/*
+ * apikey.check(token text, scope text, client_ip text, cost integer)
+ *	  RETURNS apikey.check_result
+ *	  (allowed, status, code, key_id, owner, scopes, tier,
+ *	   limit_value, remaining, reset_at, retry_after_ms, headers)
+ */
+Datum
+apikey_check_0_2(PG_FUNCTION_ARGS)
+{
+	AK_REQUIRE_PRELOAD();
+	return ak_check(fcinfo, ak_inet_arg(fcinfo, 2));
+}
+
+/*
+ * check() as 0.1.0 declared it, client_ip inet: for a server that loaded
+ * this library before ALTER EXTENSION apikey UPDATE ran.
+ */
+Datum
+apikey_check(PG_FUNCTION_ARGS)
+{
+	AK_REQUIRE_PRELOAD();
+	return ak_check(fcinfo, ak_inet_arg_inet(fcinfo, 2));
 }
 
 /* (allowed, code, limit_value, remaining, reset_at, retry_after_ms) */

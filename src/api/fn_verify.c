@@ -13,6 +13,7 @@
 #include "auth/token.h"
 #include "auth/verify.h"
 #include "core/clock.h"
+#include "core/subject.h"
 #include "core/tokenpath.h"
 #include "core/util.h"
 #include "funcapi.h"
@@ -21,6 +22,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(apikey_verify);
+PG_FUNCTION_INFO_V1(apikey_verify_0_2);
 PG_FUNCTION_INFO_V1(apikey_current_owner);
 PG_FUNCTION_INFO_V1(apikey_current_key_id);
 PG_FUNCTION_INFO_V1(apikey_key_status);
@@ -47,13 +49,9 @@ ak_key_columns(const AkKeyInfo *key, Datum *values, bool *nulls)
 	nulls[7] = key->metadata == NULL;
 }
 
-/*
- * apikey.verify(token text, scope text, client_ip inet)
- *	  RETURNS apikey.verification
- *	  (valid, code, key_id, owner, org, name, scopes, tier, expires_at, metadata)
- */
-Datum
-apikey_verify(PG_FUNCTION_ARGS)
+/* verify() with its client address read */
+static Datum
+ak_verify(FunctionCallInfo fcinfo, inet *client_ip)
 {
 	TupleDesc	desc;
 	const AkKeyInfo *key;
@@ -62,13 +60,11 @@ apikey_verify(PG_FUNCTION_ARGS)
 	Datum		values[10];
 	bool		nulls[10];
 
-	AK_REQUIRE_PRELOAD();
 	desc = ak_result_tupdesc(fcinfo);
 	AK_TOKEN_PATH_BEGIN();
 	code = ak_verify_request(ak_token_arg(fcinfo, 0),
 							 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
-							 PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_PP(2),
-							 ak_now_us(), &key, &blocked_until);
+							 client_ip, ak_now_us(), &key, &blocked_until);
 	AK_TOKEN_PATH_END();
 
 	memset(nulls, true, sizeof(nulls));
@@ -79,6 +75,29 @@ apikey_verify(PG_FUNCTION_ARGS)
 	if (key != NULL)
 		ak_key_columns(key, &values[2], &nulls[2]);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/*
+ * apikey.verify(token text, scope text, client_ip text)
+ *	  RETURNS apikey.verification
+ *	  (valid, code, key_id, owner, org, name, scopes, tier, expires_at, metadata)
+ */
+Datum
+apikey_verify_0_2(PG_FUNCTION_ARGS)
+{
+	AK_REQUIRE_PRELOAD();
+	return ak_verify(fcinfo, ak_inet_arg(fcinfo, 2));
+}
+
+/*
+ * verify() as 0.1.0 declared it, client_ip inet: for a server that loaded
+ * this library before ALTER EXTENSION apikey UPDATE ran.
+ */
+Datum
+apikey_verify(PG_FUNCTION_ARGS)
+{
+	AK_REQUIRE_PRELOAD();
+	return ak_verify(fcinfo, ak_inet_arg_inet(fcinfo, 2));
 }
 
 /* apikey.current_owner() RETURNS text */

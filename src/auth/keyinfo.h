@@ -22,7 +22,6 @@
 #define AK_MAX_TEXT_LEN		256 /* owner, org, name, scope, tier */
 #define AK_MAX_SCOPES		64
 #define AK_MAX_ALLOWED_IPS	64
-#define AK_MAX_METADATA		(64 * 1024)
 
 /*
  * A key, packed into one allocation (keyread.c).  Varlena fields point into
@@ -34,6 +33,7 @@ typedef struct AkKeyInfo
 {
 	/* what every check() reads */
 	pg_uuid_t	id;
+	pg_uuid_t	lineage;		/* the rotation chain: its buckets' subject */
 	TimestampTz expires_at;		/* DT_NOEND when the key never expires */
 	TimestampTz revoked_at;		/* DT_NOEND when not revoked */
 	bool		rotated;		/* rotated_to is set */

@@ -19,6 +19,7 @@
 #include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
 #include "core/rowread.h"
+#include "core/subject.h"
 #include "core/util.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -113,7 +114,11 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 		inet	   *ip = ak_pack_varlena(pack, DatumGetPointer(row->allowed[i]));
 
 		if (info)
+		{
+			/* ::ffff:10.0.0.0/104 allows what 10.0.0.0/8 does */
+			ak_inet_unmap(ip);
 			allowed[i] = ip;
+		}
 	}
 
 	if (info == NULL)
@@ -140,6 +145,7 @@ typedef struct AkKeysColumns
 {
 	Oid			relid;
 	AttrNumber	id,
+				lineage,
 				prefix,
 				key_hash,
 				owner,
@@ -168,6 +174,7 @@ ak_keys_columns(Relation rel)
 		return &cols;
 
 	cols.id = ak_attnum(desc, "id");
+	cols.lineage = ak_attnum(desc, "lineage");
 	cols.prefix = ak_attnum(desc, "prefix");
 	cols.key_hash = ak_attnum(desc, "key_hash");
 	cols.owner = ak_attnum(desc, "owner");
@@ -258,6 +265,9 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 
 	d = ak_getattr(tuple, rel, cols->id, &isnull);
 	memcpy(&row->fixed.id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	d = ak_getattr(tuple, rel, cols->lineage, &isnull);
+	memcpy(&row->fixed.lineage, isnull ? &row->fixed.id : DatumGetUUIDP(d),
+		   sizeof(pg_uuid_t));
 
 	prefix = ak_getattr_text(tuple, rel, cols->prefix);
 	text_to_cstring_buffer(prefix, row->display_prefix, sizeof(row->display_prefix));

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * statickey.h
- *	  The key the static development key verifies as (statickey.c).
+ *	  The keys the static development keys verify as (statickey.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -10,6 +10,6 @@
 
 #include "auth/keyinfo.h"
 
-extern const AkKeyInfo *ak_static_key_info(void);
+extern const AkKeyInfo *ak_static_key_lookup(const uint8 *digest);
 
 #endif							/* AK_STATICKEY_H */

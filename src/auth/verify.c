@@ -17,6 +17,7 @@
 #include "apikey.h"
 
 #include "auth/keycache.h"
+#include "auth/scope.h"
 #include "auth/statickey.h"
 #include "auth/token.h"
 #include "auth/verify.h"
@@ -85,28 +86,18 @@ ak_ip_allowed(const AkKeyInfo *key, inet *client_ip)
 }
 
 /*
- * A key scope grants the requested scope if it is equal, "*", or
- * "<prefix>:*" and the requested scope starts with "<prefix>:".
+ * Whether a key, already identified (by a refresh token), may still be
+ * used at now_us from client_ip: VALID, REVOKED, EXPIRED or
+ * IP_NOT_ALLOWED.
  */
-static bool
-ak_scope_allowed(const AkKeyInfo *key, const char *scope, size_t len)
+AkCode
+ak_key_admits(const AkKeyInfo *key, inet *client_ip, int64 now_us)
 {
-	if (scope == NULL || len == 0)
-		return true;
-	for (int i = 0; i < key->nscopes; i++)
-	{
-		const char *s = key->scopes[i];
-		size_t		slen = strlen(s);
+	AkCode		code = ak_key_status(key, now_us);
 
-		if (slen == 1 && s[0] == '*')
-			return true;
-		if (slen == len && memcmp(s, scope, len) == 0)
-			return true;
-		if (slen >= 2 && s[slen - 1] == '*' && s[slen - 2] == ':' &&
-			len > slen - 1 && memcmp(s, scope, slen - 1) == 0)
-			return true;
-	}
-	return false;
+	if (code == AK_CODE_VALID && !ak_ip_allowed(key, client_ip))
+		return AK_CODE_IP_NOT_ALLOWED;
+	return code;
 }
 
 /*
@@ -142,9 +133,8 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return AK_CODE_MALFORMED;
 
 	ak_digest(tok, len, digest);
-	if (ak_static_key_matches(digest))
-		k = ak_static_key_info();
-	else if (!ak_keycache_probe(digest, &k))
+	k = ak_static_key_lookup(digest);
+	if (k == NULL && !ak_keycache_probe(digest, &k))
 	{
 		if (!ak_token_is_well_formed(tok, len, prefix_len))
 			return AK_CODE_MALFORMED;
@@ -165,7 +155,7 @@ ak_verify_token(text *token, text *scope, inet *client_ip, int64 now_us,
 		return code;
 	if (!ak_ip_allowed(k, client_ip))
 		return AK_CODE_IP_NOT_ALLOWED;
-	if (!ak_scope_allowed(k, scope ? VARDATA_ANY(scope) : NULL,
+	if (!ak_scope_granted(k->scopes, k->nscopes, scope ? VARDATA_ANY(scope) : NULL,
 						  scope ? VARSIZE_ANY_EXHDR(scope) : 0))
 		return AK_CODE_INSUFFICIENT_SCOPE;
 	return AK_CODE_VALID;

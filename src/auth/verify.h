@@ -25,6 +25,7 @@ extern const char *const ak_key_status_names[];
 extern AkKeyStatus ak_key_status_at(TimestampTz revoked_at, TimestampTz expires_at,
 									bool rotated, TimestampTz now);
 extern AkCode ak_key_status(const AkKeyInfo *key, TimestampTz now);
+extern AkCode ak_key_admits(const AkKeyInfo *key, inet *client_ip, int64 now_us);
 extern AkCode ak_verify_token(text *token, text *scope, inet *client_ip,
 							  int64 now_us, const AkKeyInfo **key,
 							  size_t *prefix_len);

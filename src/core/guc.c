@@ -6,7 +6,9 @@
  *	  the library is preloaded.
  *
  * Settings that reach secrets (the pepper file, the static key, the JWT
- * secret) are superuser-only and hidden from SHOW ALL.  The pepper is
+ * secret) are superuser-only and hidden from SHOW ALL; the static key and
+ * the JWT secret are refused where other roles could read them
+ * (core/secretsource.c).  The pepper is
  * loaded as soon as its file is known, before the static key is defined:
  * the static key's digest is keyed with it.
  *
@@ -19,7 +21,11 @@
 
 #include "core/guc.h"
 #include "core/secret.h"
+#include "core/secretsource.h"
+#include "core/signkey.h"
+#include "core/statickeys.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 /* ---- keys and their verification ---- */
 
@@ -39,11 +45,60 @@ char	   *ak_static_key = NULL;
 /* apikey.static_key_owner: the owner the static key verifies as. */
 char	   *ak_static_key_owner = NULL;
 
+/* apikey.static_key_org: the org the static key verifies with; "" none. */
+char	   *ak_static_key_org = NULL;
+
+/*
+ * apikey.static_keys_file: more development keys, one "token owner [org]"
+ * per line, read once at server start (core/statickeys.c).
+ */
+char	   *ak_static_keys_file = NULL;
+
+/*
+ * apikey.production: this server serves production traffic, so the static
+ * development keys are refused (answered REVOKED) and that is logged.
+ */
+bool		ak_production = false;
+
+/*
+ * apikey.signing_key_file: the root secrets every key's signing secret is
+ * derived from (core/signkey.c); read once at server start.
+ */
+char	   *ak_signing_key_file = NULL;
+
+/*
+ * apikey.signature_max_skew: how far a signed request's timestamp may be
+ * from the server's clock, and so how long its nonce is remembered.  Fixed
+ * at start: a window that grew while the server runs would let nonces
+ * forgotten under the old one be replayed.
+ */
+int			ak_signature_max_skew = 300;	/* s */
+
+/*
+ * apikey.max_nonces: the most nonces remembered at once (within the nonces'
+ * share of apikey.shared_memory_budget).
+ */
+int			ak_max_nonces = 50000;
+
 /*
  * apikey.max_keys_cached: keys each backend keeps in its verification
  * cache; 0 reads the table at every verification.
  */
 int			ak_max_keys_cached = 10000;
+
+/*
+ * apikey.max_metadata_size: the largest metadata a key may have.  Each
+ * backend caches the metadata of the keys it verifies, so one owner's
+ * large metadata would cost memory in every pooled connection.
+ */
+int			ak_max_metadata_size = 4096;	/* bytes */
+
+/*
+ * apikey.max_keys_per_owner: live keys an owner who is not an admin may
+ * have, so that no tenant fills the table and the caches alone; 0 is no
+ * limit.
+ */
+int			ak_max_keys_per_owner = 100;
 
 /* ---- limits ---- */
 
@@ -148,8 +203,57 @@ int			ak_error_style = AK_ERRORS_PGRST;
 /* apikey.jwt_secret: the HS256 secret exchange() signs JWTs with. */
 char	   *ak_jwt_secret = NULL;
 
+/*
+ * apikey.jwt_secret_file: a file holding that secret, read at start and at
+ * each reload; it wins over apikey.jwt_secret (core/secretsource.c).
+ */
+char	   *ak_jwt_secret_file = NULL;
+
 /* apikey.jwt_role: the role claim of JWTs for keys without a jwt_role. */
 char	   *ak_jwt_role = NULL;
+
+/*
+ * apikey.authenticator_roles: the roles PostgREST logs in as.  Request
+ * settings (request.jwt.claims, request.headers, request.method) describe
+ * a request only in a session of one of them that has switched to the
+ * request's role (core/request.c); any other session can set them to
+ * anything.
+ */
+char	   *ak_authenticator_roles = NULL;
+
+/*
+ * apikey.manage_scope: the scope a key verified by check_request() needs
+ * to manage keys (lifecycle/rights.c).
+ */
+char	   *ak_manage_scope = NULL;
+
+/*
+ * apikey.jwt_privileged_roles: roles a key's jwt_role may name although
+ * they have BYPASSRLS or CREATEROLE (Supabase's service_role), because an
+ * admin said so here.
+ */
+char	   *ak_jwt_privileged_roles = NULL;
+
+/*
+ * apikey.signature_header, signature_timestamp_header,
+ * signature_nonce_header, signature_body_header: the request headers of a
+ * signed request, for check_request() (the body's digest too: PostgREST
+ * does not hand the body to the pre-request).
+ */
+char	   *ak_signature_header = NULL;
+char	   *ak_signature_timestamp_header = NULL;
+char	   *ak_signature_nonce_header = NULL;
+char	   *ak_signature_body_header = NULL;
+
+/*
+ * apikey.certificate_header: the request header in which the proxy in
+ * front of PostgREST passes the client certificate (its SHA-256
+ * fingerprint, or the URL-encoded PEM); "" trusts no header.
+ */
+char	   *ak_certificate_header = NULL;
+
+/* apikey.refresh_token_ttl: how long a refresh token may go unused. */
+int			ak_refresh_token_ttl = 30 * 86400;	/* s */
 
 /* ---- tests ---- */
 
@@ -186,32 +290,200 @@ ak_check_header_name(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* Header names that may be empty: "" turns the feature off. */
+static bool
+ak_check_optional_header_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && **newval == '\0')
+		return true;
+	return ak_check_header_name(newval, extra, source);
+}
+
 /*
- * apikey.static_key, falling back to the APIKEY_STATIC_KEY environment
- * variable.  Runs after the pepper is loaded: the digest is keyed.
+ * apikey.authenticator_roles and apikey.jwt_privileged_roles: a list of
+ * role names, written as search_path is (unquoted names in lower case).
+ */
+static bool
+ak_role_list_check(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval ? *newval : "");
+	List	   *names;
+	bool		ok = SplitIdentifierString(copy, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("It must be a list of role names separated by commas.");
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
+/* Whether role is one of the names of a role list setting. */
+bool
+ak_role_in_list(const char *list, const char *role)
+{
+	char	   *copy = pstrdup(list ? list : "");
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (SplitIdentifierString(copy, ',', &names))
+		foreach(lc, names)
+			if (strcmp((const char *) lfirst(lc), role) == 0)
+				found = true;
+	list_free(names);
+	pfree(copy);
+	return found;
+}
+
+/* A scope as keys carry them: not empty, no white space. */
+static bool
+ak_check_scope_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || **newval == '\0' || strlen(*newval) > 256)
+	{
+		GUC_check_errdetail("A scope has 1 to 256 characters.");
+		return false;
+	}
+	for (char *p = *newval; *p; p++)
+		if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
+		{
+			GUC_check_errdetail("A scope has no white space.");
+			return false;
+		}
+	return true;
+}
+
+/*
+ * The static key of the environment: STATIC_API_KEY, or APIKEY_STATIC_KEY
+ * (its older name).  Both set to different keys is a mistake that would
+ * leave one of them silently unused: the server refuses to start.
+ */
+static const char *
+ak_static_key_env(void)
+{
+	const char *env = getenv("STATIC_API_KEY");
+	const char *legacy = getenv("APIKEY_STATIC_KEY");
+
+	if (env != NULL && *env != '\0' && legacy != NULL && *legacy != '\0' &&
+		strcmp(env, legacy) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("STATIC_API_KEY and APIKEY_STATIC_KEY are set to different keys"),
+				 errdetail("Both name the static development key of apikey."),
+				 errhint("Set one of them.")));
+	return (env != NULL && *env != '\0') ? env : legacy;
+}
+
+/* A setting's value from an environment variable, unless the file set it. */
+static void
+ak_setting_from_env(const char *setting, const char *variable)
+{
+	const char *env = getenv(variable);
+
+	if (env != NULL && *env != '\0')
+		SetConfigOption(setting, env, PGC_POSTMASTER, PGC_S_ENV_VAR);
+}
+
+/*
+ * apikey.static_key, falling back to the STATIC_API_KEY (or
+ * APIKEY_STATIC_KEY) environment variable.  Runs after the pepper is
+ * loaded: the digest is keyed.
  */
 static void
 ak_define_static_key(void)
 {
-	const char *env = getenv("APIKEY_STATIC_KEY");
+	const char *env = ak_static_key_env();
 
 	DefineCustomStringVariable("apikey.static_key",
 							   "A development key accepted without a row in apikey.keys.",
 							   "Shown as its BLAKE2b digest. Empty disables it. "
-							   "Also read from the APIKEY_STATIC_KEY environment variable at start.",
+							   "Also read from the STATIC_API_KEY (or APIKEY_STATIC_KEY) environment variable at start.",
 							   &ak_static_key,
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							   ak_static_key_check, ak_static_key_assign, NULL);
 
+	/* a value from the configuration file has priority and stays */
 	if (env != NULL && *env != '\0')
-	{
-		/* a value from the configuration file has priority and stays */
 		SetConfigOption("apikey.static_key", env, PGC_POSTMASTER, PGC_S_ENV_VAR);
-		/* keep it out of the environment of every process forked later */
-		unsetenv("APIKEY_STATIC_KEY");
-	}
+	/* keep it out of the environment of every process forked later */
+	unsetenv("STATIC_API_KEY");
+	unsetenv("APIKEY_STATIC_KEY");
+}
+
+/*
+ * The key settings of enterprise authentication: the static key's owner
+ * and org from the environment, more static keys, the production switch,
+ * request signing.  The static keys' file is read after the pepper: their
+ * digests are keyed with it.
+ */
+static void
+ak_define_enterprise_key_settings(void)
+{
+	ak_setting_from_env("apikey.static_key_owner", "STATIC_API_KEY_USER_ID");
+
+	DefineCustomStringVariable("apikey.static_key_org",
+							   "Org reported for the static development key.",
+							   "Empty: none. Also read from the STATIC_API_KEY_ORG_ID environment variable at start.",
+							   &ak_static_key_org,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	ak_setting_from_env("apikey.static_key_org", "STATIC_API_KEY_ORG_ID");
+
+	DefineCustomStringVariable("apikey.static_keys_file",
+							   "File of more static development keys: one \"token owner [org]\" per line.",
+							   "Read once at server start; each key verifies as its owner and org.",
+							   &ak_static_keys_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	if (ak_static_keys_file != NULL && *ak_static_keys_file != '\0')
+		ak_static_keys_load(ak_static_keys_file);
+
+	DefineCustomBoolVariable("apikey.production",
+							 "This server serves production: static development keys are refused.",
+							 "A static key then answers REVOKED, and a warning is logged.",
+							 &ak_production,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signing_key_file",
+							   "File holding the root secrets of request signing.",
+							   "Lines of 64 hexadecimal digits: the current root first, then earlier ones still accepted.",
+							   &ak_signing_key_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	if (ak_signing_key_file != NULL && *ak_signing_key_file != '\0')
+		ak_signing_roots_load(ak_signing_key_file);
+
+	DefineCustomIntVariable("apikey.signature_max_skew",
+							"How far a signed request's timestamp may be from the server's clock.",
+							"Nonces are remembered this long.",
+							&ak_signature_max_skew,
+							300, 1, 3600,
+							PGC_POSTMASTER,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_nonces",
+							"Most nonces of signed requests remembered in shared memory.",
+							"About 90 bytes each. When full of nonces still in their window, signed requests with a nonce are refused.",
+							&ak_max_nonces,
+							50000, 1000, INT_MAX / 2,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	ak_static_keys_announce(ak_static_key != NULL && *ak_static_key != '\0',
+							ak_production);
 }
 
 static void
@@ -248,6 +520,26 @@ ak_define_key_settings(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_metadata_size",
+							"Largest metadata of a key, in its stored (jsonb) form.",
+							"Checked by issue() and update(); every backend caches the metadata of the keys it verifies.",
+							&ak_max_metadata_size,
+							4096, 0, AK_MAX_METADATA_SIZE,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.max_keys_per_owner",
+							"Live keys an owner who is not an admin may have.",
+							"Keys neither revoked, expired nor rotated away. 0 means no limit.",
+							&ak_max_keys_per_owner,
+							100, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	ak_define_enterprise_key_settings();
 }
 
 static void
@@ -420,6 +712,65 @@ ak_define_worker_settings(void)
 							NULL, NULL, NULL);
 }
 
+/* check_request()'s headers of signed requests and certificates; refresh. */
+static void
+ak_define_enterprise_postgrest_settings(void)
+{
+	DefineCustomStringVariable("apikey.signature_header",
+							   "Request header carrying the request's signature, for check_request().",
+							   "Lower-case hexadecimal HMAC-SHA-256; see doc/authentication.md.",
+							   &ak_signature_header,
+							   "x-signature",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signature_timestamp_header",
+							   "Request header carrying a signed request's Unix time, for check_request().",
+							   NULL,
+							   &ak_signature_timestamp_header,
+							   "x-signature-timestamp",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signature_nonce_header",
+							   "Request header carrying a signed request's nonce, for check_request().",
+							   NULL,
+							   &ak_signature_nonce_header,
+							   "x-signature-nonce",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.signature_body_header",
+							   "Request header carrying the SHA-256 of a signed request's body, for check_request().",
+							   "PostgREST does not give the body to the pre-request.",
+							   &ak_signature_body_header,
+							   "x-content-sha256",
+							   PGC_SUSET,
+							   0,
+							   ak_check_header_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.certificate_header",
+							   "Request header in which the proxy passes the client certificate, for check_request().",
+							   "Its SHA-256 fingerprint or URL-encoded PEM. Empty trusts no header.",
+							   &ak_certificate_header,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   ak_check_optional_header_name, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.refresh_token_ttl",
+							"How long a refresh token of exchange() may go unused.",
+							"Each refresh() returns a new one, valid this long.",
+							&ak_refresh_token_ttl,
+							30 * 86400, 60, 366 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
 static void
 ak_define_postgrest_settings(void)
 {
@@ -458,7 +809,7 @@ ak_define_postgrest_settings(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
+							   ak_jwt_secret_check, NULL, NULL);
 
 	DefineCustomStringVariable("apikey.jwt_role",
 							   "Role claim of JWTs minted by exchange() for keys without a jwt_role.",
@@ -468,6 +819,44 @@ ak_define_postgrest_settings(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.authenticator_roles",
+							   "Roles PostgREST logs in as: request settings count only in their sessions, once switched to another role.",
+							   "Elsewhere request.jwt.claims, request.headers and request.method are ignored, and the caller is its role.",
+							   &ak_authenticator_roles,
+							   "authenticator",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   ak_role_list_check, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.manage_scope",
+							   "Scope a key verified by check_request() needs to manage keys.",
+							   NULL,
+							   &ak_manage_scope,
+							   "apikey:manage",
+							   PGC_SUSET,
+							   0,
+							   ak_check_scope_name, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_privileged_roles",
+							   "Roles a key's jwt_role may name although they have BYPASSRLS or CREATEROLE.",
+							   "Empty by default: exchange() mints no JWT for a role that bypasses row-level security.",
+							   &ak_jwt_privileged_roles,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   ak_role_list_check, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.jwt_secret_file",
+							   "File holding the secret exchange() signs JWTs with, instead of apikey.jwt_secret.",
+							   "Read at start and at each reload; the file must not be accessible to its group or others.",
+							   &ak_jwt_secret_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   ak_jwt_secret_file_check, ak_jwt_secret_file_assign, NULL);
+
+	ak_define_enterprise_postgrest_settings();
 }
 
 /*

@@ -26,7 +26,18 @@ typedef enum AkErrorStyle
 extern char *ak_pepper_file;
 extern char *ak_static_key;
 extern char *ak_static_key_owner;
+extern char *ak_static_key_org;
+extern char *ak_static_keys_file;
+extern bool ak_production;
+extern char *ak_signing_key_file;
+extern int	ak_signature_max_skew;
+extern int	ak_max_nonces;
 extern int	ak_max_keys_cached;
+extern int	ak_max_metadata_size;
+extern int	ak_max_keys_per_owner;
+
+/* the most apikey.max_metadata_size may be */
+#define AK_MAX_METADATA_SIZE	(1024 * 1024)
 
 /* limits */
 extern int	ak_shared_memory_budget;
@@ -55,11 +66,22 @@ extern char *ak_header_name;
 extern char *ak_client_ip_header;
 extern int	ak_error_style;
 extern char *ak_jwt_secret;
+extern char *ak_jwt_secret_file;
 extern char *ak_jwt_role;
+extern char *ak_authenticator_roles;
+extern char *ak_manage_scope;
+extern char *ak_jwt_privileged_roles;
+extern char *ak_signature_header;
+extern char *ak_signature_timestamp_header;
+extern char *ak_signature_nonce_header;
+extern char *ak_signature_body_header;
+extern char *ak_certificate_header;
+extern int	ak_refresh_token_ttl;
 
 /* tests */
 extern int	ak_test_clock_offset;
 
 extern void ak_define_gucs(void);
+extern bool ak_role_in_list(const char *list, const char *role);
 
 #endif							/* AK_GUC_H */

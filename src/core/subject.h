@@ -11,11 +11,15 @@
 
 #include <sys/socket.h>			/* AF_INET, for utils/inet.h */
 
+#include "fmgr.h"
 #include "utils/inet.h"
 
 #define AK_SUBJECT_ID_LEN	16	/* a uuid's size */
 
 extern inet *ak_parse_inet(const char *s, size_t len);
+extern void ak_inet_unmap(inet *ip);
+extern inet *ak_inet_arg(FunctionCallInfo fcinfo, int argno);
+extern inet *ak_inet_arg_inet(FunctionCallInfo fcinfo, int argno);
 extern void ak_ip_subject_id(const inet *ip, uint8 *id);
 extern void ak_name_subject_id(const char *name, size_t len, uint8 *id);
 extern void ak_named_subject_id(Oid dboid, Oid roleid, const char *name,

@@ -36,7 +36,7 @@ ak_live_limits_json(const pg_uuid_t *id)
 	appendStringInfoChar(&buf, '[');
 	if (key != NULL && key->nlimits > 0)
 	{
-		ak_bucket_peek(AK_CELL_KEY_LIMIT, (const uint8 *) key->id.data,
+		ak_bucket_peek(AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
 					   key->limits, key->nlimits, now_us, out);
 		for (int i = 0; i < key->nlimits; i++)
 		{
@@ -98,6 +98,7 @@ ak_key_introspect(text *display_prefix, Datum *result)
 					"  'revoked_at', k.revoked_at, 'revoke_reason', k.revoke_reason,"
 					"  'last_used_at', k.last_used_at,"
 					"  'rotated_from', k.rotated_from, 'rotated_to', k.rotated_to,"
+					"  'lineage', k.lineage,"
 					"  'jwt_role', k.jwt_role,"
 					"  'usage', jsonb_build_object("
 					"    'daily', k.daily_usage, 'day', k.usage_day,"

@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "auth/identity.h"
 #include "catalog/pg_type_d.h"
 #include "core/json.h"
@@ -28,6 +29,7 @@
 #include "executor/spi.h"
 #include "lifecycle/audit.h"
 #include "lifecycle/keys.h"
+#include "lifecycle/rights.h"
 #include "lifecycle/validate.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -56,17 +58,19 @@ ak_uuid_text(const pg_uuid_t *id)
 
 /*
  * Locks the key's row for the rest of the transaction and checks that the
- * caller may act on it.  Requires an SPI connection.
+ * caller may act on it (lifecycle/rights.c).  Requires an SPI connection.
  */
 void
 ak_lock_key(Datum key_id, AkLockedKey *key, const char *action)
 {
 	AkParams	p = {0};
 	bool		isnull;
+	Datum		d;
 
 	ak_param(&p, UUIDOID, key_id, false);
 	if (ak_spi_exec("SELECT owner, prefix,"
-					"  apikey._key_status(revoked_at, expires_at, rotated_to)"
+					"  apikey._key_status(revoked_at, expires_at, rotated_to),"
+					"  scopes, allowed_ips, expires_at"
 					" FROM apikey.keys WHERE id = $1 FOR UPDATE", &p, AK_SPI_ANY) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -76,7 +80,14 @@ ak_lock_key(Datum key_id, AkLockedKey *key, const char *action)
 	key->owner = DatumGetTextPCopy(ak_spi_value(0, 1, &isnull));
 	key->display_prefix = TextDatumGetCString(ak_spi_value(0, 2, &isnull));
 	key->status = TextDatumGetCString(ak_spi_value(0, 3, &isnull));
-	ak_require_owner_or_admin(key->owner, action);
+	d = ak_spi_value(0, 4, &isnull);
+	key->scopes = isnull ? NULL : DatumGetArrayTypePCopy(d);
+	d = ak_spi_value(0, 5, &isnull);
+	key->allowed_ips = isnull ? NULL : DatumGetArrayTypePCopy(d);
+	d = ak_spi_value(0, 6, &isnull);
+	key->has_expiry = !isnull;
+	key->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	ak_rights_require_owner(key->owner, action);
 }
 
 
@@ -136,6 +147,8 @@ ak_scopes_json(ArrayType *scopes)
 static void
 ak_validate_issue(const AkIssueArgs *a)
 {
+	AkKeyBounds bounds;
+
 	ak_validate_text(a->owner, "owner", true);
 	ak_validate_text(a->name, "name", false);
 	if (a->scopes)
@@ -152,11 +165,16 @@ ak_validate_issue(const AkIssueArgs *a)
 	if (a->rate_limits)
 		ak_validate_rate_limits(a->rate_limits);
 
-	ak_require_owner_or_admin(a->owner, "issue a key for this owner");
+	ak_rights_require_owner(a->owner, "issue a key for this owner");
 	if (a->rate_limits != NULL)
 		ak_require_admin_for("rate_limits");
 	if (strcmp(text_to_cstring(a->tier), AK_SELF_SERVICE_TIER) != 0)
 		ak_require_admin_for("tier");
+	bounds.scopes = a->scopes;
+	bounds.allowed_ips = a->allowed_ips;
+	bounds.has_expiry = a->has_expiry;
+	bounds.expires_at = a->expires_at;
+	ak_rights_require_within(&bounds, "issue a key for this owner");
 }
 
 static void
@@ -185,6 +203,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 	ak_validate_issue(a);
 	SPI_connect();
 	ak_validate_tier(a->tier);
+	ak_validate_owner_key_count(a->owner);
 
 	ak_param(&p, TEXTOID, 0, false);	/* display prefix, set per attempt */
 	ak_param(&p, BYTEAOID, 0, false);	/* digest, set per attempt */
@@ -197,11 +216,13 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 	ak_param_ptr(&p, CIDRARRAYOID, a->allowed_ips);
 	ak_param_ptr(&p, JSONBOID, a->metadata);
 	ak_param_ptr(&p, JSONBOID, a->rate_limits);
+	/* a new key starts its own lineage: its id */
 	ak_insert_new_key("INSERT INTO apikey.keys"
-					  " (prefix, key_hash, owner, org, name, scopes, tier,"
-					  "  expires_at, allowed_ips, metadata, rate_limits)"
-					  " VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'), $7,"
-					  "  $8, $9, coalesce($10, '{}'), $11)"
+					  " (id, lineage, prefix, key_hash, owner, org, name, scopes,"
+					  "  tier, expires_at, allowed_ips, metadata, rate_limits)"
+					  " SELECT g.id, g.id, $1, $2, $3, $4, $5, coalesce($6, '{}'),"
+					  "  $7, $8, $9, coalesce($10, '{}'), $11"
+					  " FROM (SELECT gen_random_uuid()) AS g(id)"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, VARDATA_ANY(a->prefix), VARSIZE_ANY_EXHDR(a->prefix), out);
 	ak_audit_issued(a, out);
@@ -213,7 +234,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 
 /* The old key ends its life: at once, or at the end of the grace. */
 static TimestampTz
-ak_rotate_old_key(Datum key_id, const pg_uuid_t *new_id, const Interval *grace,
+ak_rotate_old_key(Datum key_id, const pg_uuid_t *new_id, TimestampTz grace_end,
 				  bool immediate)
 {
 	AkParams	p = {0};
@@ -222,12 +243,12 @@ ak_rotate_old_key(Datum key_id, const pg_uuid_t *new_id, const Interval *grace,
 	ak_param(&p, UUIDOID, key_id, false);
 	ak_param(&p, UUIDOID, UUIDPGetDatum(new_id), false);
 	ak_param(&p, BOOLOID, BoolGetDatum(immediate), false);
-	ak_param(&p, INTERVALOID, IntervalPGetDatum(grace), false);
+	ak_param(&p, TIMESTAMPTZOID, TimestampTzGetDatum(grace_end), false);
 	ak_spi_exec("UPDATE apikey.keys SET rotated_to = $2,"
 				"  revoked_at = CASE WHEN $3 THEN now() ELSE revoked_at END,"
 				"  revoke_reason = CASE WHEN $3 THEN 'rotated' ELSE revoke_reason END,"
 				"  expires_at = CASE WHEN $3 THEN expires_at"
-				"    ELSE least(coalesce(expires_at, 'infinity'), now() + $4) END"
+				"    ELSE least(coalesce(expires_at, 'infinity'), $4) END"
 				" WHERE id = $1"
 				" RETURNING CASE WHEN $3 THEN revoked_at ELSE expires_at END",
 				&p, AK_SPI_ANY);
@@ -265,12 +286,11 @@ ak_audit_rotated(Datum key_id, const AkLockedKey *old, const AkNewKey *key,
 void
 ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 {
-	bool		immediate;
+	TimestampTz grace_end = ak_grace_end(grace);
+	bool		immediate = grace_end == GetCurrentTransactionStartTimestamp();
 	AkLockedKey old;
+	AkKeyBounds bounds;
 	AkParams	p = {0};
-
-	ak_validate_grace(grace);
-	immediate = ak_interval_to_us(grace) == 0;
 
 	SPI_connect();
 	ak_lock_key(key_id, &old, "rotate this key");
@@ -281,6 +301,17 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 				 errdetail("Its status is \"%s\"; only active keys can be rotated.",
 						   old.status)));
 
+	/* the new token is the caller's: the key must be within its reach */
+	bounds.scopes = old.scopes;
+	bounds.allowed_ips = old.allowed_ips;
+	bounds.has_expiry = old.has_expiry;
+	bounds.expires_at = old.expires_at;
+	ak_rights_require_within(&bounds, "rotate this key");
+
+	/*
+	 * The new key continues the old one's lineage, and starts from its
+	 * quota counts, so that limits and quotas follow the chain.
+	 */
 	ak_param(&p, TEXTOID, 0, false);
 	ak_param(&p, BYTEAOID, 0, false);
 	ak_param(&p, UUIDOID, key_id, false);
@@ -288,16 +319,16 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 					  " (prefix, key_hash, owner, org, name, scopes, tier,"
 					  "  rate_limits, daily_quota, monthly_quota,"
 					  "  max_concurrency, allowed_ips, metadata, expires_at,"
-					  "  jwt_role, rotated_from)"
+					  "  jwt_role, rotated_from, lineage)"
 					  " SELECT $1, $2, owner, org, name, scopes, tier,"
 					  "  rate_limits, daily_quota, monthly_quota,"
 					  "  max_concurrency, allowed_ips, metadata, expires_at,"
-					  "  jwt_role, id"
+					  "  jwt_role, id, lineage"
 					  " FROM apikey.keys WHERE id = $3"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, old.display_prefix,
 					  strlen(old.display_prefix) - 1 - AK_DISPLAY_BODY_LEN, out);
-	out->old_expires_at = ak_rotate_old_key(key_id, &out->id, grace, immediate);
+	out->old_expires_at = ak_rotate_old_key(key_id, &out->id, grace_end, immediate);
 	ak_audit_rotated(key_id, &old, out, grace);
 	SPI_finish();
 }

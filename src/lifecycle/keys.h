@@ -52,6 +52,10 @@ typedef struct AkLockedKey
 	text	   *owner;
 	char	   *display_prefix;
 	char	   *status;
+	ArrayType  *scopes;
+	ArrayType  *allowed_ips;	/* NULL: any address */
+	bool		has_expiry;
+	TimestampTz expires_at;
 } AkLockedKey;
 
 extern void ak_lock_key(Datum key_id, AkLockedKey *key, const char *action);

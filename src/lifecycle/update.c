@@ -17,6 +17,7 @@
 #include "lib/stringinfo.h"
 #include "lifecycle/audit.h"
 #include "lifecycle/keys.h"
+#include "lifecycle/rights.h"
 #include "lifecycle/validate.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -354,6 +355,70 @@ ak_write_changes(Datum key_id, const AkLockedKey *key, Jsonb *changes,
 	ak_audit("updated", DatumGetUUIDP(key_id), key->owner, ak_json_finish(&detail));
 }
 
+/* The index of a field of ak_fields, by name. */
+static int
+ak_field(const char *name)
+{
+	return ak_field_by_name(name, strlen(name));
+}
+
+/*
+ * Rotation is final, and so is the end of a key: a rotated-out key's
+ * expires_at can only be brought forward, and a revoked or expired key's
+ * not changed at all -- update() never revives a key.  For everyone,
+ * admins included.
+ */
+static void
+ak_check_final(const AkLockedKey *key, const AkChanges *c)
+{
+	int			f = ak_field("expires_at");
+	bool		dead = strcmp(key->status, "revoked") == 0 ||
+		strcmp(key->status, "expired") == 0;
+
+	if (!c->set[f])
+		return;
+	if (dead)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid expires_at: API key %s is %s", key->display_prefix,
+						key->status),
+				 errdetail("A revoked or expired key is never revived: its expires_at cannot change."),
+				 errhint("Issue a new key.")));
+	if (strcmp(key->status, "rotating") == 0 &&
+		(c->nulls[f] || DatumGetTimestampTz(c->values[f]) > key->expires_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid expires_at: API key %s was rotated", key->display_prefix),
+				 errdetail("Rotation is final: a rotated-out key's expires_at can only be brought forward."),
+				 errhint("Its grace ends at the expires_at it has now, or sooner.")));
+}
+
+/*
+ * A caller identified by an API key sets scopes, allowlist and expiry only
+ * within that key's reach: a key cannot widen itself, nor a key it made.
+ */
+static void
+ak_check_reach(const AkChanges *c)
+{
+	AkKeyBounds acting;
+	int			scopes = ak_field("scopes");
+	int			ips = ak_field("allowed_ips");
+	int			expires = ak_field("expires_at");
+	const char *action = "update this key";
+
+	if (!ak_rights_acting_key(&acting))
+		return;
+	if (c->set[scopes])
+		ak_rights_check_scopes(&acting, DatumGetArrayTypeP(c->values[scopes]), action);
+	if (c->set[ips])
+		ak_rights_check_allowed_ips(&acting, c->nulls[ips] ? NULL
+									: DatumGetArrayTypeP(c->values[ips]), action);
+	if (c->set[expires])
+		ak_rights_check_expiry(&acting, !c->nulls[expires],
+							   c->nulls[expires] ? 0 : DatumGetTimestampTz(c->values[expires]),
+							   action);
+}
+
 /*
  * update(key_id, changes): the key as apikey.key_list shows it afterwards.
  */
@@ -374,6 +439,8 @@ ak_key_update(Datum key_id, Jsonb *changes)
 	SPI_connect();
 	ak_lock_key(key_id, &key, "update this key");
 	ak_read_changes(changes, &c);
+	ak_check_final(&key, &c);
+	ak_check_reach(&c);
 	if (c.any)
 		ak_write_changes(key_id, &key, changes, &c);
 

@@ -8,18 +8,26 @@
  */
 #include "apikey.h"
 
+#include "access/xact.h"
 #include "auth/identity.h"
 #include "auth/keyinfo.h"
 #include "auth/token.h"
 #include "catalog/pg_type_d.h"
+#include "core/guc.h"
 #include "core/limits.h"
 #include "core/spi.h"
 #include "lifecycle/validate.h"
+#include "postgrest/jwtrole.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+/* the first key of apikey's advisory locks on an owner ("ak") */
+#define AK_ADVISORY_OWNER_CLASS	24939	/* 0x616b */
+
 #define AK_MAX_GRACE_US			(INT64CONST(366) * USECS_PER_DAY)
+#define AK_MAX_GRACE_MONTHS		(12 * 100)
+#define AK_MAX_GRACE_DAYS		(366 * 100)
 
 void
 ak_bad_value(const char *what, const char *problem)
@@ -63,7 +71,10 @@ ak_array_elements(ArrayType *a, Oid elemtype, int16 typlen, bool byval,
 		ak_bad_value(what, "it must be a one-dimensional array");
 	deconstruct_array(a, elemtype, typlen, byval, align, elems, &nulls, n);
 	if (*n > max)
-		ak_bad_value(what, psprintf("at most %d elements are allowed", max));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s: at most %d elements are allowed", what, max),
+				 errdetail("It has %d elements.", *n)));
 	for (int i = 0; i < *n; i++)
 		if (nulls[i])
 			ak_bad_value(what, "it must not contain NULL");
@@ -110,8 +121,46 @@ ak_validate_metadata(Jsonb *metadata)
 {
 	if (!JB_ROOT_IS_OBJECT(metadata))
 		ak_bad_value("metadata", "it must be a JSON object");
-	if (VARSIZE(metadata) > AK_MAX_METADATA)
-		ak_bad_value("metadata", psprintf("it must not exceed %d bytes", AK_MAX_METADATA));
+	if (VARSIZE(metadata) - VARHDRSZ > ak_max_metadata_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("invalid metadata: it is too large"),
+				 errdetail("It takes %zu bytes as jsonb; apikey.max_metadata_size is %d bytes.",
+						   (size_t) (VARSIZE(metadata) - VARHDRSZ), ak_max_metadata_size),
+				 errhint("Keep large data in a table of your own, keyed by the key's id.")));
+}
+
+/*
+ * A caller who is not an admin may have at most apikey.max_keys_per_owner
+ * live keys: neither revoked, expired nor rotated away (a rotation swaps
+ * one live key for another).  The owner's advisory lock serializes
+ * concurrent issues, so that two cannot both pass at the limit.  Requires
+ * an SPI connection.
+ */
+void
+ak_validate_owner_key_count(text *owner)
+{
+	AkParams	p = {0};
+	bool		isnull;
+	int64		live;
+
+	if (ak_max_keys_per_owner <= 0 || ak_caller_is_admin())
+		return;
+	ak_param_ptr(&p, TEXTOID, owner);
+	ak_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock(" CppAsString2(AK_ADVISORY_OWNER_CLASS)
+				", pg_catalog.hashtext($1))", &p, AK_SPI_ANY);
+	ak_spi_exec("SELECT count(*) FROM apikey.keys"
+				" WHERE owner = $1 AND revoked_at IS NULL AND rotated_to IS NULL"
+				"   AND (expires_at IS NULL OR expires_at > pg_catalog.now())",
+				&p, AK_SPI_ANY);
+	live = DatumGetInt64(ak_spi_value(0, 1, &isnull));
+	if (live >= ak_max_keys_per_owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many API keys for owner \"%s\"", text_to_cstring(owner)),
+				 errdetail("The owner has %lld live keys; apikey.max_keys_per_owner is %d.",
+						   (long long) live, ak_max_keys_per_owner),
+				 errhint("Revoke the keys that are no longer used, or ask an administrator.")));
 }
 
 void
@@ -162,10 +211,12 @@ ak_validate_tier(text *tier)
 				 errhint("The tiers are the rows of apikey.tiers.")));
 }
 
+/* A key's jwt_role: a role for requests (postgrest/jwtrole.c). */
 void
 ak_validate_jwt_role(text *role)
 {
 	char	   *name;
+	const char *problem;
 
 	if (role == NULL)
 		return;
@@ -175,6 +226,12 @@ ak_validate_jwt_role(text *role)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid jwt_role: role \"%s\" does not exist", name)));
+	problem = ak_jwt_role_problem(name);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid jwt_role: role \"%s\" may not be the role of a JWT", name),
+				 errdetail("%s. %s", problem, ak_jwt_role_rule)));
 }
 
 void
@@ -189,16 +246,36 @@ ak_require_admin_for(const char *setting)
 						 AK_SELF_SERVICE_TIER)));
 }
 
-void
-ak_validate_grace(const Interval *grace)
+/*
+ * The end of a rotation's grace, from the start of the transaction (now()):
+ * grace added in UTC, a month a calendar month and a day 24 hours.  The cap
+ * is checked on that end, the same instant the old key then expires at, so
+ * that no interval passes the check by counting months as 30 days and then
+ * lasts longer ('12 months 6 days' is 371 or 372 days, not 366).
+ */
+TimestampTz
+ak_grace_end(const Interval *grace)
 {
-	int64		us;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz end;
 
 	if (grace == NULL)
 		ak_bad_value("grace", "it must not be null");
-	us = ak_interval_to_us(grace);
-	if (us < 0)
-		ak_bad_value("grace", "it must not be negative");
-	if (us > AK_MAX_GRACE_US)
+	/* far outside the cap: refused before the addition could overflow */
+	if (grace->month > AK_MAX_GRACE_MONTHS || grace->month < -AK_MAX_GRACE_MONTHS ||
+		grace->day > AK_MAX_GRACE_DAYS || grace->day < -AK_MAX_GRACE_DAYS ||
+		grace->time > AK_MAX_GRACE_US || grace->time < -AK_MAX_GRACE_US)
 		ak_bad_value("grace", "it must not exceed 366 days");
+	end = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
+												TimestampGetDatum(now),
+												IntervalPGetDatum(grace)));
+	if (end < now)
+		ak_bad_value("grace", "it must not be negative");
+	if (end - now > AK_MAX_GRACE_US)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid grace: it must not exceed 366 days"),
+				 errdetail("A month is a calendar month and a day 24 hours: this grace would last %.2f days.",
+						   (double) (end - now) / USECS_PER_DAY)));
+	return end;
 }

@@ -21,12 +21,13 @@ extern void ak_validate_text(text *t, const char *what, bool required);
 extern void ak_validate_scopes(ArrayType *scopes);
 extern void ak_validate_allowed_ips(ArrayType *ips);
 extern void ak_validate_metadata(Jsonb *metadata);
+extern void ak_validate_owner_key_count(text *owner);
 extern void ak_validate_expires_at(TimestampTz expires_at);
 extern void ak_validate_rate_limits(Jsonb *limits);
 extern void ak_validate_prefix(text *prefix);
 extern void ak_validate_tier(text *tier);
 extern void ak_validate_jwt_role(text *role);
-extern void ak_validate_grace(const Interval *grace);
+extern TimestampTz ak_grace_end(const Interval *grace);
 extern void ak_require_admin_for(const char *setting);
 
 #endif							/* AK_VALIDATE_H */

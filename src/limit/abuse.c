@@ -44,6 +44,28 @@ ak_abuse_record(AkCellKind kind, const uint8 *subject, int threshold,
 	ak_cells_release(&key, hash);
 }
 
+/*
+ * Starts (or extends) a subject's cooldown at once, whatever its count:
+ * an address that guesses at a display prefix already in cooldown.
+ */
+void
+ak_abuse_block(AkCellKind kind, const uint8 *subject, int64 cooldown_us,
+			   int64 now_us)
+{
+	AkCellKey	key;
+	uint32		hash;
+	AkCell	   *c;
+
+	ak_cell_key(&key, kind, subject, 0);
+	hash = ak_cell_hash(&key);
+	if (!ak_cells_find(&key, &hash, 1, &c, now_us, true))
+		return;					/* no room: better forget than refuse */
+	ak_cell_lock(c);
+	c->u.gcra.until_us = Max(c->u.gcra.until_us, now_us + cooldown_us);
+	ak_cell_unlock(c);
+	ak_cells_release(&key, hash);
+}
+
 /* The end of a subject's cooldown, or 0 when it has none. */
 int64
 ak_abuse_blocked_until(AkCellKind kind, const uint8 *subject, int64 now_us)

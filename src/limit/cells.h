@@ -23,7 +23,9 @@ typedef enum AkCellKind
 	AK_CELL_CONCURRENCY,		/* requests in flight per key */
 	AK_CELL_ABUSE_IP,			/* failed verifications per address */
 	AK_CELL_ABUSE_PREFIX,		/* failed verifications per display prefix */
-	AK_CELL_QUOTA				/* a key's daily and monthly counts */
+	AK_CELL_QUOTA,				/* a key's daily and monthly counts */
+	AK_CELL_OWNER_LIMIT			/* a token bucket per limit of a certificate
+								 * owner and tier */
 } AkCellKind;
 
 typedef struct AkCellKey

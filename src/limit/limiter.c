@@ -27,6 +27,7 @@
  */
 #include "apikey.h"
 
+#include "auth/identity.h"
 #include "auth/keycache.h"
 #include "auth/keyinfo.h"
 #include "auth/verify.h"
@@ -41,6 +42,7 @@
 #include "limit/refund.h"
 #include "limit/slots.h"
 #include "usage/record.h"
+#include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 /* ---- decisions ---- */
@@ -166,13 +168,17 @@ ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost, bool pin,
 	return false;				/* keep compiler quiet */
 }
 
-/* The key's own buckets, all together; hints remember where they are. */
+/*
+ * The key's own buckets, all together; hints remember where they are.
+ * Their subject is the key's lineage: a rotated key shares its
+ * predecessor's buckets (and concurrency and quota counters).
+ */
 static bool
 ak_key_limits_step(AkDecision *d, const AkKeyInfo *key, int64 cost)
 {
 	if (key->nlimits == 0)
 		return true;
-	return ak_debit_step(d, AK_CELL_KEY_LIMIT, (const uint8 *) key->id.data,
+	return ak_debit_step(d, AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
 						 key->limits, key->nlimits, key->policy_header, cost,
 						 NULL, key->cell_hints);
 }
@@ -270,7 +276,7 @@ ak_concurrency_step(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
 
 	if (key->max_concurrency <= 0)
 		return true;
-	taken = ak_slot_acquire((const uint8 *) key->id.data, key->max_concurrency,
+	taken = ak_slot_acquire((const uint8 *) key->lineage.data, key->max_concurrency,
 							&t->slot);
 	if (taken != AK_DEBIT_OK)
 		t->slot = NULL;
@@ -284,28 +290,16 @@ ak_concurrency_step(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
 }
 
 /*
- * The whole of check() but the result row.  d->key is the verified key,
- * kept for the caller (check_request needs its owner).
+ * Steps 2 to 6 for d->key, verified at d->now_us: everything is taken, or
+ * nothing.
  */
-void
-ak_limiter_decide(text *token, text *scope, inet *client_ip, int64 cost,
-				  AkDecision *d)
+static void
+ak_admit_steps(AkDecision *d, inet *client_ip, int64 cost)
 {
-	AkCode		code;
-	int64		blocked_until;
 	AkTaken		t;
 
-	ak_decision_init(d);
 	t.ip = t.inflight = t.quota_debited = false;
 	t.slot = NULL;
-
-	code = ak_verify_request(token, scope, client_ip, d->now_us, &d->key,
-							 &blocked_until);
-	if (code != AK_CODE_VALID)
-	{
-		ak_decide(d, code, code == AK_CODE_BLOCKED ? blocked_until - d->now_us : -1);
-		return;
-	}
 	ak_validate_cost(cost, d->key->limits, d->key->nlimits);
 	ak_held_prepare();
 
@@ -329,8 +323,68 @@ ak_limiter_decide(text *token, text *scope, inet *client_ip, int64 cost,
 	ak_decide(d, AK_CODE_OK, -1);
 }
 
+/*
+ * The whole of check() but the result row.  d->key is the verified key,
+ * kept for the caller (check_request needs its owner).
+ */
+void
+ak_limiter_decide(text *token, text *scope, inet *client_ip, int64 cost,
+				  AkDecision *d)
+{
+	AkCode		code;
+	int64		blocked_until;
+
+	ak_decision_init(d);
+	code = ak_verify_request(token, scope, client_ip, d->now_us, &d->key,
+							 &blocked_until);
+	if (code != AK_CODE_VALID)
+	{
+		ak_decide(d, code, code == AK_CODE_BLOCKED ? blocked_until - d->now_us : -1);
+		return;
+	}
+	ak_admit_steps(d, client_ip, cost);
+}
+
+/*
+ * check()'s steps after verification, for a key the caller verified at
+ * now_us itself (exchange(), which has more to check in between): the
+ * same limits, quotas and slots as a request.
+ */
+void
+ak_limiter_admit(const AkKeyInfo *key, inet *client_ip, int64 cost,
+				 int64 now_us, AkDecision *d)
+{
+	ak_decision_init(d);
+	d->now_us = now_us;
+	d->key = key;
+	ak_admit_steps(d, client_ip, cost);
+}
+
 
 /* ---- consume() ---- */
+
+/*
+ * consume() drains a key's limits and bills it: only a caller that proved
+ * it holds the key's token in this transaction (verify(), check(),
+ * check_request(), exchange()), the owner it acts for, or an admin may.
+ * An unknown key is refused the same way, so that consume() tells nobody
+ * which key ids exist.
+ */
+static void
+ak_require_consume_right(const pg_uuid_t *key_id, const AkKeyInfo *key)
+{
+	if (key != NULL &&
+		(ak_identity_verified(&key->id) || ak_caller_owns(key->owner)))
+		return;
+	if (ak_caller_is_admin())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to consume API key %s",
+					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(key_id)))),
+			 errdetail("Only a member of apikey_admin, the key's owner (apikey.current_owner()), or a caller that verified the key's token in this transaction may consume it."),
+			 errhint("Call check() or verify() with the token first, in the same transaction.")));
+}
 
 /*
  * Debits a key's quotas and buckets directly, for callers that verified
@@ -349,6 +403,8 @@ ak_limiter_consume(const pg_uuid_t *key_id, int64 cost, bool refund_on_rollback,
 
 	ak_decision_init(d);
 	key = key_id ? ak_keycache_lookup_id(key_id) : NULL;
+	if (key_id != NULL)
+		ak_require_consume_right(key_id, key);
 	state = key ? ak_key_status(key, d->now_us) : AK_CODE_NOT_FOUND;
 	if (state != AK_CODE_VALID)
 	{
@@ -408,6 +464,25 @@ ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 	d->report.policy = NULL;
 	(void) ak_debit_outcome(d, ak_named_debit(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
 											  limit, cost, d->now_us, d->report.outcome));
+}
+
+
+/* ---- a subject's limits, without a key ---- */
+
+/*
+ * Debits a subject's limits all together, for a request that no key
+ * authenticated: the buckets of a certificate's owner
+ * (postgrest/certauth.c).  No quota, no slot: those are a key's.
+ */
+void
+ak_limiter_debit_subject(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
+						 int n, const char *policy, int64 cost, AkDecision *d)
+{
+	ak_decision_init(d);
+	ak_validate_cost(cost, limits, n);
+	ak_decide(d, AK_CODE_OK, -1);
+	if (n > 0)
+		(void) ak_debit_step(d, kind, subject, limits, n, policy, cost, NULL, NULL);
 }
 
 

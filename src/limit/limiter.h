@@ -11,6 +11,7 @@
 
 #include "auth/keyinfo.h"
 #include "core/codes.h"
+#include "limit/cells.h"
 #include "limit/headers.h"
 
 /* What a request was told. */
@@ -30,10 +31,17 @@ typedef struct AkDecision
 
 extern void ak_limiter_decide(text *token, text *scope, inet *client_ip,
 							  int64 cost, AkDecision *d);
+extern void ak_limiter_admit(const AkKeyInfo *key, inet *client_ip, int64 cost,
+							 int64 now_us, AkDecision *d);
 extern void ak_limiter_consume(const pg_uuid_t *key_id, int64 cost,
 							   bool refund_on_rollback, AkDecision *d);
 extern void ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 								const int64 *burst, int64 cost, AkDecision *d);
+
+extern void ak_limiter_debit_subject(AkCellKind kind, const uint8 *subject,
+									 const AkLimit *limits, int n,
+									 const char *policy, int64 cost,
+									 AkDecision *d);
 
 extern void ak_decision_headers(const AkDecision *d, AkHeaders *h);
 extern void ak_decision_limit_columns(const AkDecision *d, Datum *values,

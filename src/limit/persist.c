@@ -28,6 +28,7 @@
 
 #include <unistd.h>
 
+#include "auth/nonces.h"
 #include "limit/cells.h"
 #include "limit/named.h"
 #include "limit/persist.h"
@@ -295,8 +296,8 @@ ak_persist_load(void)
 
 /*
  * The area's attach callback (shmem/area.c): the first process to attach
- * after the shared memory was made loads the saved cells; the others wait
- * for it.
+ * after the shared memory was made loads the saved cells, and the nonces
+ * of signed requests (auth/noncefile.c); the others wait for it.
  */
 void
 ak_persist_on_attach(void)
@@ -315,6 +316,7 @@ ak_persist_on_attach(void)
 	if (!ak_persist->loaded)
 	{
 		ak_persist_load();
+		(void) ak_nonces_load();
 		ak_persist->loaded = true;
 	}
 	LWLockRelease(lock);

@@ -5,8 +5,9 @@
  *	  path: what a key's counter is debited, what a refusal reports, and
  *	  the 80% and 95% alerts.
  *
- * A key's counts live in a quota counter (quotastore.c).  The worker writes
- * counters that changed to apikey.quota_counters every
+ * A key's counts live in a quota counter (quotastore.c) whose subject is
+ * the key's lineage: every key of a rotation chain counts in one counter.
+ * The worker writes counters that changed to apikey.quota_counters every
  * apikey.flush_interval, and at a clean shutdown; a counter that comes back
  * into shared memory -- after a restart, or after it left to make room --
  * starts from that row, so a crash loses at most one flush interval of
@@ -52,7 +53,7 @@ ak_quota_debit(const AkKeyInfo *key, int64 cost, int64 now_us, bool pin,
 	ak_periods_at(now_us, req->period);
 	for (int p = 0; p < AK_NUM_PERIODS; p++)
 		req->quota[p] = key->quota[p];
-	result = ak_quota_counter_debit((const uint8 *) key->id.data, req, cost, pin,
+	result = ak_quota_counter_debit((const uint8 *) key->lineage.data, req, cost, pin,
 									now_us, &charge->out, ak_key_quota_hint(key));
 	charge->pinned = pin && result == AK_DEBIT_OK && cost > 0;
 	if (result == AK_DEBIT_REJECTED)
@@ -68,7 +69,7 @@ ak_quota_undo(const AkKeyInfo *key, AkQuotaCharge *charge)
 		ak_quota_counter_unpin(*ak_key_quota_hint(key), charge->req.period,
 							   charge->cost);
 	else
-		ak_quota_counter_refund((const uint8 *) key->id.data, charge->req.period,
+		ak_quota_counter_refund((const uint8 *) key->lineage.data, charge->req.period,
 								charge->cost, charge->out.crossed,
 								ak_key_quota_hint(key));
 	charge->pinned = false;
@@ -132,6 +133,6 @@ ak_quota_counts_of(const pg_uuid_t *key_id, AkQuotaCounts *counts)
 
 	if (key == NULL || !key->stored || !ak_key_visible(key))
 		return false;
-	return ak_quota_counter_peek((const uint8 *) key->id.data, counts) ||
-		ak_quota_counts_read((const uint8 *) key->id.data, counts);
+	return ak_quota_counter_peek((const uint8 *) key->lineage.data, counts) ||
+		ak_quota_counts_read((const uint8 *) key->lineage.data, counts);
 }

@@ -20,7 +20,7 @@
 /* Units to give back if the (sub)transaction that debited them aborts. */
 typedef struct AkRollbackRefund
 {
-	pg_uuid_t	key_id;
+	pg_uuid_t	key_id;			/* billed in usage */
 	bool		quota;			/* quota units were debited */
 	int32		period[AK_NUM_PERIODS];
 	int64		cost;

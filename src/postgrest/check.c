@@ -7,7 +7,11 @@
  * It reads everything from the transaction-local settings PostgREST sets
  * before it runs (request.method, request.path, request.headers) and writes
  * only response.headers, so it works in the READ ONLY transactions of GET
- * requests.  A refusal is an ERROR (refusal.c): PostgREST rolls the
+ * requests.  Only the key is read from any session: it proves itself.
+ * The method, path and client address count only in a request PostgREST
+ * runs (core/request.c): elsewhere the request is not a PostgREST one, has
+ * no address (so no forged X-Forwarded-For meets an allowlist) and is
+ * refused with plain errors.  A refusal is an ERROR (refusal.c): PostgREST rolls the
  * transaction back and answers with the status the error names.  An
  * admitted request's key is the caller for the rest of the transaction
  * (auth/identity.c).
@@ -17,16 +21,21 @@
 #include "apikey.h"
 
 #include "auth/identity.h"
+#include "auth/signature.h"
 #include "auth/token.h"
+#include "core/clock.h"
 #include "core/guc.h"
 #include "core/json.h"
 #include "core/request.h"
 #include "core/tokenpath.h"
+#include "limit/headers.h"
 #include "limit/limiter.h"
+#include "postgrest/certauth.h"
 #include "postgrest/check.h"
 #include "postgrest/refusal.h"
 #include "postgrest/response.h"
 #include "postgrest/scopemap.h"
+#include "postgrest/signed.h"
 #include "usage/record.h"
 #include "utils/builtins.h"
 
@@ -40,7 +49,7 @@
 static text *
 ak_request_token(void)
 {
-	char	   *value = ak_json_get_string(ak_request_setting("request.headers"),
+	char	   *value = ak_json_get_string(ak_request_setting_any_session("request.headers"),
 										   ak_header_name);
 
 	if (value == NULL)
@@ -49,7 +58,7 @@ ak_request_token(void)
 		const char *v;
 
 		snprintf(legacy, sizeof(legacy), "request.header.%s", ak_header_name);
-		v = ak_request_setting(legacy);
+		v = ak_request_setting_any_session(legacy);
 		if (v != NULL)
 			value = pstrdup(v);
 	}
@@ -59,32 +68,45 @@ ak_request_token(void)
 	return cstring_to_text_with_len(value, Min(strlen(value), AK_TOKEN_MAX_LEN + 1));
 }
 
-/*
- * Checks the current PostgREST request: returns if it is admitted (its
- * rate-limit headers added to the response), raises its HTTP error if not.
- */
-void
-ak_check_request(void)
+/* Refuses a request whose signature did not pass (the key is known). */
+pg_noreturn static void
+ak_refuse_signature(AkCode code, const AkKeyInfo *key, inet *client_ip,
+					text *scope, int64 retry_after_us)
 {
-	const char *method;
-	text	   *scope;
-	text	   *token;
-	bool		token_sent;
-	inet	   *client_ip;
+	AkHeaders	h;
+
+	ak_signature_denied(code, key, client_ip);
+	ak_headers_build(&h, NULL, ak_now_us(), retry_after_us > 0 ? retry_after_us : -1);
+	ak_refuse(code, retry_after_us > 0 ? &h : NULL, retry_after_us, scope, true);
+}
+
+/*
+ * A request that carries a key (or none): a route that must be signed has
+ * its signature checked before any limit is debited (postgrest/signed.c),
+ * then the limiter decides.
+ */
+static void
+ak_check_key_request(text *token, const char *method, const char *path,
+					 text *scope, bool signed_route, inet *client_ip)
+{
+	bool		token_sent = token != NULL;
+	AkCode		signature = AK_CODE_VALID;
+	const AkKeyInfo *signer = NULL;
+	int64		retry_after_us = 0;
 	AkDecision	d;
 	AkHeaders	h;
 
-	method = ak_request_setting("request.method");
-	scope = ak_scope_for_request(method, ak_request_setting("request.path"));
-	client_ip = ak_request_client_ip();
-
 	AK_TOKEN_PATH_BEGIN();
-	token = ak_request_token();
-	token_sent = token != NULL;
-	ak_limiter_decide(token, scope, client_ip, 1, &d);
+	if (signed_route)
+		signature = ak_check_signature(token, scope, client_ip, method, path,
+									   &signer, &retry_after_us);
+	if (signature == AK_CODE_VALID)
+		ak_limiter_decide(token, scope, client_ip, 1, &d);
 	if (token_sent)
 		pfree(token);
 	AK_TOKEN_PATH_END();
+	if (signature != AK_CODE_VALID)
+		ak_refuse_signature(signature, signer, client_ip, scope, retry_after_us);
 
 	if (d.key != NULL && d.key->stored)
 		ak_usage_request(&d.key->id, d.usage, 1);
@@ -97,4 +119,28 @@ ak_check_request(void)
 	}
 	ak_refuse(d.code, d.report.nlimits > 0 || d.retry_after_us > 0 ? &h : NULL,
 			  d.retry_after_us, scope, token_sent);
+}
+
+/*
+ * Checks the current PostgREST request: returns if it is admitted (its
+ * rate-limit headers added to the response), raises its HTTP error if not.
+ * A request without a key may carry a client certificate the proxy passed
+ * (postgrest/certauth.c).
+ */
+void
+ak_check_request(void)
+{
+	const char *method = ak_request_setting("request.method");
+	const char *path = ak_request_setting("request.path");
+	bool		signed_route;
+	text	   *scope = ak_route_for_request(method, path, &signed_route);
+	inet	   *client_ip = ak_request_client_ip();
+	text	   *token;
+
+	AK_TOKEN_PATH_BEGIN();
+	token = ak_request_token();
+	AK_TOKEN_PATH_END();
+	if (token == NULL && ak_check_certificate(scope, signed_route, client_ip))
+		return;
+	ak_check_key_request(token, method, path, scope, signed_route, client_ip);
 }

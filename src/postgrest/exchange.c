@@ -6,6 +6,12 @@
  *	  role (the key's jwt_role, else apikey.jwt_role), key_id, scopes, iat
  *	  and exp.  HMAC-SHA-256 is libsodium's.
  *
+ * An exchange is a request of the key: it is charged as check() charges
+ * one (cost 1: the key's limits, concurrency and quotas, by the limiter
+ * itself), counted in usage, and refused with the limiter's code -- a key
+ * out of quota or rate-limited gets no JWT.  The role claim is checked
+ * first (postgrest/jwtrole.c), so that a refusal for it charges nothing.
+ *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
@@ -16,18 +22,23 @@
 #include "core/clock.h"
 #include "core/guc.h"
 #include "core/request.h"
+#include "core/secret.h"
+#include "core/secretsource.h"
 #include "core/spi.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "limit/admission.h"
 #include "limit/headers.h"
+#include "limit/limiter.h"
 #include "postgrest/exchange.h"
+#include "postgrest/jwtrole.h"
 #include "postgrest/refusal.h"
+#include "usage/record.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 
-#define AK_JWT_MIN_SECRET	32	/* PostgREST refuses shorter secrets */
 
 static char *
 ak_base64url(const unsigned char *data, size_t len)
@@ -88,20 +99,30 @@ ak_jwt_claims(const AkKeyInfo *key, const char *role, int64 iat, int64 exp)
 	return buf.data;
 }
 
-/* header.claims.signature, HS256 (HMAC-SHA-256 keyed by apikey.jwt_secret) */
+/* The secret JWTs are signed with: apikey.jwt_secret_file's, else apikey.jwt_secret. */
+static const char *
+ak_jwt_signing_secret(void)
+{
+	const char *file_secret = ak_jwt_file_secret_get();
+
+	return file_secret != NULL ? file_secret : ak_jwt_secret;
+}
+
+/* header.claims.signature, HS256 (HMAC-SHA-256 keyed by the JWT secret) */
 static char *
 ak_jwt_sign(const char *claims)
 {
 	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 	crypto_auth_hmacsha256_state state;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	const char *secret = ak_jwt_signing_secret();
 	char	   *signing_input;
 
 	signing_input = psprintf("%s.%s",
 							 ak_base64url((const unsigned char *) header, strlen(header)),
 							 ak_base64url((const unsigned char *) claims, strlen(claims)));
-	crypto_auth_hmacsha256_init(&state, (const unsigned char *) ak_jwt_secret,
-								strlen(ak_jwt_secret));
+	crypto_auth_hmacsha256_init(&state, (const unsigned char *) secret,
+								strlen(secret));
 	crypto_auth_hmacsha256_update(&state, (const unsigned char *) signing_input,
 								  strlen(signing_input));
 	crypto_auth_hmacsha256_final(&state, mac);
@@ -110,7 +131,7 @@ ak_jwt_sign(const char *claims)
 }
 
 /* The ttl argument: between 1 second and 30 days. */
-static int64
+int64
 ak_exchange_ttl_us(const Interval *ttl)
 {
 	int64		ttl_us;
@@ -127,59 +148,138 @@ ak_exchange_ttl_us(const Interval *ttl)
 	return ttl_us;
 }
 
-static void
+void
 ak_require_jwt_secret(void)
 {
-	if (ak_jwt_secret == NULL || strlen(ak_jwt_secret) < AK_JWT_MIN_SECRET)
+	const char *secret = ak_jwt_signing_secret();
+
+	if (secret == NULL || strlen(secret) < AK_JWT_MIN_SECRET)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("apikey.jwt_secret is not set, or shorter than %d characters",
 						AK_JWT_MIN_SECRET),
 				 errdetail("exchange() signs with the secret PostgREST verifies JWTs with."),
-				 errhint("Set apikey.jwt_secret in postgresql.conf to PostgREST's jwt-secret.")));
+				 errhint("Set apikey.jwt_secret in postgresql.conf, or apikey.jwt_secret_file, to PostgREST's jwt-secret.")));
+}
+
+/*
+ * The role claim for a key: its jwt_role, else apikey.jwt_role, checked
+ * now (roles change).  A key's own role must still exist; the default, a
+ * superuser's setting, may name a role that does not exist (PostgREST
+ * refuses such a JWT), but not a privileged one.  The caller holds the
+ * token path.
+ */
+static char *
+ak_exchange_role(const AkKeyInfo *key)
+{
+	char	   *role = ak_key_jwt_role(key);
+	bool		own = role != NULL;
+	const char *problem;
+
+	if (!own)
+	{
+		role = ak_jwt_role;
+		if (!OidIsValid(get_role_oid(role, true)))
+			return role;
+	}
+	problem = ak_jwt_role_problem(role);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to mint a JWT for role \"%s\"", role),
+				 errdetail("%s. %s", problem, ak_jwt_role_rule),
+				 errhint(own ? "An admin sets the key's jwt_role to a role for requests."
+						 : "Set apikey.jwt_role to a role for requests."),
+				 errhidestmt(true)));
+	return role;
+}
+
+/*
+ * The key of a token (NULL if absent) that may have a JWT, verified at
+ * now_us and charged as a request (cost 1), or the refusal raised as
+ * check_request() raises it: a token that does not verify, a role claim
+ * that may not be minted (checked first, so that it charges nothing), a
+ * key its limits or quotas refuse.  The key's usage counts the exchange
+ * either way.  The key is valid until the next verification.  The caller
+ * holds the token path.
+ */
+const AkKeyInfo *
+ak_exchange_key(text *token, int64 now_us)
+{
+	inet	   *client_ip = ak_request_client_ip();
+	const AkKeyInfo *key;
+	int64		blocked_until;
+	AkCode		code;
+	AkDecision	d;
+	AkHeaders	h;
+
+	code = ak_verify_request(token, NULL, client_ip, now_us, &key, &blocked_until);
+	if (code != AK_CODE_VALID)
+	{
+		if (key != NULL && key->stored)
+			ak_usage_request(&key->id, ak_codes[code].usage, 1);
+		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
+				  NULL, token != NULL);
+	}
+	(void) ak_exchange_role(key);
+
+	ak_limiter_admit(key, client_ip, 1, now_us, &d);
+	if (key->stored)
+		ak_usage_request(&key->id, d.usage, 1);
+	if (!d.allowed)
+	{
+		ak_decision_headers(&d, &h);
+		ak_refuse(d.code, d.report.nlimits > 0 || d.retry_after_us > 0 ? &h : NULL,
+				  d.retry_after_us, NULL, true);
+	}
+	return key;
+}
+
+/*
+ * Appends the members of a JWT for key, minted at now_us for ttl_us, to a
+ * JSON object being built: "access_token", "token_type" and "expires_in".
+ * The JWT never outlives the key: exp is at most the key's expires_at; its
+ * role claim is checked now (roles change).
+ */
+void
+ak_exchange_mint(const AkKeyInfo *key, int64 ttl_us, int64 now_us, StringInfo out)
+{
+	char	   *role = ak_exchange_role(key);
+	int64		exp_us = now_us + ttl_us;
+	int64		iat;
+	int64		exp;
+
+	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
+		exp_us = key->expires_at;
+	iat = ak_unix_seconds_ceil(now_us - USECS_PER_SEC + 1);
+	exp = ak_unix_seconds_ceil(exp_us - USECS_PER_SEC + 1);
+
+	appendStringInfoString(out, "\"access_token\":");
+	escape_json(out, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
+	appendStringInfo(out, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT,
+					 exp - iat);
 }
 
 /*
  * Trades a token (NULL if absent) for {"access_token": <JWT>, "token_type":
- * "bearer", "expires_in": <s>}.  The JWT never outlives the key: exp is at
- * most the key's expires_at.  A token that does not verify is refused as
- * check_request() refuses.  The caller holds the token path.
+ * "bearer", "expires_in": <s>} (ak_exchange_key, ak_exchange_mint).  The
+ * caller holds the token path.
  */
 Jsonb *
 ak_exchange(text *token, const Interval *ttl)
 {
 	int64		ttl_us = ak_exchange_ttl_us(ttl);
 	int64		now_us;
-	int64		exp_us;
-	int64		iat;
-	int64		exp;
 	const AkKeyInfo *key;
-	int64		blocked_until;
-	AkCode		code;
-	char	   *role;
 	StringInfoData result;
 
 	ak_require_jwt_secret();
 	now_us = ak_now_us();
-	code = ak_verify_request(token, NULL, ak_request_client_ip(), now_us, &key,
-							 &blocked_until);
-	if (code != AK_CODE_VALID)
-		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
-				  NULL, token != NULL);
-
-	role = ak_key_jwt_role(key);
-	if (role == NULL)
-		role = ak_jwt_role;
-	exp_us = now_us + ttl_us;
-	if (key->expires_at != DT_NOEND && key->expires_at < exp_us)
-		exp_us = key->expires_at;
-	iat = ak_unix_seconds_ceil(now_us - USECS_PER_SEC + 1);
-	exp = ak_unix_seconds_ceil(exp_us - USECS_PER_SEC + 1);
+	key = ak_exchange_key(token, now_us);
 
 	initStringInfo(&result);
-	appendStringInfoString(&result, "{\"access_token\":");
-	escape_json(&result, ak_jwt_sign(ak_jwt_claims(key, role, iat, exp)));
-	appendStringInfo(&result, ",\"token_type\":\"bearer\",\"expires_in\":" INT64_FORMAT "}",
-					 exp - iat);
+	appendStringInfoChar(&result, '{');
+	ak_exchange_mint(key, ttl_us, now_us, &result);
+	appendStringInfoChar(&result, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
 }

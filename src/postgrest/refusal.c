@@ -66,6 +66,10 @@ ak_refusal_hint(const AkRefusal *r, const text *scope, bool token_sent)
 		return psprintf("Send the key in the %s header.", ak_header_name);
 	if (r->code == AK_CODE_INSUFFICIENT_SCOPE && scope != NULL)
 		return psprintf("This request needs scope \"%s\".", text_to_cstring(scope));
+	if (r->code == AK_CODE_SIGNATURE_REQUIRED)
+		return psprintf("Sign the request: send the headers %s, %s, %s and %s.",
+						ak_signature_header, ak_signature_timestamp_header,
+						ak_signature_nonce_header, ak_signature_body_header);
 	return pstrdup("");
 }
 

@@ -9,6 +9,7 @@
  */
 #include "apikey.h"
 
+#include "core/request.h"
 #include "lib/stringinfo.h"
 #include "postgrest/response.h"
 #include "utils/guc.h"
@@ -72,5 +73,23 @@ ak_append_response_headers(const AkHeaders *h)
 	}
 	appendStringInfoChar(&buf, ']');
 	(void) set_config_option("response.headers", buf.data, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * The HTTP status of a PostgREST request that succeeds as a transaction
+ * but answers an error (response.status): what refresh() does, so that
+ * what it wrote -- a family of refresh tokens revoked -- is committed.
+ * Outside PostgREST it does nothing.
+ */
+void
+ak_set_response_status(int status)
+{
+	char		value[12];
+
+	if (!ak_in_request())
+		return;
+	snprintf(value, sizeof(value), "%d", status);
+	(void) set_config_option("response.status", value, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 }

@@ -11,5 +11,6 @@
 #include "limit/headerset.h"
 
 extern void ak_append_response_headers(const AkHeaders *h);
+extern void ak_set_response_status(int status);
 
 #endif							/* AK_RESPONSE_H */

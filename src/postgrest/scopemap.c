@@ -32,8 +32,9 @@ typedef struct AkScopeRule
 {
 	char	   *method;			/* upper case, or "*" */
 	text	   *pattern;		/* LIKE pattern on request.path */
-	text	   *scope;
+	text	   *scope;			/* NULL: none */
 	int32		priority;
+	bool		require_signature;
 } AkScopeRule;
 
 static MemoryContext ak_rules_cxt = NULL;
@@ -87,13 +88,14 @@ static void
 ak_scope_rule_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 				  int *size)
 {
-	bool		nulls[4];
-	Datum		values[4];
+	bool		nulls[5] = {true, true, true, true, true};
+	Datum		values[5];
 	AkScopeRule *rule;
 
-	for (int i = 0; i < 4; i++)
-		values[i] = heap_getattr(tuple, cols[i], desc, &nulls[i]);
-	if (nulls[0] || nulls[1] || nulls[2])
+	for (int i = 0; i < 5; i++)
+		if (cols[i] != InvalidAttrNumber)
+			values[i] = heap_getattr(tuple, cols[i], desc, &nulls[i]);
+	if (nulls[0] || nulls[1] || (nulls[2] && nulls[4]))
 		return;
 	if (ak_nrules == *size)
 	{
@@ -103,8 +105,23 @@ ak_scope_rule_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 	rule = &ak_rules[ak_nrules++];
 	rule->method = TextDatumGetCString(values[0]);
 	rule->pattern = DatumGetTextPCopy(values[1]);
-	rule->scope = DatumGetTextPCopy(values[2]);
+	rule->scope = nulls[2] ? NULL : DatumGetTextPCopy(values[2]);
 	rule->priority = nulls[3] ? 0 : DatumGetInt32(values[3]);
+	rule->require_signature = !nulls[4] && DatumGetBool(values[4]);
+}
+
+/* A column's number, or InvalidAttrNumber where the table lacks it. */
+static AttrNumber
+ak_attnum_if_any(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
 }
 
 /* Reads every row of the map into ak_rules, with a fresh snapshot. */
@@ -112,7 +129,7 @@ static void
 ak_scope_rules_read(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	cols[4];
+	AttrNumber	cols[5];
 	int			size = 8;
 	Snapshot	snapshot;
 	TableScanDesc scan;
@@ -123,6 +140,8 @@ ak_scope_rules_read(Relation rel)
 	cols[1] = ak_attnum(desc, "path_pattern");
 	cols[2] = ak_attnum(desc, "scope");
 	cols[3] = ak_attnum(desc, "priority");
+	/* not in a schema installed before request signing */
+	cols[4] = ak_attnum_if_any(desc, "require_signature");
 
 	old = MemoryContextSwitchTo(ak_rules_cxt);
 	ak_rules = palloc(size * sizeof(AkScopeRule));
@@ -166,12 +185,16 @@ ak_scope_map_load(void)
 	ak_rules_valid = (ak_rules_invals == invals);
 }
 
-/* The scope the request needs: the first matching rule's, or NULL. */
+/*
+ * The scope the request needs: the first matching rule's, or NULL; and
+ * whether that rule requires the request to be signed.
+ */
 text *
-ak_scope_for_request(const char *method, const char *path)
+ak_route_for_request(const char *method, const char *path, bool *require_signature)
 {
 	text	   *path_text;
 
+	*require_signature = false;
 	if (!ak_rules_valid)
 		ak_scope_map_load();
 	if (ak_nrules == 0 || method == NULL)
@@ -187,9 +210,21 @@ ak_scope_for_request(const char *method, const char *path)
 		if (DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
 												 PointerGetDatum(path_text),
 												 PointerGetDatum(rule->pattern))))
+		{
+			*require_signature = rule->require_signature;
 			return rule->scope;
+		}
 	}
 	return NULL;
+}
+
+/* The scope the request needs: the first matching rule's, or NULL. */
+text *
+ak_scope_for_request(const char *method, const char *path)
+{
+	bool		require_signature;
+
+	return ak_route_for_request(method, path, &require_signature);
 }
 
 /*

@@ -10,6 +10,8 @@
 #define AK_SCOPEMAP_H
 
 extern text *ak_scope_for_request(const char *method, const char *path);
+extern text *ak_route_for_request(const char *method, const char *path,
+								  bool *require_signature);
 extern void ak_scope_map_changed(Oid relid);
 
 #endif							/* AK_SCOPEMAP_H */

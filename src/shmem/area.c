@@ -51,6 +51,7 @@ const char *const ak_mem_class_names[AK_MEM_NUM] = {
 	[AK_MEM_QUOTA] = "quota",
 	[AK_MEM_USAGE] = "usage",
 	[AK_MEM_KEYCACHE] = "keycache",
+	[AK_MEM_NONCE] = "nonce",
 	[AK_MEM_OTHER] = "other",
 };
 
@@ -61,11 +62,12 @@ const char *const ak_mem_class_names[AK_MEM_NUM] = {
 static const int ak_mem_share[AK_MEM_NUM] = {
 	[AK_MEM_KEY] = 30,
 	[AK_MEM_ADDRESS] = 10,
-	[AK_MEM_NAMED] = 10,
+	[AK_MEM_NAMED] = 8,
 	[AK_MEM_COOLDOWN] = 5,
 	[AK_MEM_QUOTA] = 10,
 	[AK_MEM_USAGE] = 15,
 	[AK_MEM_KEYCACHE] = 10,
+	[AK_MEM_NONCE] = 2,
 	[AK_MEM_OTHER] = 2,
 };
 

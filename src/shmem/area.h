@@ -22,6 +22,7 @@ typedef enum AkMemClass
 	AK_MEM_QUOTA,				/* quota counters */
 	AK_MEM_USAGE,				/* usage not yet written */
 	AK_MEM_KEYCACHE,			/* the shared cache of keys */
+	AK_MEM_NONCE,				/* nonces of signed requests */
 	AK_MEM_OTHER,				/* small tables: owners of names, queues */
 	AK_MEM_NUM
 } AkMemClass;

@@ -207,6 +207,7 @@ ak_event_denied(AkCode code, const pg_uuid_t *key_id, const inet *client_ip,
 	event.code = (uint8) code;
 	event.status = (int16) ak_code_status(code);
 	event.role = GetOuterUserId();	/* the caller, even inside exchange() */
+	event.session_role = GetSessionUserId();
 	if (key_id != NULL)
 	{
 		event.has_key = true;

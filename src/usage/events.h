@@ -38,6 +38,7 @@ typedef struct AkEvent
 	bool		has_ip;
 	int16		status;			/* denied: HTTP status */
 	Oid			role;			/* denied: the role that asked */
+	Oid			session_role;	/* denied: its session's login role */
 	Oid			dboid;
 	pg_uuid_t	key_id;
 	int64		used;			/* quota alert */

@@ -5,6 +5,12 @@
  *	  the shared queue (usage/events.c) into apikey.audit_log, with
  *	  NOTIFY apikey_quota for each alert.
  *
+ * Any role may LISTEN, so a notification says nothing but where to look:
+ * the id of the alert's audit row, its period and its percent.  A listener
+ * reads the rest -- the key, its owner, the count and the quota -- from
+ * that row, which row-level security shows to the key's owner and to
+ * admins only.
+ *
  * The events the worker has taken from the queue and not written yet are
  * its backlog: at most one queue's worth.  Beyond that, events wait in the
  * queue, and further ones are dropped there.
@@ -111,10 +117,11 @@ ak_event_ip(const AkEvent *e)
 	return InetPGetDatum(ip);
 }
 
-/* The columns of the statement, $1 to $9. */
+/* The columns of the statement, $1 to $10. */
 enum
 {
-	E_AT, E_ACTION, E_KEY_ID, E_ROLE, E_CLIENT_IP, E_METHOD, E_PATH, E_STATUS, E_DETAIL
+	E_AT, E_ACTION, E_KEY_ID, E_ROLE, E_CLIENT_IP, E_METHOD, E_PATH, E_STATUS, E_DETAIL,
+	E_SESSION_ROLE
 };
 
 static const Oid ak_event_columns[] = {
@@ -127,6 +134,7 @@ static const Oid ak_event_columns[] = {
 	[E_PATH] = TEXTOID,
 	[E_STATUS] = INT4OID,
 	[E_DETAIL] = JSONBOID,
+	[E_SESSION_ROLE] = OIDOID,
 };
 
 static void
@@ -139,6 +147,8 @@ ak_event_row(AkColumns *c, int i, const AkEvent *e)
 	if (e->has_key)
 		ak_column_set(c, E_KEY_ID, i, UUIDPGetDatum(&e->key_id));
 	ak_column_set(c, E_ROLE, i, ObjectIdGetDatum(denied ? e->role : InvalidOid));
+	ak_column_set(c, E_SESSION_ROLE, i,
+				  ObjectIdGetDatum(denied ? e->session_role : InvalidOid));
 	if (e->has_ip)
 		ak_column_set(c, E_CLIENT_IP, i, ak_event_ip(e));
 	if (e->method[0] != '\0')
@@ -153,8 +163,10 @@ ak_event_row(AkColumns *c, int i, const AkEvent *e)
 
 /*
  * Writes the backlog to audit_log in the caller's transaction, the denied
- * events with the role that asked as actor, and sends NOTIFY apikey_quota
- * for each quota alert (delivered when the transaction commits).
+ * events with the role that asked and its session's role as actor, and
+ * sends NOTIFY apikey_quota for each quota alert (delivered when the
+ * transaction commits): {"audit_id", "period", "percent"}, nothing a
+ * listener of another owner could use.
  */
 void
 ak_write_events(void *arg)
@@ -163,21 +175,26 @@ ak_write_events(void *arg)
 		"WITH e AS ("
 		"  SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::uuid[],"
 		"                       $4::oid[], $5::inet[], $6::text[], $7::text[],"
-		"                       $8::int4[], $9::jsonb[]) WITH ORDINALITY"
-		"    AS e(at, action, key_id, role, client_ip, method, path, status, detail, n)),"
+		"                       $8::int4[], $9::jsonb[], $10::oid[]) WITH ORDINALITY"
+		"    AS e(at, action, key_id, role, client_ip, method, path, status, detail,"
+		"         session_role, n)),"
 		" ins AS ("
 		"  INSERT INTO apikey.audit_log (at, action, key_id, owner, actor, client_ip,"
-		"                                request_method, request_path, status, detail)"
+		"                                request_method, request_path, status, detail,"
+		"                                session_role)"
 		"  SELECT e.at, e.action, e.key_id, k.owner,"
 		"         CASE WHEN e.role OPERATOR(pg_catalog.=) 0 THEN 'apikey worker'"
 		"              ELSE pg_catalog.pg_get_userbyid(e.role)::text END,"
-		"         e.client_ip, e.method, e.path, e.status, e.detail"
+		"         e.client_ip, e.method, e.path, e.status, e.detail,"
+		"         CASE WHEN e.session_role OPERATOR(pg_catalog.<>) 0"
+		"              THEN pg_catalog.pg_get_userbyid(e.session_role)::text END"
 		"    FROM e LEFT JOIN apikey.keys AS k ON k.id OPERATOR(pg_catalog.=) e.key_id"
 		"   ORDER BY e.n"
-		"  RETURNING action, key_id, owner, detail)"
+		"  RETURNING id, action, detail)"
 		" SELECT pg_catalog.pg_notify('apikey_quota',"
-		"          (pg_catalog.jsonb_build_object('key_id', key_id, 'owner', owner)"
-		"           OPERATOR(pg_catalog.||) detail)::text)"
+		"          pg_catalog.jsonb_build_object('audit_id', id,"
+		"            'period', detail OPERATOR(pg_catalog.->) 'period',"
+		"            'percent', detail OPERATOR(pg_catalog.->) 'percent')::text)"
 		"   FROM ins WHERE action OPERATOR(pg_catalog.=) 'quota_alert'";
 	AkColumns	c;
 	AkParams	p = {0};

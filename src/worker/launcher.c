@@ -41,6 +41,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "auth/nonces.h"
 #include "core/guc.h"
 #include "limit/cells.h"
 #include "limit/persist.h"
@@ -535,7 +536,7 @@ ak_launcher_watch_memory(void)
 
 /*
  * At shutdown: waits (a while) for every other process to leave the area,
- * then saves the buckets.
+ * then saves the buckets and the nonces.
  */
 static void
 ak_launcher_shutdown(void)
@@ -543,6 +544,7 @@ ak_launcher_shutdown(void)
 	for (int waited = 0; waited < AK_DUMP_WAIT_MS && ak_area_attached() > 1; waited += 20)
 		pg_usleep(20 * 1000L);
 	ak_persist_dump();
+	ak_nonces_dump();
 }
 
 static void

@@ -26,10 +26,11 @@ our @EXPORT = qw(apikey_node poll_ok wait_until);
 #   preload    0: do not preload apikey
 #   extension  0: do not create the extension (the test does, later)
 #   start      0: leave the node stopped, without the extension
+#   port       the node's port (a test that listens on TCP picks its own)
 sub apikey_node
 {
 	my ($name, %opt) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name, $opt{port} ? (port => $opt{port}) : ());
 
 	$node->init(%{ $opt{init} // {} });
 	my $conf = ($opt{preload} // 1) ? "shared_preload_libraries = 'apikey'\n" : '';

@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(60);
+SELECT plan(74);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
@@ -11,16 +11,18 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), fal
           'apikey_admin is NOLOGIN');
 
 SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hours', 'scope_map',
-                                  'quota_counters', 'shared_throttles']);
+                                  'quota_counters', 'shared_throttles', 'certificates',
+                                  'refresh_tokens']);
 SELECT views_are('apikey', ARRAY['key_list', 'stats', 'bucket_use', 'usage_hourly', 'usage_daily',
                                  'usage_monthly']);
-SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
+SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result',
+                                 'signature_verification', 'certificate_verification']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
     'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
     'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'allowed_ips', 'metadata', 'created_at', 'expires_at', 'revoked_at',
-    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role']);
+    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role', 'lineage']);
 SELECT columns_are('apikey', 'quota_counters', ARRAY[
     'subject', 'day', 'day_used', 'month', 'month_used']);
 SELECT columns_are('apikey', 'tiers', ARRAY[
@@ -28,8 +30,16 @@ SELECT columns_are('apikey', 'tiers', ARRAY[
     'price_per_1k']);
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
-    'request_method', 'request_path', 'status', 'detail']);
-SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
+    'request_method', 'request_path', 'status', 'detail', 'session_role',
+    'subject', 'actor_key_id']);
+SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority',
+                                               'require_signature']);
+SELECT columns_are('apikey', 'certificates', ARRAY[
+    'id', 'fingerprint', 'subject_cn', 'issuer', 'not_before', 'not_after', 'owner', 'org',
+    'name', 'scopes', 'tier', 'active', 'created_at', 'revoked_at']);
+SELECT columns_are('apikey', 'refresh_tokens', ARRAY[
+    'id', 'family_id', 'key_id', 'token_hash', 'access_ttl', 'created_at', 'expires_at',
+    'used_at', 'revoked_at', 'revoke_reason']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
     'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'endpoints',
@@ -54,14 +64,18 @@ SELECT columns_are('apikey', 'stats', ARRAY[
     'key_buckets', 'address_buckets', 'named_buckets', 'concurrency_slots',
     'quota_counters', 'cooldowns', 'shared_memory_used', 'shared_memory_budget']);
 SELECT columns_are('apikey', 'bucket_use', ARRAY['class', 'role', 'database', 'buckets']);
+-- the columns of 0.1.0 (and their live quota counts, and status) first;
+-- columns added to keys since follow, as an upgrade's CREATE OR REPLACE
+-- VIEW can only add them at the end
 SELECT is(
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.key_list'::regclass AND attnum > 0),
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0
-        AND attname <> 'key_hash' AND NOT attisdropped)
-      || ARRAY['daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'status']::name[],
-    'key_list is keys without key_hash, plus live quota counts and status');
+        AND attname NOT IN ('key_hash', 'lineage') AND NOT attisdropped)
+      || ARRAY['daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'status',
+               'lineage']::name[],
+    'key_list is keys without key_hash, with live quota counts and status after 0.1.0''s columns');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
        FROM pg_attribute WHERE attrelid = 'apikey.verification'::regclass AND attnum > 0),
@@ -88,11 +102,11 @@ SELECT function_returns('apikey', 'revoke', ARRAY['uuid', 'text'], 'boolean');
 SELECT function_returns('apikey', 'update', ARRAY['uuid', 'jsonb'], 'apikey.key_list');
 SELECT function_returns('apikey', 'introspect', ARRAY['text'], 'jsonb');
 SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text',
     'verify() arguments');
-SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'inet'], 'apikey.verification');
+SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'text'], 'apikey.verification');
 SELECT is(pg_get_function_arguments('apikey.check'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet, cost integer DEFAULT 1',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text, cost integer DEFAULT 1',
     'check() arguments');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
@@ -116,8 +130,24 @@ SELECT is(pg_get_function_arguments('apikey.throttle'::regproc),
 SELECT function_returns('apikey', 'current_owner', ARRAY[]::text[], 'text');
 SELECT function_returns('apikey', 'check_request', ARRAY[]::text[], 'void');
 SELECT is(pg_get_function_arguments('apikey.exchange'::regproc),
-    'token text, ttl interval DEFAULT ''01:00:00''::interval', 'exchange() arguments');
-SELECT function_returns('apikey', 'exchange', ARRAY['text', 'interval'], 'jsonb');
+    'token text, ttl interval DEFAULT ''01:00:00''::interval, refresh boolean DEFAULT false',
+    'exchange() arguments');
+SELECT function_returns('apikey', 'exchange', ARRAY['text', 'interval', 'boolean'], 'jsonb');
+SELECT function_returns('apikey', 'refresh', ARRAY['text'], 'jsonb');
+SELECT function_returns('apikey', 'signing_secret', ARRAY['uuid'], 'text');
+SELECT is(pg_get_function_arguments('apikey.verify_signature'::regproc),
+    'key text, method text, path text, ts bigint, body_sha256 text, signature text, nonce text DEFAULT NULL::text',
+    'verify_signature() arguments');
+SELECT is(pg_get_function_arguments('apikey.register_certificate'::regproc),
+    'pem text, owner text, name text DEFAULT NULL::text, scopes text[] DEFAULT ''{}''::text[], '
+    'org text DEFAULT NULL::text, tier text DEFAULT ''free''::text',
+    'register_certificate() arguments');
+SELECT is(pg_get_function_result('apikey.register_certificate'::regproc),
+    'TABLE(cert_id uuid, fingerprint text, subject_cn text, not_after timestamp with time zone)',
+    'register_certificate() result');
+SELECT function_returns('apikey', 'revoke_certificate', ARRAY['uuid'], 'boolean');
+SELECT function_returns('apikey', 'verify_certificate', ARRAY['text'], 'apikey.certificate_verification');
+SELECT function_returns('apikey', 'report_leak', ARRAY['text', 'text'], 'text');
 SELECT is(pg_get_function_result('apikey.issue_bulk'::regproc),
     'TABLE(key_id uuid, token text, display_prefix text)', 'issue_bulk() result');
 SELECT is(pg_get_function_arguments('apikey.revoke_bulk'::regproc),
@@ -145,6 +175,9 @@ SELECT is(
 SELECT table_privs_are('apikey', 'tiers', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
+SELECT function_returns('apikey', 'security_report', ARRAY[]::text[], 'setof record');
+SELECT function_privs_are('apikey', 'security_report', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'security_report', ARRAY[]::text[], 'apikey_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('apikey', 'scope_map', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 -- nobody but the worker writes or locks quota counts
@@ -161,8 +194,8 @@ SELECT function_privs_are('apikey', 'reset_buckets', ARRAY['text'], 'apikey_admi
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'keys', 'quota_counters', 'usage_hours'],
-    'RLS is enabled and forced on keys, audit_log, quota_counters and usage_hours');
+    ARRAY['audit_log', 'certificates', 'keys', 'quota_counters', 'usage_hours'],
+    'RLS is enabled and forced on keys, certificates, audit_log, quota_counters and usage_hours');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -170,9 +203,10 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'quota_counters', 'scope_map',
-          'shared_throttles', 'tiers', 'usage_hours'],
+    ARRAY['audit_log', 'audit_log_id_seq', 'certificates', 'keys', 'quota_counters',
+          'refresh_tokens', 'scope_map', 'shared_throttles', 'tiers', 'usage_hours'],
     'pg_extension_config_dump covers every table of data');
+SELECT policies_are('apikey', 'certificates', ARRAY['certificates_admin', 'certificates_owner']);
 
 SELECT * FROM finish();
 ROLLBACK;

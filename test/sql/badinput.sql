@@ -70,6 +70,10 @@ SELECT token FROM apikey.rotate(:'k', grace => NULL);
 SELECT token FROM apikey.rotate(:'k', grace => '-1 hour');
 SELECT token FROM apikey.rotate(:'k', grace => '1 day -25 hours');
 SELECT token FROM apikey.rotate(:'k', grace => '1000 years');
+-- months are calendar months for the cap as for the expiry: 371 days or more
+SELECT token FROM apikey.rotate(:'k', grace => '12 months 6 days');
+SELECT token FROM apikey.rotate(:'k', grace => '367 days');
+SELECT token FROM apikey.rotate(:'k', grace => '8785 hours');
 SELECT token FROM apikey.rotate('not-a-uuid');
 SELECT apikey.revoke(NULL);
 SELECT apikey.revoke(:'k', reason => repeat('r', 1048576));

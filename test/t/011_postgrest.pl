@@ -66,7 +66,7 @@ $node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{
     SELECT string_agg(r, ',' ORDER BY r) FROM unnest('{anon,authenticated,service_role}'::name[]) AS r
      WHERE has_function_privilege(r, 'apikey.check_request()', 'EXECUTE')
-       AND has_function_privilege(r, 'apikey.exchange(text, interval)', 'EXECUTE')
+       AND has_function_privilege(r, 'apikey.exchange(text, interval, boolean)', 'EXECUTE')
        AND has_schema_privilege(r, 'apikey', 'USAGE')}),
 	'anon,authenticated,service_role',
 	'the roles PostgREST switches to may run check_request() and exchange()');
