@@ -106,6 +106,10 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 CHECK_GOALS = $(filter check $(addprefix check-,$(SUITES)),$(MAKECMDGOALS))
 ifeq ($(CHECK_GOALS),)
 include $(PGXS)
+# The versions apikey supports (src/compat.h and cli/compat.h say the same).
+ifeq ($(filter 15 16 17 18,$(MAJORVERSION)),)
+$(error apikey supports PostgreSQL 15 to 18, and $(PG_CONFIG) is $(VERSION): choose another with PG_CONFIG=.../pg_config)
+endif
 else
 ifneq ($(CHECK_GOALS),$(MAKECMDGOALS))
 $(error run "make $(CHECK_GOALS)" on its own, after "make install")

@@ -56,7 +56,7 @@ ak_keys_written(const AkKeysWrite *w, pg_uuid_t **out)
 static int
 ak_key_row(const pg_uuid_t *ids, int n, const pg_uuid_t *id)
 {
-	pg_uuid_t  *at = bsearch(id, ids, n, sizeof(pg_uuid_t), ak_uuid_cmp);
+	const pg_uuid_t *at = bsearch(id, ids, n, sizeof(pg_uuid_t), ak_uuid_cmp);
 
 	return at - ids;
 }
