@@ -72,9 +72,19 @@ TAP_TESTS      = 1
 PROVE_TESTS    = test/t/*.pl
 override PROVE_FLAGS += -I test/perl
 
-# The expected output comes from a UTF8 database with the C locale.
+# The expected output comes from a UTF8 database with the C locale, and is
+# the same with any other: TEST_LOCALE=C.UTF-8 (or another installed
+# locale) runs the regress, isolation and pgtap suites with it instead.
+# pg_regress has no option for a locale, only --no-locale: it takes the
+# environment's for its temporary instances (make check) and the server's
+# default for its databases (make installcheck).
 ENCODING  = UTF8
+ifdef TEST_LOCALE
+export LC_ALL = $(TEST_LOCALE)
+PGTAP_OPTS += --locale=$(TEST_LOCALE)
+else
 NO_LOCALE = 1
+endif
 
 # PGXS's installcheck runs three of the suites and stops at the first
 # failure; ours, below, runs all four and then says which failed.
