@@ -114,7 +114,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 # runs make again for the matching installcheck goal with TEMP_INSTANCE=1,
 # and that make includes pgxs.mk as usual.
 CHECK_GOALS = $(filter check $(addprefix check-,$(SUITES)),$(MAKECMDGOALS))
-ifeq ($(CHECK_GOALS),)
+ifeq ($(MAKECMDGOALS),dist)
+# make dist needs no PostgreSQL
+else ifeq ($(CHECK_GOALS),)
 include $(PGXS)
 # The versions apikey supports (src/compat.h and cli/compat.h say the same).
 ifeq ($(filter 15 16 17 18,$(MAJORVERSION)),)
@@ -149,6 +151,26 @@ depgraph: all
 	rm doc/architecture-modules.dot doc/architecture-layers.dot
 
 .PHONY: layers depgraph
+
+# The release tarball, for PGXN and packagers: apikey-VERSION.tar.gz, the
+# committed tree (git archive: what is not committed is left out, and so
+# is what .gitattributes marks export-ignore), whose META.json must pass
+# scripts/check-meta.py, the spec's rules and the tree's.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist:
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || \
+		{ echo "make dist needs a git checkout" >&2; exit 1; }
+	@git diff --quiet HEAD -- || \
+		echo "warning: changes not committed are not in $(DISTNAME).tar.gz" >&2
+	git archive --format=tar.gz --prefix=$(DISTNAME)/ -o $(DISTNAME).tar.gz HEAD
+	@rm -rf $(DISTNAME).check && mkdir $(DISTNAME).check && \
+		tar -xzf $(DISTNAME).tar.gz -C $(DISTNAME).check && \
+		python3 scripts/check-meta.py --tree $(DISTNAME).check/$(DISTNAME) \
+			$(DISTNAME).check/$(DISTNAME)/META.json; \
+		status=$$?; rm -rf $(DISTNAME).check; \
+		if [ $$status != 0 ]; then rm -f $(DISTNAME).tar.gz; exit 1; fi
+	@echo $(DISTNAME).tar.gz
+.PHONY: dist
 
 # The command-line tool, cli/ (pg_apikey): PGXS builds a MODULE_big or a
 # PROGRAM per makefile, so it has its own, run from these targets.

@@ -117,9 +117,12 @@ ak_apt_install() {
     [ "$(id -u)" = 0 ] || ak_die "missing packages: ${missing[*]} (run as root to install them)"
     log=$(mktemp /tmp/apikey-apt.XXXXXX)
     export DEBIAN_FRONTEND=noninteractive
-    ak_log "apt-get update"
-    ak_run_logged "apt-get update" "$log" apt-get update --error-on=any ||
-        ak_die "apt-get update failed: the package lists are not current"
+    if [ -z "${AK_APT_UPDATED:-}" ]; then
+        ak_log "apt-get update"
+        ak_run_logged "apt-get update" "$log" apt-get update --error-on=any ||
+            ak_die "apt-get update failed: the package lists are not current"
+        AK_APT_UPDATED=1
+    fi
     ak_log "installing: ${missing[*]}"
     ak_run_logged "installing packages" "$log" \
         apt-get install -y --no-install-recommends "${missing[@]}" ||
@@ -160,6 +163,30 @@ ak_build_install() {
     local status=$?
     rm -f "$log"
     return $status
+}
+
+# Reads test suites' output and prints, as they come, the lines that tell
+# how far they are: each pg_regress test, each TAP file and its outcome,
+# every failed assertion with its diagnostics.
+ak_progress() {
+    awk '
+    function out(s) { print "    " s; fflush() }
+    # pg_regress up to 15 ("test NAME ... ok 33 ms"), from 16 on
+    # ("ok 1 - NAME 33 ms"; a TAP assertion has no time)
+    /^(test|     ) *[a-z_0-9]+ +\.\.\. / || /^(not )?ok [0-9]+ +[-+] .* [0-9]+ ms$/ { out($0); next }
+    /^# .*tests? (passed|failed)/ || /^ *[0-9]+ of [0-9]+ tests failed/ || /^ *All [0-9]+ tests passed/ { out($0); next }
+    # prove: a file starts, its plan, its outcome
+    /^test\/[^ ]+\.(pl|sql) \.+ *$/ { file = $1; next }
+    /^1\.\.[0-9]+$/ && file != "" { plan = substr($0, 4); next }
+    /^(ok|skipped.*|Failed [0-9]+\/[0-9]+ subtests|Dubious.*)$/ && file != "" {
+        out(sprintf("%-42s %s%s", file, $0, ($0 == "ok" && plan != "") ? " (" plan ")" : ""))
+        file = ""; plan = ""; next
+    }
+    /^ *not ok [0-9]+/ { out($0); diag = 1; next }
+    /^ *# / && diag { out($0); next }
+    { diag = 0 }
+    /^(All tests successful\.|Result: |Files=)/ { out($0) }
+    '
 }
 
 # Runs a command as the postgres OS user (or as ourselves if we are not root).

@@ -17,6 +17,9 @@
 #     locale        regress, isolation and pgtap again, on C.UTF-8 instances
 #     installcheck  make installcheck-SUITE for regress, isolation and
 #                   pgtap, twice in a row, against one running server
+#     dist          META.json against the PGXN spec (scripts/check-meta.py,
+#                   and its self-test); make dist, and the tarball builds
+#                   (in a git checkout)
 #   AK_TEST_PORT    the port number of the temporary instances and of the
 #                   installcheck server (unix sockets only, each in a
 #                   private directory); default 54320
@@ -26,7 +29,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/scripts/lib.sh"
 
-all_suites="layers regress isolation pgtap tap locale installcheck"
+all_suites="layers regress isolation pgtap tap locale installcheck dist"
 suites=${*:-$all_suites}
 for suite in $suites; do
     case " $all_suites " in
@@ -63,29 +66,6 @@ run_make() {
         make -C "$tree" --no-print-directory PG_CONFIG="$PG_CONFIG" TEMP_PORT="$port" "$@"
 }
 
-# Reads a suite's output and prints, as they come, the lines that tell how
-# far it is: each pg_regress test, each TAP file and its outcome, every
-# failed assertion with its diagnostics.
-progress() {
-    awk -v runner="$1" '
-    function out(s) { print "    " s; fflush() }
-    # pg_regress up to 15 ("test NAME ... ok"), from 16 on ("ok 1 - NAME")
-    runner == "pg_regress" && (/^(test|     ) *[a-z_0-9]+ +\.\.\. / || /^(not )?ok [0-9]+ +[-+] /) { out($0); next }
-    /^# .*tests? (passed|failed)/ || /^ *[0-9]+ of [0-9]+ tests failed/ || /^ *All [0-9]+ tests passed/ { out($0); next }
-    # prove: a file starts, its plan, its outcome
-    /^test\/[^ ]+\.(pl|sql) \.+ *$/ { file = $1; next }
-    /^1\.\.[0-9]+$/ && file != "" { plan = substr($0, 4); next }
-    /^(ok|skipped.*|Failed [0-9]+\/[0-9]+ subtests|Dubious.*)$/ && file != "" {
-        out(sprintf("%-42s %s%s", file, $0, ($0 == "ok" && plan != "") ? " (" plan ")" : ""))
-        file = ""; plan = ""; next
-    }
-    /^ *not ok [0-9]+/ { out($0); diag = 1; next }
-    /^ *# / && diag { out($0); next }
-    { diag = 0 }
-    /^(All tests successful\.|Result: |Files=)/ { out($0) }
-    '
-}
-
 # Prints what tells why a suite failed: regression diffs, the end of each
 # failed TAP file's log, a hint if the port was taken.
 show_failure() {
@@ -111,6 +91,33 @@ show_failure() {
     if grep -q -e 'apparently in use' -e 'could not bind' -e 'already in use' "$log"; then
         echo "port $port is taken: choose another with AK_TEST_PORT=N"
     fi
+}
+
+# The dist suite: META.json, then make dist in the checkout (as root: it
+# writes apikey-VERSION.tar.gz there, which git ignores) and a build of
+# the tarball, in the postgres user's copy.  One "ok"/"not ok" line each.
+dist_suite() {
+    local tarball
+    python3 "$here/scripts/check-meta.py" --self-test
+    python3 "$here/scripts/check-meta.py" --tree "$here" "$here/META.json" &&
+        echo "ok - META.json follows the PGXN Meta Spec and the tree" ||
+        echo "not ok - META.json follows the PGXN Meta Spec and the tree"
+    if ! git -C "$here" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        echo "make dist: skipped, not a git checkout"
+        return 0
+    fi
+    tarball=$(make -C "$here" --no-print-directory -s dist | tail -n 1)
+    if [ ! -f "$here/$tarball" ]; then
+        echo "not ok - make dist makes the release tarball"
+        return 1
+    fi
+    echo "ok - make dist makes $tarball"
+    mkdir "$work/dist" && tar -xzf "$here/$tarball" -C "$work/dist" && rm -f "$here/$tarball"
+    chown -R postgres: "$work/dist" 2>/dev/null
+    # without LLVM bitcode: the build of the tree has compiled it already
+    ak_as_pg make -C "$work/dist/${tarball%.tar.gz}" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" \
+        with_llvm=no >/dev/null &&
+        echo "ok - the tarball builds" || echo "not ok - the tarball builds"
 }
 
 passed=0
@@ -140,14 +147,14 @@ TAP_FAILED='^\s*not ok [0-9]+'
 
 # run_suite NAME LOG MAKE_ARGS...: one make run, shown as it goes, tallied
 run_suite() {
-    local name=$1 log=$2 status runner ok bad start=$SECONDS
+    local name=$1 log=$2 status ok bad start=$SECONDS
     shift 2
     case $name in
-    pgtap* | tap*) runner=prove ok=$TAP_OK bad=$TAP_FAILED ;;
-    *) runner=pg_regress ok=$REGRESS_OK bad=$REGRESS_FAILED ;;
+    pgtap* | tap*) ok=$TAP_OK bad=$TAP_FAILED ;;
+    *) ok=$REGRESS_OK bad=$REGRESS_FAILED ;;
     esac
     ak_log "$name: make $*"
-    run_make "$@" PGTAP_PROVE_FLAGS=-v PROVE_FLAGS=-v 2>&1 | tee "$log" | progress "$runner"
+    run_make "$@" PGTAP_PROVE_FLAGS=-v PROVE_FLAGS=-v 2>&1 | tee "$log" | ak_progress
     status=${PIPESTATUS[0]}
     [ "$status" = 0 ] || show_failure "$name" "$log"
     tally "$name" "$status" "$log" "$ok" "$bad" $((SECONDS - start))
@@ -185,6 +192,14 @@ for suite in $suites; do
         done
         ak_cluster_stop "$server"
         server=
+        ;;
+    dist)
+        ak_log "dist: scripts/check-meta.py, make dist"
+        start=$SECONDS
+        dist_suite >"$work/dist.log" 2>&1
+        status=$?
+        grep -v -e '^ok - caught' "$work/dist.log" | sed 's/^/    /'
+        tally dist "$status" "$work/dist.log" '^ok ' '^not ok ' $((SECONDS - start))
         ;;
     esac
 done
