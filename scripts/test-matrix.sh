@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# Runs the suites of scripts/test.sh on other PostgreSQL majors, each in a
-# throwaway Debian chroot of the release that ships it, made with
-# debootstrap --variant=minbase:
+# Runs apikey's tests on other PostgreSQL majors, each in a throwaway
+# Debian chroot of the release that ships it, made with debootstrap
+# --variant=minbase:
 #
 #   15  bookworm    (the host's own, usually: scripts/test.sh runs it)
 #   17  trixie
 #   18  sid
 #
 # PostgreSQL 16 ships with no Debian release: it is built against, not
-# tested (doc/versions.md).  For each major: debootstrap, the packages of
-# scripts/lib.sh (installed by test.sh itself, inside), the build and every
-# suite, with test.sh's progress lines and failure output.  The chroots are
-# made at once, in the background; the suites run one major at a time.
-# Ends with a line per major, the time of each step, and "N passed,
-# N failed" summed over all of them.
+# tested (doc/versions.md).  In each chroot, in this order:
+#   package  scripts/test-package.sh: the Debian packages built, installed,
+#            tested with installcheck (autopkgtest style) and purged, on
+#            the fresh chroot
+#   suites   scripts/test.sh: its packages, the build and every suite, with
+#            its progress lines and failure output
+# The chroots are made one after the other in the background (debootstraps
+# side by side only slow each other down), while the steps run, one major
+# at a time, in those that are ready.  Ends with a line per major, the time of each step, and
+# "N passed, N failed" summed over all of them.
 #
-# Usage: sudo bash scripts/test-matrix.sh [MAJOR...]      (default: 17 18)
-#   AK_MATRIX_DIR     where the chroots go, about 2 GB each
+# Usage: sudo bash scripts/test-matrix.sh [MAJOR[:STEP,...]...]
+#   default: 17 18 (both steps); e.g. 15:package 17 18:suites
+#   AK_MATRIX_DIR     where the chroots go, about 2.5 GB each
 #                     (default /var/tmp/apikey-matrix)
 #   AK_MATRIX_KEEP=1  keep the chroots, and use a kept one again next time
-#                     (no debootstrap, no packages)
+#                     (no debootstrap)
 #   AK_MATRIX_MIRROR  the Debian mirror (default: the host's)
 #   AK_TEST_PORT      as for scripts/test.sh
 #   AK_MATRIX_SUITES  the suites of scripts/test.sh to run (default: all)
@@ -28,8 +33,31 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/scripts/lib.sh"
 
-majors=${*:-17 18}
+specs=${*:-17 18}
 read -ra suites <<<"${AK_MATRIX_SUITES:-}"
+majors=
+for spec in $specs; do
+    case " $majors " in
+    *" ${spec%%:*} "*) ak_die "PostgreSQL ${spec%%:*} is named twice: one MAJOR:STEP,STEP each" ;;
+    esac
+    majors="$majors ${spec%%:*}"
+done
+
+# The steps of MAJOR:STEPS ($1), one per line.
+steps_of() {
+    case $1 in
+    *:*) echo "${1#*:}" | tr ',' '\n' ;;
+    *) printf 'package\nsuites\n' ;;
+    esac
+}
+for spec in $specs; do
+    for step in $(steps_of "$spec"); do
+        case $step in
+        package | suites) ;;
+        *) ak_die "unknown step $step in $spec (steps: package, suites)" ;;
+        esac
+    done
+done
 base=${AK_MATRIX_DIR:-/var/tmp/apikey-matrix}
 keep=${AK_MATRIX_KEEP:-0}
 
@@ -104,7 +132,7 @@ cleanup() {
         [ -d "$dir" ] || continue
         unmount_chroot "$dir"
         if [ "$keep" != 1 ] && ! grep -q " $dir/" /proc/mounts; then
-            rm -rf "$dir" "$dir.log" "$dir.status" "$dir.times"
+            rm -rf "$dir" "$dir".*
         fi
     done
 }
@@ -165,7 +193,8 @@ timed() {
     return $status
 }
 
-# prepare MAJOR: the chroot, its packages; "ok" or "failed" in DIR.status
+# prepare MAJOR: the chroot, with the tree in /build/apikey; "ok" or
+# "failed" in DIR.status
 prepare() {
     local major=$1 release dir times log
     release=$(release_of "$major")
@@ -180,58 +209,86 @@ prepare() {
         timed debootstrap ak_run_logged "$major: debootstrap" "$log" \
             debootstrap --variant=minbase "$release" "$dir" "$mirror" || { echo failed >"$dir.status"; return 1; }
         configure_chroot "$dir" "$release"
+        touch "$dir/.apikey-ready"
     fi
     mount_chroot "$dir" || { echo failed >"$dir.status"; return 1; }
     copy_tree "$dir"
-    ak_log "$major: packages (scripts/lib.sh, PostgreSQL $major)"
-    timed packages ak_run_logged "$major: packages" "$log" \
-        in_chroot "$dir" AK_PG_MAJOR="$major" bash -c '. /build/apikey/scripts/lib.sh && ak_install_deps' ||
-        { echo failed >"$dir.status"; return 1; }
-    touch "$dir/.apikey-ready"
     ak_log "$major: chroot ready"
     echo ok >"$dir.status"
 }
 
+# run_step MAJOR STEP: one step in the chroot of MAJOR, shown as it runs;
+# adds its counts to passed and failed
+run_step() {
+    local major=$1 step=$2 dir line p f script
+    dir=$(chroot_of "$major")
+    case $step in
+    package) script=(scripts/test-package.sh) ;;
+    suites) script=(scripts/test.sh "${suites[@]}") ;;
+    esac
+    ak_log "$major: $step: ${script[*]}"
+    timed "$step" in_chroot "$dir" AK_PG_MAJOR="$major" AK_TEST_PORT="${AK_TEST_PORT:-54320}" \
+        bash -c 'cd /build/apikey && exec bash "$@"' - "${script[@]}" 2>&1 | tee "$dir.$step.log"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$dir.$step.log" | tail -n 1)
+    p=0 f=1
+    if [ -n "$line" ]; then
+        p=${line%% passed*}
+        f=${line#*passed, }
+        f=${f%% failed}
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
 # ---- the run ----
 
-ak_log "matrix: PostgreSQL $majors, chroots in $base, mirror $mirror"
+# wait_ready MAJOR: until its chroot is made (or could not be)
+wait_ready() {
+    local status start=$SECONDS next=15
+    status=$(chroot_of "$1").status
+    until [ -e "$status" ]; do
+        sleep 1
+        if [ $((SECONDS - start)) -ge $next ]; then
+            ak_log "... waiting for the chroot of $1 ($((SECONDS - start)) s)"
+            next=$((next + 15))
+        fi
+    done
+}
+
+ak_log "matrix: $specs, chroots in $base, mirror $mirror"
 for major in $majors; do
     rm -f "$(chroot_of "$major").status"
-    prepare "$major" &
-    pids+=($!)
 done
+for major in $majors; do
+    prepare "$major" || true
+done &
+pids+=($!)
 
 total_passed=0
 total_failed=0
 summary=()
-i=0
-for major in $majors; do
+for spec in $specs; do
+    major=${spec%%:*}
     dir=$(chroot_of "$major")
-    wait "${pids[$i]}"
-    i=$((i + 1))
+    wait_ready "$major"
     times=$dir.times
-    passed=0 failed=1
+    passed=0 failed=0
     if [ "$(cat "$dir.status" 2>/dev/null)" = ok ]; then
-        ak_log "$major: scripts/test.sh ${suites[*]}"
-        timed tests in_chroot "$dir" AK_PG_MAJOR="$major" AK_TEST_PORT="${AK_TEST_PORT:-54320}" \
-            bash /build/apikey/scripts/test.sh "${suites[@]}" 2>&1 | tee "$dir.test.log"
-        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$dir.test.log" | tail -n 1)
-        if [ -n "$line" ]; then
-            passed=${line%% passed*}
-            failed=${line#*passed, }
-            failed=${failed%% failed}
-        fi
+        for step in $(steps_of "$spec"); do
+            run_step "$major" "$step"
+        done
     else
         ak_log "$major: the chroot could not be made (see above)"
+        failed=1
     fi
     steps=$(awk '{ printf "%s%s %d s", sep, $1, $2; sep = ", " }' "$times" 2>/dev/null)
-    summary+=("$(printf 'PostgreSQL %s (%s): %d passed, %d failed  [%s]' \
-        "$major" "$(release_of "$major")" "$passed" "$failed" "$steps")")
+    summary+=("$(printf 'PostgreSQL %s (%s, %s): %d passed, %d failed  [%s]' \
+        "$major" "$(release_of "$major")" "$(steps_of "$spec" | paste -sd+)" "$passed" "$failed" "$steps")")
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
     if [ "$keep" != 1 ]; then
         unmount_chroot "$dir"
-        grep -q " $dir/" /proc/mounts || rm -rf "$dir" "$dir.log" "$dir.status" "$dir.times" "$dir.test.log"
+        grep -q " $dir/" /proc/mounts || rm -rf "$dir" "$dir".*
     fi
 done
 
