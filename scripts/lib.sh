@@ -198,15 +198,17 @@ ak_as_pg() {
 # Creates and starts a cluster in DIR (created and owned by postgres),
 # listening on 127.0.0.1 and a unix socket in DIR only.  AK_PORT_VAR names
 # the variable that chooses PORT, for the error if the port is taken;
-# AK_INITDB_LOCALE (default C) is the cluster's locale.
+# AK_INITDB_LOCALE (default C) is the cluster's locale, and AK_INITDB_ICU,
+# if set, the ICU locale of its default collation (e.g. en-US).
 ak_cluster_start() {
-    local dir=$1 port=$2 bin
+    local dir=$1 port=$2 bin icu=()
     shift 2
     bin=$(ak_bindir)
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    [ -z "${AK_INITDB_ICU:-}" ] || icu=(--locale-provider=icu --icu-locale="$AK_INITDB_ICU")
     ak_as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 \
-        --locale="${AK_INITDB_LOCALE:-C}" >"$dir/initdb.log" 2>&1 ||
+        --locale="${AK_INITDB_LOCALE:-C}" "${icu[@]}" >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; ak_die "initdb failed"; }
     {
         echo "listen_addresses = '127.0.0.1'"

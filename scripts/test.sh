@@ -16,7 +16,8 @@
 #                   make check-SUITE: on temporary instances, C locale
 #     locale        regress, isolation and pgtap again, on C.UTF-8 instances
 #     installcheck  make installcheck-SUITE for regress, isolation and
-#                   pgtap, twice in a row, against one running server
+#                   pgtap, twice in a row, against one running server whose
+#                   default collation is ICU's en-US, as many real ones
 #     dist          META.json against the PGXN spec (scripts/check-meta.py,
 #                   and its self-test); make dist, and the tarball builds
 #                   (in a git checkout)
@@ -182,12 +183,15 @@ for suite in $suites; do
         ;;
     installcheck)
         server=$work/server
-        ak_log "installcheck: a server on port $port (unix socket in $server)"
-        AK_PORT_VAR=AK_TEST_PORT ak_cluster_start "$server" "$port" "listen_addresses = ''"
+        ak_log "installcheck: a server on port $port (unix socket in $server), ICU en-US"
+        AK_PORT_VAR=AK_TEST_PORT AK_INITDB_LOCALE=C.UTF-8 AK_INITDB_ICU=en-US \
+            ak_cluster_start "$server" "$port" "listen_addresses = ''"
+        # TEST_LOCALE: pg_regress's databases take the server's default
+        # collation instead of C
         for round in 1 2; do
             for s in regress isolation pgtap; do
-                PGHOST=$server PGPORT=$port \
-                    run_suite "$s/installcheck#$round" "$work/$s-ic$round.log" "installcheck-$s"
+                PGHOST=$server PGPORT=$port run_suite "$s/installcheck#$round" \
+                    "$work/$s-ic$round.log" "installcheck-$s" TEST_LOCALE=C.UTF-8
             done
         done
         ak_cluster_stop "$server"

@@ -11,7 +11,8 @@
 # (initdb with LOCALE, FILE added to postgresql.conf, a unix socket in a
 # private directory and no TCP) and stops it whatever the outcome; DIR is
 # removed unless the suite failed.  The database and the instance have
-# LOCALE, C by default, as pg_regress's --locale and --no-locale do.
+# the libc locale LOCALE, C by default, whatever the server's default
+# collation.
 set -u
 
 bindir='' dbname='' temp='' conf='' port=5432 locale=C
@@ -37,7 +38,7 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1)
 run_suite() {
 	"${psql[@]}" -d postgres -c 'SET client_min_messages = warning' \
 		-c "DROP DATABASE IF EXISTS \"$dbname\"" \
-		-c "CREATE DATABASE \"$dbname\" TEMPLATE template0 ENCODING 'UTF8' LOCALE '$locale'" &&
+		-c "CREATE DATABASE \"$dbname\" TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER 'libc' LOCALE '$locale'" &&
 		"${psql[@]}" -d "$dbname" -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION apikey' &&
 		pg_prove --psql-bin "$bindir/psql" -d "$dbname" "${prove_args[@]}"
 }
