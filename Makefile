@@ -74,9 +74,19 @@ TAP_TESTS      = 1
 PROVE_TESTS    = test/t/*.pl
 override PROVE_FLAGS += -I test/perl
 
-# The expected output comes from a UTF8 database with the C locale.
+# The expected output comes from a UTF8 database with the C locale, and is
+# the same with any other: TEST_LOCALE=C.UTF-8 (or another installed
+# locale) runs the regress, isolation and pgtap suites with it instead.
+# pg_regress has no option for a locale, only --no-locale: it takes the
+# environment's for its temporary instances (make check) and the server's
+# default for its databases (make installcheck).
 ENCODING  = UTF8
+ifdef TEST_LOCALE
+export LC_ALL = $(TEST_LOCALE)
+PGTAP_OPTS += --locale=$(TEST_LOCALE)
+else
 NO_LOCALE = 1
+endif
 
 # PGXS's installcheck runs three of the suites and stops at the first
 # failure; ours, below, runs all four and then says which failed.
@@ -106,8 +116,14 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 # runs make again for the matching installcheck goal with TEMP_INSTANCE=1,
 # and that make includes pgxs.mk as usual.
 CHECK_GOALS = $(filter check $(addprefix check-,$(SUITES)),$(MAKECMDGOALS))
-ifeq ($(CHECK_GOALS),)
+ifeq ($(MAKECMDGOALS),dist)
+# make dist needs no PostgreSQL
+else ifeq ($(CHECK_GOALS),)
 include $(PGXS)
+# The versions apikey supports (src/compat.h and cli/compat.h say the same).
+ifeq ($(filter 15 16 17 18,$(MAJORVERSION)),)
+$(error apikey supports PostgreSQL 15 to 18, and $(PG_CONFIG) is $(VERSION): choose another with PG_CONFIG=.../pg_config)
+endif
 else
 ifneq ($(CHECK_GOALS),$(MAKECMDGOALS))
 $(error run "make $(CHECK_GOALS)" on its own, after "make install")
@@ -147,6 +163,26 @@ fuzz:
 		$(if $(CLANG),CLANG=$(CLANG))
 
 .PHONY: fuzz
+
+# The release tarball, for PGXN and packagers: apikey-VERSION.tar.gz, the
+# committed tree (git archive: what is not committed is left out, and so
+# is what .gitattributes marks export-ignore), whose META.json must pass
+# scripts/check-meta.py, the spec's rules and the tree's.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist:
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || \
+		{ echo "make dist needs a git checkout" >&2; exit 1; }
+	@git diff --quiet HEAD -- || \
+		echo "warning: changes not committed are not in $(DISTNAME).tar.gz" >&2
+	git archive --format=tar.gz --prefix=$(DISTNAME)/ -o $(DISTNAME).tar.gz HEAD
+	@rm -rf $(DISTNAME).check && mkdir $(DISTNAME).check && \
+		tar -xzf $(DISTNAME).tar.gz -C $(DISTNAME).check && \
+		python3 scripts/check-meta.py --tree $(DISTNAME).check/$(DISTNAME) \
+			$(DISTNAME).check/$(DISTNAME)/META.json; \
+		status=$$?; rm -rf $(DISTNAME).check; \
+		if [ $$status != 0 ]; then rm -f $(DISTNAME).tar.gz; exit 1; fi
+	@echo $(DISTNAME).tar.gz
+.PHONY: dist
 
 # The command-line tool, cli/ (pg_apikey): PGXS builds a MODULE_big or a
 # PROGRAM per makefile, so it has its own, run from these targets.

@@ -15,6 +15,7 @@ ak_install_deps
 ak_build_install "$here"
 work=$(ak_pg_workdir)
 port=${AK_BENCH_PORT:-54339}
+AK_PORT_VAR=AK_BENCH_PORT    # named by the error if the port is taken
 trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
 ak_cluster_start "$work" "$port"
 

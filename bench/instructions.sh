@@ -21,6 +21,7 @@ make -C "$here/bench/floor" -s >/dev/null
 
 work=$(ak_pg_workdir)
 port=${AK_BENCH_PORT:-54369}
+AK_PORT_VAR=AK_BENCH_PORT    # named by the error if the port is taken
 trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
 cp "$here/bench/floor/check_floor.so" "$work/"
 ak_cluster_start "$work" "$port"

@@ -22,6 +22,7 @@ ak_build_install "$here"
 
 work=$(ak_pg_workdir)
 port=${AK_BENCH_PORT:-54359}
+AK_PORT_VAR=AK_BENCH_PORT    # named by the error if the port is taken
 trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
 ak_cluster_start "$work" "$port" "max_connections = 150" "shared_buffers = 256MB" \
     "shared_preload_libraries = 'apikey, pg_stat_statements'" \

@@ -21,46 +21,6 @@
 #include "mb/pg_wchar.h"
 #include "pg_apikey.h"
 
-/*
- * The differences between the versions of common/jsonapi.h, all here:
- * PostgreSQL 16 made the semantic actions return JsonParseErrorType
- * (JSON_SUCCESS: go on), and 17 made makeJsonLexContextCstringLen take the
- * lexer to set up (NULL: allocate one) and added freeJsonLexContext.
- */
-#if PG_VERSION_NUM >= 160000
-typedef JsonParseErrorType json_action_result;
-#define JSON_ACTION_DONE return JSON_SUCCESS
-#else
-typedef void json_action_result;
-#define JSON_ACTION_DONE return
-#endif
-
-static JsonLexContext *
-lexer_new(const char *text, size_t len, bool need_escapes)
-{
-#if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, text, len, PG_UTF8, need_escapes);
-#else
-	return makeJsonLexContextCstringLen(unconstify(char *, text), (int) len,
-										PG_UTF8, need_escapes);
-#endif
-}
-
-static void
-lexer_free(JsonLexContext *lex)
-{
-#if PG_VERSION_NUM >= 170000
-	freeJsonLexContext(lex);
-#else
-	if (lex->strval)
-	{
-		pfree(lex->strval->data);
-		pfree(lex->strval);
-	}
-	pfree(lex);
-#endif
-}
-
 /* ---- a first pass: the lexer alone ---- */
 
 /*
@@ -79,7 +39,7 @@ typedef struct JsonShape
 static JsonShape
 json_shape(const char *text, size_t len)
 {
-	JsonLexContext *lex = lexer_new(text, len, false);
+	JsonLexContext *lex = ak_json_lexer_new(text, len, false);
 	JsonShape	shape = {-1, -1};
 	int			depth = 0;
 
@@ -103,7 +63,7 @@ json_shape(const char *text, size_t len)
 		if (depth == 0 && shape.value_end < 0)
 			shape.value_end = lex->token_terminator - text;
 	}
-	lexer_free(lex);
+	ak_json_lexer_free(lex);
 	return shape;
 }
 
@@ -259,29 +219,29 @@ container_start(JsonReader *r, JsonTokenType type)
 		r->member->all_strings = false; /* an array with a container in it */
 }
 
-static json_action_result
+static ak_json_action_result
 object_start(void *state)
 {
 	container_start(state, JSON_TOKEN_OBJECT_START);
-	JSON_ACTION_DONE;
+	AK_JSON_ACTION_DONE;
 }
 
-static json_action_result
+static ak_json_action_result
 array_start(void *state)
 {
 	container_start(state, JSON_TOKEN_ARRAY_START);
-	JSON_ACTION_DONE;
+	AK_JSON_ACTION_DONE;
 }
 
-static json_action_result
+static ak_json_action_result
 container_end(void *state)
 {
 	((JsonReader *) state)->depth--;
-	JSON_ACTION_DONE;
+	AK_JSON_ACTION_DONE;
 }
 
 /* A member of the top-level object: its name, and where its value starts. */
-static json_action_result
+static ak_json_action_result
 member_start(void *state, char *fname, bool isnull)
 {
 	JsonReader *r = state;
@@ -289,7 +249,7 @@ member_start(void *state, char *fname, bool isnull)
 
 	(void) isnull;
 	if (r->depth != 1)
-		JSON_ACTION_DONE;
+		AK_JSON_ACTION_DONE;
 	if (doc->nmembers == r->cap)
 	{
 		r->cap = r->cap ? r->cap * 2 : 8;
@@ -299,11 +259,11 @@ member_start(void *state, char *fname, bool isnull)
 	memset(r->member, 0, sizeof(JsonMember));
 	r->member->name = fname;
 	r->member->text = r->lex->token_start;
-	JSON_ACTION_DONE;
+	AK_JSON_ACTION_DONE;
 }
 
 /* The member's value is read: the text it spans. */
-static json_action_result
+static ak_json_action_result
 member_end(void *state, char *fname, bool isnull)
 {
 	JsonReader *r = state;
@@ -312,14 +272,14 @@ member_end(void *state, char *fname, bool isnull)
 	if (r->depth != 1)
 	{
 		pfree(fname);			/* (the same name member_start was given) */
-		JSON_ACTION_DONE;
+		AK_JSON_ACTION_DONE;
 	}
 	r->member->len = r->lex->prev_token_terminator - r->member->text;
 	r->member = NULL;
-	JSON_ACTION_DONE;
+	AK_JSON_ACTION_DONE;
 }
 
-static json_action_result
+static ak_json_action_result
 scalar(void *state, char *token, JsonTokenType type)
 {
 	JsonReader *r = state;
@@ -333,7 +293,7 @@ scalar(void *state, char *token, JsonTokenType type)
 		if (type == JSON_TOKEN_STRING)
 		{
 			m->str = token;
-			JSON_ACTION_DONE;
+			AK_JSON_ACTION_DONE;
 		}
 	}
 	else if (r->depth == 2 && m && m->type == JSON_TOKEN_ARRAY_START)
@@ -344,7 +304,7 @@ scalar(void *state, char *token, JsonTokenType type)
 			m->all_strings = false;
 	}
 	pfree(token);
-	JSON_ACTION_DONE;
+	AK_JSON_ACTION_DONE;
 }
 
 bool
@@ -362,7 +322,7 @@ json_read(const char *text, size_t len, JsonDoc *doc, char *err, size_t errlen)
 				 (size_t) shape.too_deep + 1);
 		return false;
 	}
-	r.lex = lexer_new(text, len, true);
+	r.lex = ak_json_lexer_new(text, len, true);
 	r.doc = doc;
 	sem.semstate = &r;
 	sem.object_start = object_start;
@@ -378,7 +338,7 @@ json_read(const char *text, size_t len, JsonDoc *doc, char *err, size_t errlen)
 		describe_error(result, &r, shape, text, len, err, errlen);
 		json_doc_free(doc);
 	}
-	lexer_free(r.lex);
+	ak_json_lexer_free(r.lex);
 	return result == JSON_SUCCESS;
 }
 

@@ -35,18 +35,10 @@
 
 #include "common/jsonapi.h"
 #include "common/logging.h"
+#include "compat.h"
 #include "fe_utils/simple_list.h"
 #include "libpq-fe.h"
 #include "pqexpbuffer.h"
-
-/*
- * PostgreSQL 18's c.h defines pg_noreturn, to be written before a
- * declaration; older ones have pg_attribute_noreturn() only, which GCC and
- * Clang take in that place too.
- */
-#ifndef pg_noreturn
-#define pg_noreturn pg_attribute_noreturn()
-#endif
 
 /* Exit codes (documented in doc/pg_apikey.1) */
 #define EXIT_OK			0

@@ -3,6 +3,8 @@
 # verify it, revoke it in another session, verify it again.
 #
 # Usage: sudo bash scripts/demo.sh
+#   AK_DEMO_PORT   the cluster's port (127.0.0.1 and a unix socket), 54319
+#   AK_PG_MAJOR, PG_CONFIG, PATH: which PostgreSQL (scripts/lib.sh)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/scripts/lib.sh"
@@ -12,8 +14,8 @@ ak_build_install "$here"
 work=$(ak_pg_workdir)
 port=${AK_DEMO_PORT:-54319}
 trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
-ak_log "starting a throwaway cluster (shared_preload_libraries = 'apikey')"
-ak_cluster_start "$work" "$port"
+ak_log "starting a throwaway cluster on port $port (shared_preload_libraries = 'apikey')"
+AK_PORT_VAR=AK_DEMO_PORT ak_cluster_start "$work" "$port"
 
 export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 psql() { "$(ak_bindir)/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }

@@ -18,6 +18,7 @@ out=$(realpath -m "$1")
 shift
 [ $# -gt 0 ] || set -- "CREATE EXTENSION apikey"
 port=${AK_SNAPSHOT_PORT:-54389}
+AK_PORT_VAR=AK_SNAPSHOT_PORT    # named by the error if the port is taken
 work=$(ak_pg_workdir)
 trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
 ak_cluster_start "$work" "$port" >/dev/null

@@ -3,9 +3,10 @@
  * compat.h
  *	  Every PostgreSQL-version-specific branch of apikey lives here.
  *
- * apikey is built and tested on PostgreSQL 15.  The branches below carry
- * the API changes of later majors that touch this code, so that the rest
- * of src/ never tests PG_VERSION_NUM itself.
+ * apikey is built and tested on PostgreSQL 15, 17 and 18, and built
+ * against the headers of 16 by reading them (doc/versions.md).  The
+ * branches below carry the API changes of those majors that touch this
+ * code, so that the rest of src/ never tests PG_VERSION_NUM itself.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,8 +15,22 @@
 
 #include "postgres.h"
 
-#if PG_VERSION_NUM < 150000
-#error "apikey requires PostgreSQL 15 or later (shmem_request_hook)"
+/*
+ * The versions apikey is built and tested on.  Below 15 there is no
+ * shmem_request_hook; above 18, nobody has read the new headers yet.
+ * (The Makefile says the same before compiling anything.)
+ */
+#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 190000
+#error "apikey supports PostgreSQL 15 to 18: build it with the pg_config of one of those (make PG_CONFIG=...)"
+#endif
+
+/*
+ * The varlena macros (VARDATA_ANY, VARSIZE_ANY_EXHDR, ...): PostgreSQL 16
+ * moved them from postgres.h to varatt.h, which postgres.h no longer
+ * includes.  utils/inet.h uses them without including it either.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
 #endif
 
 /*

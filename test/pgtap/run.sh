@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The pgTAP suite's runner, with pg_regress's options:
 #
-#   run.sh --bindir=DIR --dbname=NAME [--temp-instance=DIR --temp-config=FILE
-#          [--port=N]] [pg_prove options] FILE...
+#   run.sh --bindir=DIR --dbname=NAME [--locale=LOCALE] [--temp-instance=DIR
+#          --temp-config=FILE [--port=N]] [pg_prove options] FILE...
 #
 # Makes database NAME afresh (dropped first, so that a rerun starts clean)
 # with the extensions pgtap and apikey, and runs pg_prove on the FILEs, each
 # in a transaction it rolls back.  PGHOST and PGPORT name the server, unless
 # --temp-instance: then, as pg_regress does, it makes an instance in DIR
-# (initdb with the C locale, FILE added to postgresql.conf, a unix socket in
-# a private directory and no TCP) and stops it whatever the outcome; DIR
-# is removed unless the suite failed.
+# (initdb with LOCALE, FILE added to postgresql.conf, a unix socket in a
+# private directory and no TCP) and stops it whatever the outcome; DIR is
+# removed unless the suite failed.  The database and the instance have
+# the libc locale LOCALE, C by default, whatever the server's default
+# collation.
 set -u
 
-bindir='' dbname='' temp='' conf='' port=5432
+bindir='' dbname='' temp='' conf='' port=5432 locale=C
 prove_args=()
 for arg; do
 	case $arg in
@@ -22,11 +24,12 @@ for arg; do
 	--temp-instance=*) temp=${arg#*=} ;;
 	--temp-config=*) conf=${arg#*=} ;;
 	--port=*) port=${arg#*=} ;;
+	--locale=*) locale=${arg#*=} ;;
 	*) prove_args+=("$arg") ;;
 	esac
 done
 if [ -z "$bindir" ] || [ -z "$dbname" ] || { [ -n "$temp" ] && [ -z "$conf" ]; }; then
-	echo "usage: run.sh --bindir=DIR --dbname=NAME [--temp-instance=DIR --temp-config=FILE [--port=N]] [pg_prove options] FILE..." >&2
+	echo "usage: run.sh --bindir=DIR --dbname=NAME [--locale=LOCALE] [--temp-instance=DIR --temp-config=FILE [--port=N]] [pg_prove options] FILE..." >&2
 	exit 2
 fi
 psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1)
@@ -35,7 +38,7 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1)
 run_suite() {
 	"${psql[@]}" -d postgres -c 'SET client_min_messages = warning' \
 		-c "DROP DATABASE IF EXISTS \"$dbname\"" \
-		-c "CREATE DATABASE \"$dbname\" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'" &&
+		-c "CREATE DATABASE \"$dbname\" TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER 'libc' LOCALE '$locale'" &&
 		"${psql[@]}" -d "$dbname" -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION apikey' &&
 		pg_prove --psql-bin "$bindir/psql" -d "$dbname" "${prove_args[@]}"
 }
@@ -48,7 +51,7 @@ fi
 
 rm -rf "$temp"
 mkdir -p "$temp"
-if ! "$bindir/initdb" -D "$temp/data" --no-locale -E UTF8 --no-sync -A trust \
+if ! "$bindir/initdb" -D "$temp/data" --locale="$locale" -E UTF8 --no-sync -A trust \
 	>"$temp/initdb.log" 2>&1; then
 	echo "initdb failed; see $temp/initdb.log" >&2
 	exit 2
