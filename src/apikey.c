@@ -24,6 +24,7 @@
 #include "core/counters.h"
 #include "core/guc.h"
 #include "core/tokenpath.h"
+#include "limit/blocklist.h"
 #include "limit/cells.h"
 #include "limit/persist.h"
 #include "limit/quotastore.h"
@@ -59,6 +60,7 @@ ak_shmem_request(void)
 	ak_usage_store_request();
 	RequestAddinShmemSpace(ak_events_shmem_size());
 	RequestAddinShmemSpace(ak_worker_shmem_size());
+	RequestAddinShmemSpace(ak_blocklist_shmem_size());
 }
 
 static void
@@ -76,6 +78,7 @@ ak_shmem_startup(void)
 	ak_usage_store_attach();
 	ak_events_shmem_init();
 	ak_worker_shmem_init();
+	ak_blocklist_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -11,11 +11,15 @@ CREATE TABLE apikey.tiers (
     monthly_quota   bigint CHECK (monthly_quota OPERATOR(pg_catalog.>=) 0),
     max_concurrency integer CHECK (max_concurrency OPERATOR(pg_catalog.>) 0),
     price_per_1k    numeric NOT NULL DEFAULT 0
-                    CHECK (price_per_1k OPERATOR(pg_catalog.>=) 0)
+                    CHECK (price_per_1k OPERATOR(pg_catalog.>=) 0),
+    priority        smallint NOT NULL DEFAULT 1
+                    CHECK (priority OPERATOR(pg_catalog.>=) 0 AND priority OPERATOR(pg_catalog.<=) 3)
 );
 
 COMMENT ON TABLE apikey.tiers IS
 'Plans: the rate limits, quotas and price a key gets unless it has its own';
+COMMENT ON COLUMN apikey.tiers.priority IS
+'0 (shed first) to 3 (shed last) under apikey.max_inflight; see apikey.inflight_reserve';
 
 INSERT INTO apikey.tiers (name, rate_limits) VALUES
     ('free',       '[{"name": "default", "limit": 10,   "period": "1 second", "burst": 100}]'),
@@ -63,7 +67,14 @@ CREATE TABLE apikey.keys (
     daily_usage     bigint NOT NULL DEFAULT 0,
     usage_day       date,
     monthly_usage   bigint NOT NULL DEFAULT 0,
-    usage_month     date
+    usage_month     date,
+    disabled_at     timestamptz,
+    disable_reason  text,
+    disabled_by_admin boolean NOT NULL DEFAULT false,
+    max_uses        bigint CHECK (max_uses OPERATOR(pg_catalog.>=) 1),
+    priority        smallint
+                    CHECK (priority OPERATOR(pg_catalog.>=) 0 AND priority OPERATOR(pg_catalog.<=) 3),
+    expiry_warned_for timestamptz
 ) WITH (fillfactor = 80);  -- room for the worker's HOT updates of usage columns
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
@@ -80,25 +91,36 @@ COMMENT ON COLUMN apikey.keys.rate_limits IS
 'The key''s own rate limits; NULL means its tier''s';
 COMMENT ON COLUMN apikey.keys.jwt_role IS
 'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
+COMMENT ON COLUMN apikey.keys.disabled_at IS
+'Set by disable(), cleared by enable(): the key answers DISABLED (403) meanwhile';
+COMMENT ON COLUMN apikey.keys.max_uses IS
+'Admitted check() requests the key may make in all; then USAGE_EXCEEDED (403)';
+COMMENT ON COLUMN apikey.keys.priority IS
+'0 (shed first) to 3 (shed last) under apikey.max_inflight; NULL means the tier''s';
+COMMENT ON COLUMN apikey.keys.expiry_warned_for IS
+'The expires_at the worker last warned about (apikey.expiry_warning)';
 
 -- A change to a key reaches every backend's verification cache at commit.
 CREATE TRIGGER keys_invalidate_insert
     AFTER INSERT ON apikey.keys
     FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
 
--- Usage counters and last_used_at change every flush; they are not cached.
+-- Usage counters, last_used_at and expiry_warned_for change behind the
+-- keys' backs (the worker); they are not cached.
 CREATE TRIGGER keys_invalidate_update
     AFTER UPDATE ON apikey.keys
     FOR EACH ROW
     WHEN ((OLD.key_hash, OLD.prefix, OLD.owner, OLD.org, OLD.name, OLD.scopes,
            OLD.tier, OLD.rate_limits, OLD.daily_quota, OLD.monthly_quota,
            OLD.max_concurrency, OLD.allowed_ips, OLD.metadata, OLD.expires_at,
-           OLD.revoked_at, OLD.rotated_to)
+           OLD.revoked_at, OLD.rotated_to, OLD.disabled_at, OLD.max_uses,
+           OLD.priority)
           IS DISTINCT FROM
           (NEW.key_hash, NEW.prefix, NEW.owner, NEW.org, NEW.name, NEW.scopes,
            NEW.tier, NEW.rate_limits, NEW.daily_quota, NEW.monthly_quota,
            NEW.max_concurrency, NEW.allowed_ips, NEW.metadata, NEW.expires_at,
-           NEW.revoked_at, NEW.rotated_to))
+           NEW.revoked_at, NEW.rotated_to, NEW.disabled_at, NEW.max_uses,
+           NEW.priority))
     EXECUTE FUNCTION apikey._invalidate();
 
 CREATE TRIGGER keys_invalidate_delete
@@ -122,7 +144,9 @@ GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
               daily_quota, monthly_quota, max_concurrency, allowed_ips,
               metadata, created_at, expires_at, revoked_at, revoke_reason,
               last_used_at, rotated_from, rotated_to, jwt_role, daily_usage,
-              usage_day, monthly_usage, usage_month)
+              usage_day, monthly_usage, usage_month, disabled_at,
+              disable_reason, disabled_by_admin, max_uses, priority,
+              expiry_warned_for)
     ON apikey.keys TO PUBLIC;
 
 CREATE VIEW apikey.key_list WITH (security_invoker = true) AS
@@ -131,7 +155,9 @@ SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
        k.allowed_ips, k.metadata, k.created_at, k.expires_at, k.revoked_at,
        k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
        k.jwt_role, k.daily_usage, k.usage_day, k.monthly_usage, k.usage_month,
-       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status
+       k.disabled_at, k.disable_reason, k.disabled_by_admin, k.max_uses,
+       k.priority, k.expiry_warned_for,
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to, k.disabled_at) AS status
   FROM apikey.keys AS k;
 
 COMMENT ON VIEW apikey.key_list IS
@@ -145,7 +171,9 @@ CREATE TABLE apikey.audit_log (
     at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
     action          text NOT NULL CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY[
                         'issued', 'updated', 'rotated', 'revoked', 'expired',
-                        'denied', 'quota_alert'])),
+                        'denied', 'quota_alert', 'disabled', 'enabled',
+                        'owner_limits', 'blocked', 'unblocked',
+                        'expiry_warning'])),
     key_id          uuid,
     owner           text,
     actor           text,

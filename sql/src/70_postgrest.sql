@@ -6,13 +6,17 @@ CREATE TABLE apikey.scope_map (
     method        text    NOT NULL DEFAULT '*'
                   CHECK (method IN ('*', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')),
     path_pattern  text    NOT NULL CHECK (path_pattern OPERATOR(pg_catalog.<>) ''),
-    scope         text    NOT NULL CHECK (scope OPERATOR(pg_catalog.<>) ''),
+    scope         text    CHECK (scope OPERATOR(pg_catalog.<>) ''),
     priority      integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (method, path_pattern)
+    public        boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (method, path_pattern),
+    CHECK (public OR scope IS NOT NULL)
 );
 
 COMMENT ON TABLE apikey.scope_map IS
 'The scope check_request() requires: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires none';
+COMMENT ON COLUMN apikey.scope_map.public IS
+'No key needed: a request without one is anonymous, limited per client address; a key sent is checked as usual';
 
 -- every backend re-reads the map once the change commits
 CREATE TRIGGER scope_map_changed

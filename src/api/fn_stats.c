@@ -24,8 +24,8 @@ apikey_stats(PG_FUNCTION_ARGS)
 		AK_BLOCKED, AK_OVERLOADED, AK_CACHE_HITS, AK_CACHE_MISSES,
 	};
 	TupleDesc	desc;
-	Datum		values[lengthof(columns) + 3];
-	bool		nulls[lengthof(columns) + 3] = {false};
+	Datum		values[lengthof(columns) + 5];
+	bool		nulls[lengthof(columns) + 5] = {false};
 	int			n = 0;
 	int64		in_use = 0;
 	int64		capacity = 0;
@@ -38,6 +38,8 @@ apikey_stats(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum(in_use);
 	values[n++] = Int64GetDatum(capacity);
 	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_EVENTS_DROPPED));
+	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_SHADOW_LIMITED));
+	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_ANONYMOUS));
 	Assert(n == desc->natts);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

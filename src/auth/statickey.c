@@ -45,6 +45,9 @@ ak_static_key_info(void)
 		info->metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 		info->quota[AK_DAY] = -1;
 		info->quota[AK_MONTH] = -1;
+		info->max_uses = -1;
+		info->uses = -1;
+		info->priority = AK_MAX_PRIORITY;
 	}
 	else
 	{

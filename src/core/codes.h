@@ -30,12 +30,14 @@ typedef enum AkCode
 	AK_CODE_BLOCKED,
 	AK_CODE_IP_NOT_ALLOWED,
 	AK_CODE_INSUFFICIENT_SCOPE,
+	AK_CODE_DISABLED,			/* paused by disable(): after EXPIRED */
 	/* limits */
 	AK_CODE_OK,
 	AK_CODE_RATE_LIMITED,
 	AK_CODE_QUOTA_EXCEEDED,
 	AK_CODE_CONCURRENCY_LIMITED,
 	AK_CODE_OVERLOADED,
+	AK_CODE_USAGE_EXCEEDED,		/* max_uses admitted requests were made */
 	AK_NUM_CODES
 } AkCode;
 

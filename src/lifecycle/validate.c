@@ -184,7 +184,7 @@ ak_require_admin_for(const char *setting)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to set %s", setting),
-				 errdetail("Only members of apikey_admin may choose a key's tier, rate_limits, quotas, max_concurrency or jwt_role."),
+				 errdetail("Only members of apikey_admin may choose a key's tier, rate_limits, quotas, max_concurrency, jwt_role, max_uses or priority."),
 				 errhint("Owners can issue keys in tier \"%s\" and change name, scopes, expires_at, allowed_ips and metadata.",
 						 AK_SELF_SERVICE_TIER)));
 }

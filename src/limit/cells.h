@@ -22,7 +22,10 @@ typedef enum AkCellKind
 	AK_CELL_CONCURRENCY,		/* requests in flight per key */
 	AK_CELL_ABUSE_IP,			/* failed verifications per address */
 	AK_CELL_ABUSE_PREFIX,		/* failed verifications per display prefix */
-	AK_CELL_QUOTA				/* a key's daily and monthly counts */
+	AK_CELL_QUOTA,				/* a key's daily and monthly counts */
+	AK_CELL_OWNER_LIMIT,		/* a token bucket per limit of an owner */
+	AK_CELL_ANON_LIMIT			/* a token bucket per anonymous tier limit
+								 * and address */
 } AkCellKind;
 
 typedef struct AkCellKey

@@ -19,12 +19,13 @@
 typedef struct AkRollbackRefund
 {
 	pg_uuid_t	key_id;
-	bool		quota;			/* quota units were debited */
-	int32		period[AK_NUM_PERIODS];
+	int			ncounters;		/* quota counters debited: the key's, its owner's */
+	uint8		subject[2][AK_SUBJECT_ID_LEN];
+	int32		period[2][AK_NUM_PERIODS];
+	void	   *hint[2];
 	int64		cost;
 	TimestampTz charged_at;		/* the hour of usage_hourly they were billed to */
 	SubTransactionId subid;
-	void	   *hint;
 } AkRollbackRefund;
 
 static AkRollbackRefund *ak_refunds = NULL;
@@ -34,11 +35,12 @@ static int	ak_refunds_size = 0;
 static void
 ak_refund(const AkRollbackRefund *r)
 {
-	void	   *hint = r->hint;
+	for (int i = 0; i < r->ncounters; i++)
+	{
+		void	   *hint = r->hint[i];
 
-	if (r->quota)
-		ak_quota_counter_refund((const uint8 *) r->key_id.data, r->period,
-								r->cost, NULL, &hint);
+		ak_quota_counter_refund(r->subject[i], r->period[i], r->cost, NULL, &hint);
+	}
 	/* nor are they billed: the hour they were billed to drops by as much */
 	ak_usage_charge(&r->key_id, -r->cost, r->charged_at);
 }
@@ -91,14 +93,26 @@ ak_refund_at_subxact_end(SubXactEvent event, SubTransactionId mySubid,
 				ak_refunds[i].subid = parentSubid;
 }
 
+/* Remembers a quota counter's debit in a refund. */
+static void
+ak_refund_add_counter(AkRollbackRefund *r, const AkQuotaCharge *charge)
+{
+	int			i = r->ncounters++;
+
+	memcpy(r->subject[i], charge->subject, AK_SUBJECT_ID_LEN);
+	memcpy(r->period[i], charge->req.period, sizeof(r->period[i]));
+	r->hint[i] = *charge->hint;
+}
+
 /*
  * Remembers a charge to give back if the current (sub)transaction aborts:
- * to the quota (charge, when one was debited) and to the usage billed at
- * charged_at.
+ * to the quotas (charge and owner_charge, when they were debited) and to
+ * the usage billed at charged_at.
  */
 void
 ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
-					  int64 cost, TimestampTz charged_at)
+					  const AkQuotaCharge *owner_charge, int64 cost,
+					  TimestampTz charged_at)
 {
 	AkRollbackRefund *r;
 
@@ -106,11 +120,12 @@ ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
 		ak_refunds = ak_array_grow(ak_refunds, &ak_refunds_size, sizeof(AkRollbackRefund));
 	r = &ak_refunds[ak_nrefunds++];
 	r->key_id = key->id;
-	r->quota = charge != NULL;
+	r->ncounters = 0;
 	if (charge != NULL)
-		memcpy(r->period, charge->req.period, sizeof(r->period));
+		ak_refund_add_counter(r, charge);
+	if (owner_charge != NULL)
+		ak_refund_add_counter(r, owner_charge);
 	r->cost = cost;
 	r->charged_at = charged_at;
 	r->subid = GetCurrentSubTransactionId();
-	r->hint = *ak_key_quota_hint(key);
 }

@@ -10,7 +10,7 @@
  * requests.  A refusal is an ERROR (refusal.c): PostgREST rolls the
  * transaction back and answers with the status the error names.  An
  * admitted request's key is the caller for the rest of the transaction
- * (auth/identity.c).
+ * (auth/identity.c); an anonymous one has no caller.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,28 +62,31 @@ ak_request_token(void)
 /*
  * Checks the current PostgREST request: returns if it is admitted (its
  * rate-limit headers added to the response), raises its HTTP error if not.
+ * A request without a key goes on as anonymous on a public endpoint, or
+ * where it needs no scope when apikey.anonymous_tier is set.
  */
 void
 ak_check_request(void)
 {
-	const char *method;
-	text	   *scope;
-	text	   *token;
+	AkEndpointRule rule;
+	AkRequest	req = {0};
 	bool		token_sent;
-	inet	   *client_ip;
 	AkDecision	d;
 	AkHeaders	h;
 
-	method = ak_request_setting("request.method");
-	scope = ak_scope_for_request(method, ak_request_setting("request.path"));
-	client_ip = ak_request_client_ip();
+	ak_endpoint_rule(ak_request_setting("request.method"),
+					 ak_request_setting("request.path"), &rule);
+	req.scope = rule.scope;
+	req.public = rule.public;
+	req.client_ip = ak_request_client_ip();
+	req.cost = 1;
 
 	AK_TOKEN_PATH_BEGIN();
-	token = ak_request_token();
-	token_sent = token != NULL;
-	ak_limiter_decide(token, scope, client_ip, 1, &d);
+	req.token = ak_request_token();
+	token_sent = req.token != NULL;
+	ak_limiter_decide(&req, &d);
 	if (token_sent)
-		pfree(token);
+		pfree(req.token);
 	AK_TOKEN_PATH_END();
 
 	if (d.key != NULL && d.key->stored)
@@ -91,10 +94,11 @@ ak_check_request(void)
 	ak_decision_headers(&d, &h);
 	if (d.allowed)
 	{
-		ak_identity_set(d.key);
+		if (d.key != NULL)
+			ak_identity_set(d.key);
 		ak_append_response_headers(&h);
 		return;
 	}
 	ak_refuse(d.code, d.report.nlimits > 0 || d.retry_after_us > 0 ? &h : NULL,
-			  d.retry_after_us, scope, token_sent);
+			  d.retry_after_us, req.scope, token_sent || d.anonymous);
 }

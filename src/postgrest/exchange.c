@@ -162,9 +162,10 @@ ak_exchange(text *token, const Interval *ttl)
 	ak_require_jwt_secret();
 	now_us = ak_now_us();
 	code = ak_verify_request(token, NULL, ak_request_client_ip(), now_us, &key,
-							 &blocked_until);
+							 &blocked_until, NULL);
 	if (code != AK_CODE_VALID)
-		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
+		ak_refuse(code, NULL, code == AK_CODE_BLOCKED && blocked_until != DT_NOEND
+				  ? blocked_until - now_us : -1,
 				  NULL, token != NULL);
 
 	role = ak_key_jwt_role(key);

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * scopemap.c
- *	  The scope a PostgREST request needs: apikey.scope_map maps a method
- *	  and a LIKE pattern on request.path to a scope; the matching row with
+ *	  The scope a request needs: apikey.scope_map maps a method and a LIKE
+ *	  pattern on the path (PostgREST's request.path, or check()'s endpoint)
+ *	  to a scope, or marks it public: no key needed.  The matching row with
  *	  the highest priority wins, then the longest pattern.
  *
  * The map is read into backend memory and kept until a change to the
@@ -32,8 +33,9 @@ typedef struct AkScopeRule
 {
 	char	   *method;			/* upper case, or "*" */
 	text	   *pattern;		/* LIKE pattern on request.path */
-	text	   *scope;
+	text	   *scope;			/* NULL: none */
 	int32		priority;
+	bool		public;
 } AkScopeRule;
 
 static MemoryContext ak_rules_cxt = NULL;
@@ -87,13 +89,13 @@ static void
 ak_scope_rule_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 				  int *size)
 {
-	bool		nulls[4];
-	Datum		values[4];
+	bool		nulls[5];
+	Datum		values[5];
 	AkScopeRule *rule;
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		values[i] = heap_getattr(tuple, cols[i], desc, &nulls[i]);
-	if (nulls[0] || nulls[1] || nulls[2])
+	if (nulls[0] || nulls[1])
 		return;
 	if (ak_nrules == *size)
 	{
@@ -103,8 +105,9 @@ ak_scope_rule_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 	rule = &ak_rules[ak_nrules++];
 	rule->method = TextDatumGetCString(values[0]);
 	rule->pattern = DatumGetTextPCopy(values[1]);
-	rule->scope = DatumGetTextPCopy(values[2]);
+	rule->scope = nulls[2] ? NULL : DatumGetTextPCopy(values[2]);
 	rule->priority = nulls[3] ? 0 : DatumGetInt32(values[3]);
+	rule->public = !nulls[4] && DatumGetBool(values[4]);
 }
 
 /* Reads every row of the map into ak_rules, with a fresh snapshot. */
@@ -112,7 +115,7 @@ static void
 ak_scope_rules_read(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	cols[4];
+	AttrNumber	cols[5];
 	int			size = 8;
 	Snapshot	snapshot;
 	TableScanDesc scan;
@@ -123,6 +126,7 @@ ak_scope_rules_read(Relation rel)
 	cols[1] = ak_attnum(desc, "path_pattern");
 	cols[2] = ak_attnum(desc, "scope");
 	cols[3] = ak_attnum(desc, "priority");
+	cols[4] = ak_attnum(desc, "public");
 
 	old = MemoryContextSwitchTo(ak_rules_cxt);
 	ak_rules = palloc(size * sizeof(AkScopeRule));
@@ -166,16 +170,22 @@ ak_scope_map_load(void)
 	ak_rules_valid = (ak_rules_invals == invals);
 }
 
-/* The scope the request needs: the first matching rule's, or NULL. */
-text *
-ak_scope_for_request(const char *method, const char *path)
+/*
+ * What the request needs: the first matching rule's scope and whether it
+ * is public; no scope and not public when no rule matches (or there is no
+ * method: not a request).  An empty method matches "*" rules only.
+ */
+void
+ak_endpoint_rule(const char *method, const char *path, AkEndpointRule *out)
 {
 	text	   *path_text;
 
+	out->scope = NULL;
+	out->public = false;
 	if (!ak_rules_valid)
 		ak_scope_map_load();
 	if (ak_nrules == 0 || method == NULL)
-		return NULL;
+		return;
 
 	path_text = cstring_to_text(path ? path : "");
 	for (int i = 0; i < ak_nrules; i++)
@@ -187,9 +197,12 @@ ak_scope_for_request(const char *method, const char *path)
 		if (DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
 												 PointerGetDatum(path_text),
 												 PointerGetDatum(rule->pattern))))
-			return rule->scope;
+		{
+			out->scope = rule->scope;
+			out->public = rule->public;
+			return;
+		}
 	}
-	return NULL;
 }
 
 /*

@@ -5,7 +5,8 @@
  *	  backends counted in shared memory, collected and written, each table
  *	  in a task (a transaction) of its own:
  *	  - keys: the quota counters that changed and the keys' last use
- *		(flush_keys.c);
+ *		(flush_keys.c); the counters that are not a key's (owners' quotas,
+ *		keys' uses) into quota_counters (flush_counters.c);
  *	  - usage: the current hour's rows of usage_hourly, and those of any
  *		hour that received requests since the last flush (flush_usage.c);
  *		then the entries of finished hours leave shared memory;
@@ -96,6 +97,7 @@ ak_worker_flush(AkUsagePending *pending)
 	ak_warned_missing = false;
 
 	ok = ak_task_run("flush keys", ak_write_keys, &keys);
+	ok &= ak_task_run("flush counters", ak_write_quota_counters, &keys);
 	ak_quota_counters_flushed(keys.counters, keys.ncounters, ok);
 	if (ok)
 		ak_usage_written(pending, true, false);

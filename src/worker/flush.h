@@ -22,6 +22,7 @@ typedef struct AkKeysWrite
 } AkKeysWrite;
 
 extern void ak_write_keys(void *arg);
+extern void ak_write_quota_counters(void *arg);
 
 /* usage collected by the worker, not yet in usage_hourly */
 typedef struct AkUsagePending AkUsagePending;
