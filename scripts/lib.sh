@@ -7,7 +7,7 @@
 AK_PG_MAJOR=${AK_PG_MAJOR:-15}
 AK_PACKAGES="make gcc postgresql-$AK_PG_MAJOR postgresql-server-dev-$AK_PG_MAJOR \
 libsodium-dev postgresql-$AK_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-contrib python3"
+libipc-run-perl postgresql-contrib python3 python3-psycopg2"
 
 ak_log() { printf '==> %s\n' "$*" >&2; }
 ak_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
