@@ -3,15 +3,16 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(50);
+SELECT plan(67);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), false,
           'apikey_admin is NOLOGIN');
 
-SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map']);
-SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly']);
+SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hourly', 'scope_map',
+                                  'owner_limits', 'quota_counters', 'address_blocks']);
+SELECT views_are('apikey', ARRAY['key_list', 'stats', 'usage_daily', 'usage_monthly', 'blocks']);
 SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result']);
 
 SELECT columns_are('apikey', 'keys', ARRAY[
@@ -19,14 +20,24 @@ SELECT columns_are('apikey', 'keys', ARRAY[
     'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'allowed_ips', 'metadata', 'created_at', 'expires_at', 'revoked_at',
     'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role',
-    'daily_usage', 'usage_day', 'monthly_usage', 'usage_month']);
+    'daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'disabled_at',
+    'disable_reason', 'disabled_by_admin', 'max_uses', 'priority', 'expiry_warned_for']);
 SELECT columns_are('apikey', 'tiers', ARRAY[
     'name', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
-    'price_per_1k']);
+    'price_per_1k', 'priority']);
+SELECT columns_are('apikey', 'owner_limits', ARRAY[
+    'id', 'owner', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
+    'max_keys', 'updated_at']);
+SELECT columns_are('apikey', 'quota_counters', ARRAY['subject', 'day', 'daily', 'month', 'monthly']);
+SELECT columns_are('apikey', 'address_blocks', ARRAY[
+    'addresses', 'owner', 'reason', 'created_at', 'expires_at', 'created_by']);
+SELECT columns_are('apikey', 'blocks', ARRAY[
+    'kind', 'addresses', 'display_prefix', 'owner', 'reason', 'created_at', 'expires_at',
+    'created_by']);
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
     'request_method', 'request_path', 'status', 'detail']);
-SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority']);
+SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority', 'public']);
 SELECT columns_are('apikey', 'usage_hourly', ARRAY[
     'key_id', 'hour', 'requests', 'allowed', 'rate_limited', 'quota_exceeded',
     'denied_auth', 'cost_units', 'avg_ms', 'p95_ms', 'p99_ms', 'endpoints',
@@ -47,7 +58,8 @@ SELECT is(
 SELECT columns_are('apikey', 'stats', ARRAY[
     'requests_total', 'valid_total', 'invalid_total', 'rate_limited_total',
     'quota_exceeded_total', 'blocked_total', 'overloaded_total', 'cache_hits',
-    'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped']);
+    'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped',
+    'shadow_limited_total', 'anonymous_total']);
 SELECT is(
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.key_list'::regclass AND attnum > 0),
@@ -69,7 +81,7 @@ SELECT is(pg_get_function_arguments('apikey.issue'::regproc),
     'tier text DEFAULT ''free''::text, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, '
     'allowed_ips cidr[] DEFAULT NULL::cidr[], metadata jsonb DEFAULT ''{}''::jsonb, '
     'prefix text DEFAULT ''ak_live''::text, org text DEFAULT NULL::text, '
-    'rate_limits jsonb DEFAULT NULL::jsonb', 'issue() arguments');
+    'rate_limits jsonb DEFAULT NULL::jsonb, max_uses bigint DEFAULT NULL::bigint', 'issue() arguments');
 SELECT is(pg_get_function_result('apikey.issue'::regproc),
     'TABLE(key_id uuid, token text, display_prefix text)', 'issue() result');
 SELECT is(pg_get_function_arguments('apikey.rotate'::regproc),
@@ -85,8 +97,24 @@ SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
     'verify() arguments');
 SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'inet'], 'apikey.verification');
 SELECT is(pg_get_function_arguments('apikey.check'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet, cost integer DEFAULT 1',
+    'token text, scope text DEFAULT NULL::text, client_ip inet DEFAULT NULL::inet, cost integer DEFAULT 1, '
+    'endpoint text DEFAULT NULL::text, method text DEFAULT NULL::text',
     'check() arguments');
+SELECT is(pg_get_function_arguments('apikey.finish'::regproc),
+    'status integer, latency interval DEFAULT NULL::interval', 'finish() arguments');
+SELECT function_returns('apikey', 'finish', ARRAY['integer', 'interval'], 'boolean');
+SELECT is(pg_get_function_result('apikey.limits'::regproc),
+    'TABLE(name text, kind text, applies_to text, limit_value bigint, remaining bigint, '
+    'reset_at timestamp with time zone, shadow boolean)', 'limits() result');
+SELECT function_returns('apikey', 'set_owner_limits', ARRAY['text', 'jsonb'], 'apikey.owner_limits');
+SELECT is(pg_get_function_arguments('apikey.block'::regproc),
+    'addresses cidr, reason text, duration interval DEFAULT NULL::interval, owner text DEFAULT NULL::text',
+    'block() arguments');
+SELECT function_returns('apikey', 'block', ARRAY['cidr', 'text', 'interval', 'text'], 'apikey.address_blocks');
+SELECT function_returns('apikey', 'unblock', ARRAY['cidr'], 'integer');
+SELECT function_returns('apikey', 'unblock_key', ARRAY['text'], 'boolean');
+SELECT function_returns('apikey', 'disable', ARRAY['uuid', 'text'], 'boolean');
+SELECT function_returns('apikey', 'enable', ARRAY['uuid'], 'boolean');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
        FROM pg_attribute WHERE attrelid = 'apikey.check_result'::regclass AND attnum > 0),
@@ -140,13 +168,16 @@ SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'public', ARRAY
 SELECT function_privs_are('apikey', 'introspect', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('apikey', 'scope_map', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+SELECT table_privs_are('apikey', 'owner_limits', 'apikey_admin', ARRAY['SELECT']);
+SELECT table_privs_are('apikey', 'quota_counters', 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apikey', 'unblock_key', ARRAY['text'], 'public', ARRAY[]::text[]);
 
 -- row-level security: enabled and forced where owners read
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'keys', 'usage_hourly'],
-    'RLS is enabled and forced on keys, audit_log and usage_hourly');
+    ARRAY['address_blocks', 'audit_log', 'keys', 'owner_limits', 'usage_hourly'],
+    'RLS is enabled and forced on keys, audit_log, usage_hourly, owner_limits and address_blocks');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -154,8 +185,9 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'keys', 'scope_map', 'tiers', 'usage_hourly'],
-    'pg_extension_config_dump covers keys, tiers, audit_log, usage_hourly and scope_map');
+    ARRAY['address_blocks', 'audit_log', 'audit_log_id_seq', 'keys', 'owner_limits',
+          'quota_counters', 'scope_map', 'tiers', 'usage_hourly'],
+    'pg_extension_config_dump covers the user data');
 
 SELECT * FROM finish();
 ROLLBACK;

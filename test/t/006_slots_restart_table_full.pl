@@ -48,7 +48,7 @@ eval { $holder->quit };
 $holder = $node->background_psql('postgres');
 $holder->query_safe('BEGIN');
 $holder->query_safe('SET apikey.max_inflight = 1');
-$holder->query_safe(q{SELECT apikey.check(token, cost => 0) FROM tok WHERE what = 'bucket'});
+$holder->query_safe(q{SELECT apikey.check(token) FROM tok WHERE what = 'slot'});
 is($node->safe_psql('postgres',
 		q{SET apikey.max_inflight = 1; SELECT c.code FROM tok, apikey.check(tok.token) c WHERE what = 'bucket'}),
 	'OVERLOADED', 'an open transaction holds the in-flight slot');
