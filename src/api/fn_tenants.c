@@ -37,7 +37,8 @@ static Datum
 ak_key_id_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
-		ak_bad_value("key_id", "it must not be null");
+		ak_bad_value_detail("key_id", "it must not be null",
+							"Give the id of the key, as key_list shows it.");
 	return PG_GETARG_DATUM(argno);
 }
 

@@ -57,8 +57,10 @@ ak_validate_block(inet *addresses, text *reason, const Interval *duration)
 	int64		us;
 
 	if (addresses == NULL)
-		ak_bad_value("addresses", "it must not be null");
-	ak_validate_text(reason, "reason", true);
+		ak_bad_value_detail("addresses", "it must not be null",
+							"Give an address or a network, such as 192.0.2.0/24.");
+	ak_validate_required(reason, "reason",
+						 "Say why the addresses are blocked: apikey.blocks and the audit log keep it.");
 	if (duration == NULL)
 		return;
 	us = ak_interval_to_us(duration);
@@ -84,7 +86,9 @@ ak_block(inet *addresses, text *reason, const Interval *duration, text *owner)
 	Datum		row;
 
 	ak_validate_block(addresses, reason, duration);
-	ak_validate_text(owner, "owner", false);
+	if (owner != NULL)
+		ak_validate_required(owner, "owner",
+							 "Use NULL to block the addresses for every request.");
 	ak_require_block_rights(owner);
 
 	SPI_connect();
@@ -163,7 +167,8 @@ ak_unblock(inet *addresses)
 	int			lifted = 0;
 
 	if (addresses == NULL)
-		ak_bad_value("addresses", "it must not be null");
+		ak_bad_value_detail("addresses", "it must not be null",
+							"Give the addresses of a block exactly as block() was given them.");
 	SPI_connect();
 	removed = ak_remove_blocks(addresses);
 	if (ak_caller_is_admin())
@@ -199,7 +204,8 @@ ak_unblock_key(text *display_prefix)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to lift cooldowns"),
 				 errdetail("Only members of apikey_admin may lift abuse cooldowns.")));
-	ak_validate_text(display_prefix, "display_prefix", true);
+	ak_validate_required(display_prefix, "display_prefix",
+						 "Give the display prefix of the key, as key_list shows it.");
 	lifted = ak_cooldown_lift_prefix(VARDATA_ANY(display_prefix),
 									 VARSIZE_ANY_EXHDR(display_prefix), ak_now_us());
 	if (!lifted)

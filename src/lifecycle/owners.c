@@ -176,7 +176,8 @@ ak_set_owner_limits(text *owner, Jsonb *limits, Datum *row)
 	bool		isnull = true;
 
 	ak_require_admin_for_owner_limits();
-	ak_validate_text(owner, "owner", true);
+	ak_validate_required(owner, "owner",
+						 "The owner is the one whose keys share the limits, as keys.owner names it.");
 	ak_read_owner_fields(limits, &fields);
 
 	SPI_connect();

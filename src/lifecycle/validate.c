@@ -30,6 +30,28 @@ ak_bad_value(const char *what, const char *problem)
 	pg_unreachable();
 }
 
+/* The same, saying in a detail what a good value is. */
+void
+ak_bad_value_detail(const char *what, const char *problem, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s: %s", what, problem),
+			 errdetail("%s", detail)));
+	pg_unreachable();
+}
+
+/* A required text argument (not NULL, not empty, not too long), detail: what it is. */
+void
+ak_validate_required(text *t, const char *what, const char *detail)
+{
+	if (t == NULL)
+		ak_bad_value_detail(what, "it must not be null", detail);
+	if (VARSIZE_ANY_EXHDR(t) == 0)
+		ak_bad_value_detail(what, "it must not be empty", detail);
+	ak_validate_text(t, what, true);
+}
+
 void
 ak_validate_text(text *t, const char *what, bool required)
 {

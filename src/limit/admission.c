@@ -119,15 +119,16 @@ ak_denial_hold(AkDenial *defer, AkCode code, const AkKeyInfo *key,
 
 /*
  * The end of a block or cooldown of this request's address or key: of
- * the key's owner's address blocks, then the abuse cooldowns; 0 for none.
+ * the key's owner's address blocks (blocks: there are blocks in force),
+ * then the abuse cooldowns; 0 for none.
  */
 static int64
-ak_key_blocked_until(inet *client_ip, const AkKeyInfo *key, int64 now_us)
+ak_key_blocked_until(inet *client_ip, const AkKeyInfo *key, bool blocks,
+					 int64 now_us)
 {
 	int64		until = 0;
 
-	if (client_ip != NULL &&
-		ak_blocklist_match_owner(key->owner, client_ip, now_us, &until))
+	if (blocks && ak_blocklist_match_owner(key->owner, client_ip, &until))
 		return until;
 	if (ak_abuse_threshold > 0)
 		return ak_abuse_cooldown_until(client_ip, key, now_us);
@@ -146,18 +147,19 @@ ak_verify_request(text *token, text *scope, inet *client_ip, int64 now_us,
 				  const AkKeyInfo **key, int64 *blocked_until, AkDenial *defer)
 {
 	size_t		prefix_len = 0;
+	bool		blocks = client_ip != NULL && ak_blocklist_any(now_us);
 	AkCode		code;
 
 	*key = NULL;
 	*blocked_until = 0;
-	if (client_ip != NULL && ak_blocklist_match(client_ip, now_us, blocked_until))
+	if (unlikely(blocks) && ak_blocklist_match(client_ip, blocked_until))
 		code = AK_CODE_BLOCKED;
 	else
 	{
 		code = ak_verify_token(token, scope, client_ip, now_us, key, &prefix_len);
-		if ((client_ip != NULL || ak_abuse_threshold > 0) &&
+		if ((blocks || ak_abuse_threshold > 0) &&
 			!ak_code_is_401(code) && code != AK_CODE_DISABLED && *key != NULL &&
-			(*blocked_until = ak_key_blocked_until(client_ip, *key, now_us)) > 0)
+			(*blocked_until = ak_key_blocked_until(client_ip, *key, blocks, now_us)) > 0)
 			code = AK_CODE_BLOCKED;
 	}
 

@@ -18,7 +18,9 @@
  *		generation number in shared memory, which every lookup compares
  *		with the one its ranges were read at (one atomic read);
  *	  - when the earliest end of a block passes: a merged range must not
- *		outlive a shorter block it swallowed;
+ *		outlive a shorter block it swallowed; and when the clock goes back
+ *		before the time they were read at, which left out the blocks that
+ *		had ended then;
  *	  - on a hot standby, where no trigger runs, when the relcache
  *		invalidation the change carries in its commit record is replayed;
  *	  - in the changing backend, at once, and again if it rolls back.
@@ -58,15 +60,10 @@ typedef struct AkRange
 } AkRange;
 
 /* what this backend knows of the table */
-static pg_atomic_uint64 *ak_blocks_generation = NULL;
+AkBlocklistState ak_blocklist;
 static MemoryContext ak_blocks_cxt = NULL;
 static AkRange *ak_global = NULL;	/* blocks of every request */
-static int	ak_nglobal = 0;
 static AkRange *ak_owned = NULL;	/* blocks of one owner's keys, by owner */
-static int	ak_nowned = 0;
-static uint64 ak_read_generation = 0;
-static int64 ak_next_end_us = 0;	/* the earliest end of a block read */
-static bool ak_valid = false;
 static uint64 ak_invals = 0;	/* invalidations received */
 static Oid	ak_blocks_relid = InvalidOid;
 
@@ -88,10 +85,10 @@ ak_blocklist_shmem_init(void)
 {
 	bool		found;
 
-	ak_blocks_generation = ShmemInitStruct("apikey blocklist",
-										   sizeof(pg_atomic_uint64), &found);
+	ak_blocklist.generation = ShmemInitStruct("apikey blocklist",
+											  sizeof(pg_atomic_uint64), &found);
 	if (!found)
-		pg_atomic_init_u64(ak_blocks_generation, 1);
+		pg_atomic_init_u64(ak_blocklist.generation, 1);
 }
 
 
@@ -148,7 +145,7 @@ ak_blocks_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == ak_blocks_relid)
 	{
-		ak_valid = false;
+		ak_blocklist.valid = false;
 		ak_invals++;
 	}
 }
@@ -224,7 +221,7 @@ ak_blocks_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 	d = heap_getattr(tuple, cols[1], desc, &isnull);
 	r->owner = isnull ? NULL : TextDatumGetCString(d);
 	if (until != DT_NOEND)
-		ak_next_end_us = Min(ak_next_end_us, until);
+		ak_blocklist.next_end_us = Min(ak_blocklist.next_end_us, until);
 }
 
 /* Reads every block in force, sorted: global ones first, then by owner. */
@@ -260,11 +257,12 @@ ak_blocks_read(Relation rel, int64 now_us, AkRange **ranges)
  * The ranges count as read only once the whole read is done: an error
  * half-way leaves them to be read again, never partial.
  */
-static void
-ak_blocks_load(int64 now_us)
+void
+ak_blocklist_load(int64 now_us)
 {
+	AkBlocklistState *b = &ak_blocklist;
 	Oid			nsp = get_namespace_oid(AK_SCHEMA, true);
-	uint64		generation = pg_atomic_read_u64(ak_blocks_generation);
+	uint64		generation = pg_atomic_read_u64(b->generation);
 	uint64		invals = ak_invals;
 	MemoryContext old;
 	AkRange    *ranges = NULL;
@@ -279,9 +277,10 @@ ak_blocks_load(int64 now_us)
 	}
 	MemoryContextReset(ak_blocks_cxt);
 	ak_global = ak_owned = NULL;
-	ak_nglobal = ak_nowned = 0;
-	ak_next_end_us = DT_NOEND;
-	ak_valid = false;
+	b->nglobal = b->nowned = 0;
+	b->next_end_us = DT_NOEND;
+	b->read_at_us = now_us;
+	b->valid = false;
 
 	ak_blocks_relid = OidIsValid(nsp) ? get_relname_relid("address_blocks", nsp) : InvalidOid;
 	if (OidIsValid(ak_blocks_relid))
@@ -293,21 +292,12 @@ ak_blocks_load(int64 now_us)
 		MemoryContextSwitchTo(old);
 	}
 	ak_global = ranges;
-	while (ak_nglobal < n && ranges[ak_nglobal].owner == NULL)
-		ak_nglobal++;
-	ak_owned = ranges + ak_nglobal;
-	ak_nowned = n - ak_nglobal;
-	ak_read_generation = generation;
-	ak_valid = (ak_invals == invals);
-}
-
-/* Makes sure the ranges are those in force at now_us. */
-static inline void
-ak_blocks_current(int64 now_us)
-{
-	if (unlikely(!ak_valid || now_us >= ak_next_end_us ||
-				 pg_atomic_read_u64(ak_blocks_generation) != ak_read_generation))
-		ak_blocks_load(now_us);
+	while (b->nglobal < n && ranges[b->nglobal].owner == NULL)
+		b->nglobal++;
+	ak_owned = ranges + b->nglobal;
+	b->nowned = n - b->nglobal;
+	b->read_generation = generation;
+	b->valid = (ak_invals == invals);
 }
 
 
@@ -344,37 +334,37 @@ ak_range_blocks(const AkRange *r, int64 *until_us)
 }
 
 /*
- * Whether ip is blocked for every request at now_us; *until_us is when
- * the block ends (DT_NOEND: never).
+ * Whether ip is blocked for every request; *until_us is when the block
+ * ends (DT_NOEND: never).  After ak_blocklist_any(): the ranges are
+ * current.
  */
 bool
-ak_blocklist_match(const inet *ip, int64 now_us, int64 *until_us)
+ak_blocklist_match(const inet *ip, int64 *until_us)
 {
 	uint8		addr[AK_ADDRESS_LEN];
 
-	ak_blocks_current(now_us);
-	if (likely(ak_nglobal == 0))
+	if (ak_blocklist.nglobal == 0)
 		return false;
 	ak_address_bytes(ip, addr);
-	return ak_range_blocks(ak_ranges_find(ak_global, ak_nglobal, addr), until_us);
+	return ak_range_blocks(ak_ranges_find(ak_global, ak_blocklist.nglobal, addr),
+						   until_us);
 }
 
 /* Whether ip is blocked for the keys of owner: the same, after verification. */
 bool
-ak_blocklist_match_owner(const text *owner, const inet *ip, int64 now_us,
-						 int64 *until_us)
+ak_blocklist_match_owner(const text *owner, const inet *ip, int64 *until_us)
 {
 	uint8		addr[AK_ADDRESS_LEN];
 	int			lo = 0;
 	int			hi;
+	int			nowned = ak_blocklist.nowned;
 	char	   *name;
 
-	ak_blocks_current(now_us);
-	if (likely(ak_nowned == 0))
+	if (nowned == 0)
 		return false;
 	name = text_to_cstring(owner);
 	/* the first range of this owner, then its ranges */
-	for (hi = ak_nowned; lo < hi;)
+	for (hi = nowned; lo < hi;)
 	{
 		int			mid = (lo + hi) / 2;
 
@@ -383,7 +373,7 @@ ak_blocklist_match_owner(const text *owner, const inet *ip, int64 now_us,
 		else
 			hi = mid;
 	}
-	for (hi = lo; hi < ak_nowned && strcmp(ak_owned[hi].owner, name) == 0; hi++)
+	for (hi = lo; hi < nowned && strcmp(ak_owned[hi].owner, name) == 0; hi++)
 		;
 	pfree(name);
 	ak_address_bytes(ip, addr);
@@ -403,7 +393,7 @@ ak_blocklist_changed(Oid relid)
 {
 	CacheInvalidateRelcacheByRelid(relid);
 	ak_changed_here = true;
-	ak_valid = false;
+	ak_blocklist.valid = false;
 }
 
 void
@@ -412,14 +402,14 @@ ak_blocklist_at_xact_end(XactEvent event)
 	if (!ak_changed_here || !ak_xact_ends(event))
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-		pg_atomic_fetch_add_u64(ak_blocks_generation, 1);
+		pg_atomic_fetch_add_u64(ak_blocklist.generation, 1);
 	ak_changed_here = false;
-	ak_valid = false;
+	ak_blocklist.valid = false;
 }
 
 void
 ak_blocklist_at_subxact_end(SubXactEvent event)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB && ak_changed_here)
-		ak_valid = false;
+		ak_blocklist.valid = false;
 }

@@ -367,7 +367,8 @@ ak_decide_anonymous(const AkRequest *req, AkDecision *d)
 
 	d->anonymous = true;
 	ak_count(AK_ANONYMOUS);
-	if (req->client_ip != NULL && ak_blocklist_match(req->client_ip, d->now_us, &until))
+	if (req->client_ip != NULL && ak_blocklist_any(d->now_us) &&
+		ak_blocklist_match(req->client_ip, &until))
 	{
 		ak_count(AK_BLOCKED);
 		ak_decide(d, AK_CODE_BLOCKED, ak_blocked_retry(until, d->now_us));

@@ -51,6 +51,8 @@ SET apikey.test_clock_offset = '3601s';
 SELECT ip, (apikey.check(:'t', client_ip => ip)).code
   FROM unnest('{10.0.0.1, 10.1.2.3, 11.0.0.1}'::inet[]) AS ip;
 RESET apikey.test_clock_offset;
+-- back in the present, it is in force again
+SELECT (apikey.check(:'t', client_ip => '10.0.0.1')).code AS wide_again;
 
 -- Thousands of blocks: every other /24 of 20.0.0.0/13, and one /32 in
 -- each of the others.
