@@ -108,7 +108,7 @@ ak_anon_load(void)
 		ak_anon.nenforced = ak_limits_shadow_last(ak_anon.limits, ak_anon.nlimits);
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		if (ak_anon.nenforced > 0)
-			ak_anon.policy_header = ak_limits_policy(ak_anon.limits, ak_anon.nenforced);
+			ak_anon.policy_header = ak_limits_policy(ak_anon.limits, ak_anon.nenforced, NULL);
 		MemoryContextSwitchTo(old);
 	}
 	ak_anon_ring = ring;

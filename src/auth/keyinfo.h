@@ -24,6 +24,9 @@
 #define AK_MAX_ALLOWED_IPS	64
 #define AK_MAX_METADATA		(64 * 1024)
 
+/* The names of an owner's limits in the headers: "owner.<name>". */
+#define AK_OWNER_POLICY_PREFIX	"owner."
+
 /* Priorities of keys and tiers under apikey.max_inflight: 0 is shed first. */
 #define AK_MIN_PRIORITY		0
 #define AK_MAX_PRIORITY		3
@@ -43,7 +46,13 @@ typedef struct AkOwnerLimits
 	int32		usage_period[AK_NUM_PERIODS];	/* the counts last written */
 	int64		usage[AK_NUM_PERIODS];	/* (apikey.quota_counters) */
 	void	  **cell_hints;		/* one per limit, then the quota counter */
-	char	   *policy_header;	/* RateLimit-Policy of the enforced limits */
+
+	/*
+	 * RateLimit-Policy of the key's enforced limits followed by the
+	 * owner's ("owner.<name>"): what an admitted request reports, unless
+	 * quotas are reported too.
+	 */
+	char	   *policy_header;
 } AkOwnerLimits;
 
 /*

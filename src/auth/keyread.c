@@ -521,7 +521,8 @@ ak_fill_owner_limits(AkKeyRow *row, Oid nsp, Snapshot snapshot)
 		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "max_concurrency"), &isnull);
 		o->max_concurrency = isnull ? 0 : DatumGetInt32(d);
 		if (o->nenforced > 0)
-			o->policy_header = ak_limits_policy(row->owner_limits, o->nenforced);
+			o->policy_header = ak_limits_policy(row->owner_limits, o->nenforced,
+												AK_OWNER_POLICY_PREFIX);
 	}
 	table_close(rel, AccessShareLock);
 	if (row->has_owner_limits &&
@@ -650,8 +651,11 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 		ak_fill_from_tier(row, need_tier_limits, nsp, snapshot);
 	row->fixed.nenforced = ak_limits_shadow_last(row->limits, row->nlimits);
 	if (row->fixed.nenforced > 0)
-		row->policy_header = ak_limits_policy(row->limits, row->fixed.nenforced);
+		row->policy_header = ak_limits_policy(row->limits, row->fixed.nenforced, NULL);
 	ak_fill_owner_limits(row, nsp, snapshot);
+	if (row->ofixed.policy_header && row->policy_header)
+		row->ofixed.policy_header = psprintf("%s, %s", row->policy_header,
+											 row->ofixed.policy_header);
 	row->fixed.extras = row->has_owner_limits ||
 		row->fixed.quota[AK_DAY] >= 0 || row->fixed.quota[AK_MONTH] >= 0 ||
 		row->fixed.max_uses >= 0 || row->fixed.max_concurrency > 0 ||

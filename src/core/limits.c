@@ -204,6 +204,7 @@ ak_limit_parse_one(JsonbContainer *object, AkLimit *limit, int index,
 		limit->burst = limit->limit;
 	ak_limit_validate(limit, what, index);
 	limit->tag = ak_limit_tag(limit);
+	limit->window_s = ak_limit_window_s(limit);
 }
 
 /* The longest an empty bucket of this limit takes to refill. */
@@ -285,19 +286,19 @@ ak_limits_parse(Jsonb *spec, AkLimit *out, const char *what)
 
 /*
  * The RateLimit-Policy header of a list of limits (doc/apikey.md,
- * "Headers"): "<name>";q=<burst>;w=<seconds to fill>, ...  Computed once
- * per cached key.
+ * "Headers"): "<prefix><name>";q=<burst>;w=<seconds to fill>, ...
+ * Computed once per cached key.
  */
 char *
-ak_limits_policy(const AkLimit *limits, int n)
+ak_limits_policy(const AkLimit *limits, int n, const char *prefix)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)
-		appendStringInfo(&buf, "%s\"%s\";q=" INT64_FORMAT ";w=" INT64_FORMAT,
-						 i > 0 ? ", " : "", limits[i].name, limits[i].burst,
-						 ak_limit_window_s(&limits[i]));
+		appendStringInfo(&buf, "%s\"%s%s\";q=" INT64_FORMAT ";w=" INT64_FORMAT,
+						 i > 0 ? ", " : "", prefix ? prefix : "", limits[i].name,
+						 limits[i].burst, ak_limit_window_s(&limits[i]));
 	return buf.data;
 }
 

@@ -8,6 +8,7 @@
 #ifndef AK_HEADERS_H
 #define AK_HEADERS_H
 
+#include "auth/keyinfo.h"
 #include "core/clock.h"
 #include "limit/gcra.h"
 #include "limit/headerset.h"
@@ -38,8 +39,8 @@ typedef struct AkLimitReport
 	AkLimitOutcome outcome[AK_MAX_REPORTED];
 } AkLimitReport;
 
-/* The reported name of an owner's limits: "owner.<name>". */
-#define AK_OWNER_PREFIX		"owner."
+/* The reported name of an owner's limits: "owner.<name>" (auth/keyinfo.h). */
+#define AK_OWNER_PREFIX		AK_OWNER_POLICY_PREFIX
 
 static inline void
 ak_report_reset(AkLimitReport *r)

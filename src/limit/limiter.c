@@ -234,11 +234,16 @@ ak_step_buckets(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
 					   key->limits, key->nenforced, NULL, key->policy_header,
 					   t->cost, &t->buckets, key->cell_hints))
 		return false;
-	if (unlikely(owner != NULL) && owner->nenforced > 0 &&
-		!ak_debit_step(d, AK_CELL_OWNER_LIMIT, (const uint8 *) owner->id.data,
-					   owner->limits, owner->nenforced, AK_OWNER_PREFIX,
-					   NULL, t->cost, &debited, owner->cell_hints))
-		return false;
+	if (unlikely(owner != NULL) && owner->nenforced > 0)
+	{
+		if (!ak_debit_step(d, AK_CELL_OWNER_LIMIT, (const uint8 *) owner->id.data,
+						   owner->limits, owner->nenforced, AK_OWNER_PREFIX,
+						   NULL, t->cost, &debited, owner->cell_hints))
+			return false;
+		/* both lists, as they were computed once when the key was cached */
+		if (d->report.nlimits == key->nenforced + owner->nenforced)
+			d->report.policy = owner->policy_header;
+	}
 	return true;
 }
 
