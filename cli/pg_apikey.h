@@ -41,6 +41,14 @@
 #include "pqexpbuffer.h"
 
 /* Exit codes (documented in doc/pg_apikey.1) */
+/*
+ * The failed verifications an access event (audit_log action 'denied', as
+ * "a") stands for: the server writes one row per key or address, code and
+ * apikey.denied_audit_window, with their count.
+ */
+#define AK_SQL_DENIED_COUNT \
+	"pg_catalog.sum(coalesce((a.detail->>'count')::pg_catalog.int8, 1))"
+
 #define EXIT_OK			0
 #define EXIT_USAGE		1		/* bad command line or input file */
 #define EXIT_CONNECT	2		/* cannot connect */

@@ -163,7 +163,7 @@ report_quota(PQExpBuffer b, const Report *r)
 	"  pg_catalog.sum(u.quota_exceeded) AS quota_exceeded," \
 	"  pg_catalog.sum(u.denied_auth) AS denied_auth" \
 	REPORT_USAGE_FROM REPORT_USAGE_WHERE " GROUP BY 1)," \
-	" a AS (SELECT a.key_id, a.detail->>'code' AS code, pg_catalog.count(*) AS n" \
+	" a AS (SELECT a.key_id, a.detail->>'code' AS code, " AK_SQL_DENIED_COUNT " AS n" \
 	"  FROM apikey.audit_log AS a CROSS JOIN p" \
 	"  WHERE a.action = 'denied' AND a.key_id IS NOT NULL AND a.at >= p.since" \
 	"   AND (p.owner IS NULL OR a.owner = p.owner) GROUP BY 1, 2)," \
@@ -187,7 +187,7 @@ report_quota(PQExpBuffer b, const Report *r)
 
 /* Failed verifications that named no key (unknown or malformed tokens). */
 #define NO_KEY_SQL REPORT_PERIOD \
-	" SELECT a.detail->>'code' AS code, pg_catalog.count(*) AS failures," \
+	" SELECT a.detail->>'code' AS code, " AK_SQL_DENIED_COUNT " AS failures," \
 	"  pg_catalog.count(DISTINCT a.client_ip) AS addresses," \
 	"  pg_catalog.count(DISTINCT a.detail->>'prefix') AS \"display prefixes tried\"" \
 	" FROM apikey.audit_log AS a CROSS JOIN p" \
@@ -196,7 +196,7 @@ report_quota(PQExpBuffer b, const Report *r)
 
 #define ADDRESSES_SQL REPORT_PERIOD \
 	" SELECT pg_catalog.regexp_replace(a.client_ip::pg_catalog.text, '/(32|128)$', '')" \
-	"   AS address, pg_catalog.count(*) AS failures," \
+	"   AS address, " AK_SQL_DENIED_COUNT " AS failures," \
 	"  pg_catalog.string_agg(DISTINCT a.detail->>'code', ', ') AS codes," \
 	"  pg_catalog.count(DISTINCT a.detail->>'prefix') AS \"display prefixes\"," \
 	"  pg_catalog.to_char(pg_catalog.max(a.at), 'YYYY-MM-DD HH24:MI') AS \"last seen\"" \

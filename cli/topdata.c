@@ -159,15 +159,16 @@ static const char *const frame_sql[TQ_COUNT] = {
 	" FROM h LEFT JOIN apikey.usage_hourly AS u ON u.hour = h.hour",
 
 	/*
-	 * TQ_WORKER: the worker, by backend_type; a role without
+	 * TQ_WORKER: this database's worker, by backend_type (the launcher
+	 * starts one per database with the extension); a role without
 	 * pg_read_all_stats sees its application_name only, and no timings.
 	 */
 	"SELECT a.pid, a.state, a.query,"
-	" pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() - a.state_change), 1),"
-	" a.datname, a.datname IS DISTINCT FROM pg_catalog.current_database()"
+	" pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() - a.state_change), 1)"
 	" FROM pg_catalog.pg_stat_activity AS a"
-	" WHERE a.backend_type = 'apikey worker'"
-	"  OR (a.backend_type IS NULL AND a.application_name = 'apikey worker')",
+	" WHERE a.datname = pg_catalog.current_database()"
+	"  AND (a.backend_type = 'apikey worker'"
+	"   OR (a.backend_type IS NULL AND a.application_name = 'apikey worker'))",
 
 	/* TQ_TRAFFIC: top keys by requests this hour */
 	HOUR_CTE "SELECT k.prefix, u.requests, k.owner,"
@@ -224,13 +225,13 @@ static const char *const frame_sql[TQ_COUNT] = {
 	"  mu::pg_catalog.numeric / nullif(mq, 0)) DESC NULLS LAST, prefix LIMIT 20",
 
 	/* TQ_CODES: failed verifications of the last minute, by code */
-	"SELECT a.detail->>'code', pg_catalog.count(*)"
+	"SELECT a.detail->>'code', " AK_SQL_DENIED_COUNT
 	" FROM apikey.audit_log AS a"
 	" WHERE a.action = 'denied' AND a.at > pg_catalog.now() - '1 minute'::pg_catalog.interval"
 	" GROUP BY 1 ORDER BY 2 DESC, 1",
 
 	/* TQ_ADDRESSES: the addresses behind them, last 5 minutes */
-	"SELECT pg_catalog.regexp_replace(a.client_ip::pg_catalog.text, '/(32|128)$', '') AS address, pg_catalog.count(*) AS denied,"
+	"SELECT pg_catalog.regexp_replace(a.client_ip::pg_catalog.text, '/(32|128)$', '') AS address, " AK_SQL_DENIED_COUNT " AS denied,"
 	" pg_catalog.count(DISTINCT a.detail->>'prefix') AS prefixes,"
 	" pg_catalog.string_agg(DISTINCT a.detail->>'code', ',') AS codes"
 	" FROM apikey.audit_log AS a"

@@ -223,17 +223,8 @@ worker_line(Screen *scr, const TopData *d)
 	int			n = 0;
 
 	if (PQntuples(res) == 0)
-		items[n++] = item("not running: nothing writes usage_hourly or audit_log");
-	else if (strcmp(PQgetvalue(res, 0, 5), "t") == 0)
-	{
-		char	   *text = psprintf("writes to database \"%s\" (apikey.database), not to this "
-									"one: usage and audit_log here stay as they are",
-									PQgetvalue(res, 0, 4));
-
-		screen_words(scr, "worker", text);
-		pg_free(text);
-		return;
-	}
+		items[n++] = item("not running in this database: usage and audit_log here are "
+						  "not written");
 	else if (PQgetisnull(res, 0, 1))
 	{
 		char	   *text = psprintf("pid %s (its last flush is shown to members of "

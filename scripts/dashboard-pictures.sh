@@ -20,7 +20,7 @@ ak_build_install "$here"
 work=$(ak_pg_workdir)
 port=${AK_TEST_PORT:-55432}
 trap 'ak_cluster_stop "$work/pg"; rm -rf "$work"' EXIT
-ak_cluster_start "$work/pg" "$port" "apikey.database = 'postgres'" "apikey.flush_interval = '200ms'"
+ak_cluster_start "$work/pg" "$port" "apikey.denied_audit_window = '1s'" "apikey.flush_interval = '200ms'"
 
 export PGHOST=$work/pg PGPORT=$port PGDATABASE=postgres PGUSER=postgres
 bin=$(ak_bindir)

@@ -111,11 +111,12 @@ fi
 # reads the TLS client certificate from, includes OpenSSL's and GSSAPI's
 # headers; apikey links OpenSSL's libcrypto, as the server does.  openssl:
 # the certificate tests make their own CA and certificates.  libio-pty-perl:
-# pg_apikey top's test drives it on a terminal.
+# pg_apikey top's test drives it on a terminal.  python3-psycopg2: the
+# example of an application outside PostgREST (doc/apps.md) runs in a test.
 ak_packages() {
     echo "make gcc libc6-dev binutils python3 libsodium-dev libssl-dev libkrb5-dev openssl \
 postgresql-$AK_PG_MAJOR postgresql-server-dev-$AK_PG_MAJOR postgresql-$AK_PG_MAJOR-pgtap \
-libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libio-pty-perl"
+libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libio-pty-perl python3-psycopg2"
 }
 
 # Runs a command with its output in LOG, printing a line every 15 s while

@@ -26,6 +26,7 @@
 #include "core/guc.h"
 #include "core/secretsource.h"
 #include "core/tokenpath.h"
+#include "limit/blocklist.h"
 #include "limit/cells.h"
 #include "limit/named.h"
 #include "limit/persist.h"
@@ -68,6 +69,7 @@ ak_shmem_request(void)
 	ak_events_request();
 	ak_launcher_request();
 	ak_nonces_request();
+	RequestAddinShmemSpace(ak_blocklist_shmem_size());
 }
 
 static void
@@ -89,6 +91,7 @@ ak_shmem_startup(void)
 	ak_events_attach();
 	ak_launcher_shmem_init();
 	ak_nonces_persist_start(ak_nonces_attach());
+	ak_blocklist_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

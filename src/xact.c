@@ -21,12 +21,15 @@
  *	  6. token path (core/tokenpath.c): at abort, messages go back to being
  *		 logged with their statement;
  *	  7. launcher (worker/launcher.c): at commit, a CREATE EXTENSION asks
- *		 for a worker in this database.
+ *		 for a worker in this database;
+ *	  8. address blocks (limit/blocklist.c): at commit of a transaction
+ *		 that changed them, every backend is told to read them again.
  *
  *	  The steps are independent; the order is fixed so that it is the same
  *	  in every backend and can be reasoned about.  At the end of a
  *	  subtransaction: keys (evicted at abort), refunds (at abort; moved to
- *	  the parent at commit), token path (at abort).
+ *	  the parent at commit), token path (at abort), address blocks (read
+ *	  again at abort).
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +39,7 @@
 #include "auth/identity.h"
 #include "auth/keycache.h"
 #include "core/tokenpath.h"
+#include "limit/blocklist.h"
 #include "limit/held.h"
 #include "limit/refund.h"
 #include "usage/record.h"
@@ -52,6 +56,7 @@ ak_xact_callback(XactEvent event, void *arg)
 	ak_identity_at_xact_end(event);
 	ak_tokenpath_at_xact_end(event);
 	ak_launcher_at_xact_end(event);
+	ak_blocklist_at_xact_end(event);
 }
 
 static void
@@ -61,6 +66,7 @@ ak_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	ak_keycache_at_subxact_end(event);
 	ak_refund_at_subxact_end(event, mySubid, parentSubid);
 	ak_tokenpath_at_subxact_end(event);
+	ak_blocklist_at_subxact_end(event);
 }
 
 void

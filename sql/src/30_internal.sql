@@ -18,13 +18,14 @@ COMMENT ON FUNCTION apikey._check_rate_limits(jsonb) IS
 -- (ak_key_status_at in src/auth/verify.c).
 CREATE FUNCTION apikey._key_status(revoked_at timestamptz,
                                    expires_at timestamptz,
-                                   rotated_to uuid)
+                                   rotated_to uuid,
+                                   disabled_at timestamptz)
 RETURNS text
 LANGUAGE c VOLATILE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'apikey_key_status';
 
-COMMENT ON FUNCTION apikey._key_status(timestamptz, timestamptz, uuid) IS
-'active, rotating (old key within its rotation grace), revoked or expired';
+COMMENT ON FUNCTION apikey._key_status(timestamptz, timestamptz, uuid, timestamptz) IS
+'active, rotating (old key within its rotation grace), disabled, revoked or expired';
 
 -- Latency histograms (usage_hourly.latency_hist) and their sums.
 CREATE FUNCTION apikey._hist_add(a bigint[], b bigint[])
@@ -168,7 +169,9 @@ CREATE FUNCTION apikey._stats(
     OUT quota_counters       bigint,
     OUT cooldowns            bigint,
     OUT shared_memory_used   bigint,
-    OUT shared_memory_budget bigint)
+    OUT shared_memory_budget bigint,
+    OUT shadow_limited_total bigint,
+    OUT anonymous_total      bigint)
 RETURNS record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'apikey_stats';

@@ -11,11 +11,15 @@ CREATE TABLE apikey.tiers (
     monthly_quota   bigint CHECK (monthly_quota OPERATOR(pg_catalog.>=) 0),
     max_concurrency integer CHECK (max_concurrency OPERATOR(pg_catalog.>) 0),
     price_per_1k    numeric NOT NULL DEFAULT 0
-                    CHECK (price_per_1k OPERATOR(pg_catalog.>=) 0)
+                    CHECK (price_per_1k OPERATOR(pg_catalog.>=) 0),
+    priority        smallint NOT NULL DEFAULT 1
+                    CHECK (priority OPERATOR(pg_catalog.>=) 0 AND priority OPERATOR(pg_catalog.<=) 3)
 );
 
 COMMENT ON TABLE apikey.tiers IS
 'Plans: the rate limits, quotas and price a key gets unless it has its own';
+COMMENT ON COLUMN apikey.tiers.priority IS
+'0 (shed first) to 3 (shed last) under apikey.max_inflight; see apikey.inflight_reserve';
 
 INSERT INTO apikey.tiers (name, rate_limits) VALUES
     ('free',       '[{"name": "default", "limit": 10,   "period": "1 second", "burst": 100}]'),
@@ -63,7 +67,14 @@ CREATE TABLE apikey.keys (
     rotated_to      uuid CONSTRAINT keys_rotated_to_fkey
                     REFERENCES apikey.keys (id) ON DELETE SET NULL,
     jwt_role        text,
-    lineage         uuid NOT NULL
+    lineage         uuid NOT NULL,
+    disabled_at     timestamptz,
+    disable_reason  text,
+    disabled_by_admin boolean NOT NULL DEFAULT false,
+    max_uses        bigint CHECK (max_uses OPERATOR(pg_catalog.>=) 1),
+    priority        smallint
+                    CHECK (priority OPERATOR(pg_catalog.>=) 0 AND priority OPERATOR(pg_catalog.<=) 3),
+    expiry_warned_for timestamptz
 ) WITH (fillfactor = 90);  -- room for the worker's HOT updates of last_used_at
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
@@ -84,25 +95,36 @@ COMMENT ON COLUMN apikey.keys.jwt_role IS
 'Role claim of tokens minted by exchange(); only apikey_admin members can set it';
 COMMENT ON COLUMN apikey.keys.lineage IS
 'The rotation chain: the id of its first key, copied by rotate(); the chain shares one set of rate limits, concurrency and quota counters';
+COMMENT ON COLUMN apikey.keys.disabled_at IS
+'Set by disable(), cleared by enable(): the key answers DISABLED (403) meanwhile';
+COMMENT ON COLUMN apikey.keys.max_uses IS
+'Admitted check() requests the key may make in all; then USAGE_EXCEEDED (403)';
+COMMENT ON COLUMN apikey.keys.priority IS
+'0 (shed first) to 3 (shed last) under apikey.max_inflight; NULL means the tier''s';
+COMMENT ON COLUMN apikey.keys.expiry_warned_for IS
+'The expires_at the worker last warned about (apikey.expiry_warning)';
 
 -- A change to a key reaches every backend's verification cache at commit.
 CREATE TRIGGER keys_invalidate_insert
     AFTER INSERT ON apikey.keys
     FOR EACH ROW EXECUTE FUNCTION apikey._invalidate();
 
--- last_used_at changes with use; it is not cached.
+-- last_used_at and expiry_warned_for change behind the keys' backs (the
+-- worker); they are not cached.
 CREATE TRIGGER keys_invalidate_update
     AFTER UPDATE ON apikey.keys
     FOR EACH ROW
     WHEN ((OLD.key_hash, OLD.prefix, OLD.owner, OLD.org, OLD.name, OLD.scopes,
            OLD.tier, OLD.rate_limits, OLD.daily_quota, OLD.monthly_quota,
            OLD.max_concurrency, OLD.allowed_ips, OLD.metadata, OLD.expires_at,
-           OLD.revoked_at, OLD.rotated_to)
+           OLD.revoked_at, OLD.rotated_to, OLD.disabled_at, OLD.max_uses,
+           OLD.priority)
           IS DISTINCT FROM
           (NEW.key_hash, NEW.prefix, NEW.owner, NEW.org, NEW.name, NEW.scopes,
            NEW.tier, NEW.rate_limits, NEW.daily_quota, NEW.monthly_quota,
            NEW.max_concurrency, NEW.allowed_ips, NEW.metadata, NEW.expires_at,
-           NEW.revoked_at, NEW.rotated_to))
+           NEW.revoked_at, NEW.rotated_to, NEW.disabled_at, NEW.max_uses,
+           NEW.priority))
     EXECUTE FUNCTION apikey._invalidate();
 
 CREATE TRIGGER keys_invalidate_delete
@@ -132,11 +154,15 @@ CREATE POLICY keys_owner ON apikey.keys TO PUBLIC
 GRANT SELECT (id, prefix, owner, org, name, scopes, tier, rate_limits,
               daily_quota, monthly_quota, max_concurrency, allowed_ips,
               metadata, created_at, expires_at, revoked_at, revoke_reason,
-              last_used_at, rotated_from, rotated_to, jwt_role, lineage)
+              last_used_at, rotated_from, rotated_to, jwt_role, lineage,
+              disabled_at, disable_reason, disabled_by_admin, max_uses, priority,
+              expiry_warned_for)
     ON apikey.keys TO PUBLIC;
 
 -- Quota counts, per key lineage (a key and the keys rotated from it, or to
--- it, count together): written by the worker from shared memory,
+-- it, count together), per owner with limits (subject: owner_limits.id) and
+-- per key with max_uses (subject: its id with the uuid version nibble 0xF,
+-- day 'infinity'-like 9999-12-31): written by the worker from shared memory,
 -- read back when a counter returns to it.  Nobody else writes them, and
 -- nobody can lock them (no UPDATE, no REFERENCES): the worker never waits.
 CREATE TABLE apikey.quota_counters (
@@ -148,7 +174,7 @@ CREATE TABLE apikey.quota_counters (
 ) WITH (fillfactor = 70);  -- room for the worker's HOT updates
 
 COMMENT ON TABLE apikey.quota_counters IS
-'Daily and monthly quota counts per key, as of the worker''s last flush; apikey.key_list shows them live';
+'Daily and monthly quota counts per key lineage and per owner, and uses of keys with max_uses, as of the worker''s last flush; apikey.key_list shows a key''s live';
 
 ALTER TABLE apikey.quota_counters ENABLE ROW LEVEL SECURITY;
 ALTER TABLE apikey.quota_counters FORCE ROW LEVEL SECURITY;
@@ -165,8 +191,9 @@ SELECT k.id, k.prefix, k.owner, k.org, k.name, k.scopes, k.tier,
        k.revoke_reason, k.last_used_at, k.rotated_from, k.rotated_to,
        k.jwt_role, q.day_used AS daily_usage, q.day AS usage_day,
        q.month_used AS monthly_usage, q.month AS usage_month,
-       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to) AS status,
-       k.lineage
+       apikey._key_status(k.revoked_at, k.expires_at, k.rotated_to, k.disabled_at) AS status,
+       k.lineage, k.disabled_at, k.disable_reason, k.disabled_by_admin, k.max_uses,
+       k.priority, k.expiry_warned_for
   FROM apikey.keys AS k
   LEFT JOIN LATERAL apikey._quota_counts(k.id) AS q ON true;
 
@@ -183,7 +210,8 @@ CREATE TABLE apikey.audit_log (
                         'issued', 'updated', 'rotated', 'revoked', 'expired',
                         'denied', 'quota_alert', 'signing_secret_read',
                         'certificate_registered', 'certificate_revoked',
-                        'leak_reported', 'refresh_reuse'])),
+                        'leak_reported', 'refresh_reuse', 'disabled', 'enabled',
+                        'owner_limits', 'blocked', 'unblocked', 'expiry_warning'])),
     key_id          uuid,
     owner           text,
     actor           text,

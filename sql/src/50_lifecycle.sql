@@ -16,13 +16,14 @@ CREATE FUNCTION apikey.issue(
     metadata    jsonb       DEFAULT '{}',
     prefix      text        DEFAULT 'ak_live',
     org         text        DEFAULT NULL,
-    rate_limits jsonb       DEFAULT NULL)
+    rate_limits jsonb       DEFAULT NULL,
+    max_uses    bigint      DEFAULT NULL)
 RETURNS TABLE (key_id uuid, token text, display_prefix text)
 LANGUAGE c VOLATILE ROWS 1
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'apikey_issue';
 
-COMMENT ON FUNCTION apikey.issue(text, text, text[], text, timestamptz, cidr[], jsonb, text, text, jsonb) IS
+COMMENT ON FUNCTION apikey.issue(text, text, text[], text, timestamptz, cidr[], jsonb, text, text, jsonb, bigint) IS
 'Issues a key; the token is returned once and only its digest is stored';
 
 CREATE FUNCTION apikey.rotate(
@@ -57,7 +58,28 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'apikey_update';
 
 COMMENT ON FUNCTION apikey.update(uuid, jsonb) IS
-'Changes name, scopes, expires_at, allowed_ips, metadata (owners) and tier, rate_limits, quotas, max_concurrency, jwt_role (admins)';
+'Changes name, scopes, expires_at, allowed_ips, metadata (owners) and tier, rate_limits, quotas, max_concurrency, jwt_role, max_uses, priority (admins)';
+
+-- A key paused and resumed: it answers DISABLED (403) in between.
+CREATE FUNCTION apikey.disable(
+    key_id  uuid,
+    reason  text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_disable';
+
+COMMENT ON FUNCTION apikey.disable(uuid, text) IS
+'Pauses a key in every backend: it answers DISABLED (403) until enable(); false if it was not active';
+
+CREATE FUNCTION apikey.enable(key_id uuid)
+RETURNS boolean
+LANGUAGE c VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_enable';
+
+COMMENT ON FUNCTION apikey.enable(uuid) IS
+'Resumes a key paused by disable(); false if it was not disabled.  A key an admin disabled only an admin enables';
 
 -- The bulk forms call the single ones, as the caller (SECURITY INVOKER):
 -- the same owner checks and the same audit rows, all in the caller's
@@ -89,11 +111,11 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         SELECT min(k) INTO unknown FROM jsonb_object_keys(spec) AS k
-         WHERE k <> ALL ('{owner,name,scopes,tier,expires_at,allowed_ips,metadata,prefix,org,rate_limits}');
+         WHERE k <> ALL ('{owner,name,scopes,tier,expires_at,allowed_ips,metadata,prefix,org,rate_limits,max_uses}');
         IF unknown IS NOT NULL THEN
             RAISE EXCEPTION 'unknown key "%" in element % of specs', unknown, n
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'The keys are issue()''s arguments: owner, name, scopes, tier, expires_at, allowed_ips, metadata, prefix, org, rate_limits.';
+                      HINT = 'The keys are issue()''s arguments: owner, name, scopes, tier, expires_at, allowed_ips, metadata, prefix, org, rate_limits, max_uses.';
         END IF;
         BEGIN
             RETURN QUERY
@@ -110,7 +132,8 @@ BEGIN
                        metadata    => coalesce(nullif(spec->'metadata', 'null'), '{}'),
                        prefix      => coalesce(spec->>'prefix', 'ak_live'),
                        org         => spec->>'org',
-                       rate_limits => nullif(spec->'rate_limits', 'null')) AS i;
+                       rate_limits => nullif(spec->'rate_limits', 'null'),
+                       max_uses    => (spec->>'max_uses')::bigint) AS i;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                     detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;

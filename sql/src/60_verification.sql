@@ -14,19 +14,44 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'apikey_verify_0_2';
 
 COMMENT ON FUNCTION apikey.verify(text, text, text) IS
-'VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, BLOCKED, IP_NOT_ALLOWED or INSUFFICIENT_SCOPE; never raises for a bad token';
+'VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, DISABLED, BLOCKED, IP_NOT_ALLOWED or INSUFFICIENT_SCOPE; never raises for a bad token';
 
 CREATE FUNCTION apikey.check(
     token     text,
     scope     text    DEFAULT NULL,
     client_ip text    DEFAULT NULL,
-    cost      integer DEFAULT 1)
+    cost      integer DEFAULT 1,
+    endpoint  text    DEFAULT NULL,
+    method    text    DEFAULT NULL)
 RETURNS apikey.check_result
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'apikey_check_0_2';
 
-COMMENT ON FUNCTION apikey.check(text, text, text, integer) IS
-'verify, abuse cooldown, per-address limit, in-flight and concurrency limits, then the key''s rate limits; with HTTP status and headers';
+COMMENT ON FUNCTION apikey.check(text, text, text, integer, text, text) IS
+'verify, address blocks and abuse cooldown, per-address limit, in-flight and concurrency limits, quotas, then the key''s and its owner''s rate limits; with HTTP status and headers.  cost 0 looks without taking anything; an endpoint opens a request that finish() closes';
+
+-- An application's request, opened by check(..., endpoint => ...), is
+-- closed with its real status and duration.
+CREATE FUNCTION apikey.finish(
+    status  integer,
+    latency interval DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'apikey_finish';
+
+COMMENT ON FUNCTION apikey.finish(integer, interval) IS
+'Closes the request check(..., endpoint => ...) opened in this session: its HTTP status and latency go to usage and its access event; false if none is open';
+
+-- Anyone holding a token may see the limits of its key, as verify()
+-- tells them its scopes.
+CREATE FUNCTION apikey.limits(token text)
+RETURNS TABLE (name text, kind text, applies_to text, limit_value bigint,
+               remaining bigint, reset_at timestamptz, shadow boolean)
+LANGUAGE c VOLATILE ROWS 8
+AS 'MODULE_PATHNAME', 'apikey_limits';
+
+COMMENT ON FUNCTION apikey.limits(text) IS
+'Every limit of the key a token names, its owner''s included, as it stands now: rate limits, quotas, concurrency, uses; no rows if the token does not verify';
 
 CREATE FUNCTION apikey.consume(
     key_id             uuid,
@@ -37,7 +62,7 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'apikey_consume';
 
 COMMENT ON FUNCTION apikey.consume(uuid, integer, boolean) IS
-'Debits cost from every rate limit of a key, all or none';
+'Debits cost from the quotas and rate limits of a key and its owner, all or none';
 
 CREATE FUNCTION apikey.throttle(
     bucket text,

@@ -9,16 +9,19 @@ CREATE TABLE apikey.scope_map (
     scope         text    CHECK (scope OPERATOR(pg_catalog.<>) ''),
     priority      integer NOT NULL DEFAULT 0,
     require_signature boolean NOT NULL DEFAULT false,
+    public        boolean NOT NULL DEFAULT false,
     PRIMARY KEY (method, path_pattern),
-    -- a row says something: a scope, a signature, or both
+    -- a row says something: a scope, a signature, that it is public
     CONSTRAINT scope_map_requires_something
-        CHECK (scope IS NOT NULL OR require_signature)
+        CHECK (scope IS NOT NULL OR require_signature OR public)
 );
 
 COMMENT ON TABLE apikey.scope_map IS
-'The scope check_request() requires, and whether the request must be signed: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires neither';
+'What check_request() requires -- a scope, a signature, or nothing on a public endpoint: the matching row (method or *, LIKE pattern on request.path) with the highest priority, then the longest pattern; no match requires nothing';
 COMMENT ON COLUMN apikey.scope_map.require_signature IS
 'Requests must carry an HMAC signature of the key''s signing secret (doc/authentication.md)';
+COMMENT ON COLUMN apikey.scope_map.public IS
+'No key needed: a request without one is anonymous, limited per client address; a key sent is checked as usual';
 
 -- every backend re-reads the map once the change commits
 CREATE TRIGGER scope_map_changed

@@ -59,7 +59,7 @@ ak_return_new_key(FunctionCallInfo fcinfo, AkNewKey *key, bool rotated)
 
 /*
  * apikey.issue(owner, name, scopes, tier, expires_at, allowed_ips, metadata,
- *				prefix, org, rate_limits)
+ *				prefix, org, rate_limits, max_uses)
  *	  RETURNS TABLE(key_id uuid, token text, display_prefix text)
  */
 Datum
@@ -67,6 +67,7 @@ apikey_issue(PG_FUNCTION_ARGS)
 {
 	AkIssueArgs a;
 	AkNewKey	key;
+	int64		max_uses;
 
 	AK_REQUIRE_PRELOAD();
 	InitMaterializedSRF(fcinfo, 0);
@@ -81,6 +82,8 @@ apikey_issue(PG_FUNCTION_ARGS)
 	a.prefix = AK_ARG_TEXT(7);
 	a.org = AK_ARG_TEXT(8);
 	a.rate_limits = AK_ARG_JSONB(9);
+	max_uses = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT64(10);
+	a.max_uses = PG_ARGISNULL(10) ? NULL : &max_uses;
 
 	ak_key_issue(&a, &key);
 	ak_return_new_key(fcinfo, &key, false);

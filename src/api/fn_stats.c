@@ -28,6 +28,20 @@ PG_FUNCTION_INFO_V1(apikey_bucket_use);
 /* The columns after the counters: what fills shared memory. */
 #define AK_MEMORY_COLUMNS	8
 
+/* Token buckets of keys: their own limits' and their owners'. */
+static int64
+ak_key_buckets(void)
+{
+	return ak_cells_count(AK_CELL_KEY_LIMIT) + ak_cells_count(AK_CELL_OWNER_LIMIT);
+}
+
+/* Token buckets of client addresses: address_rate_limit's, anonymous tier's. */
+static int64
+ak_address_buckets(void)
+{
+	return ak_cells_count(AK_CELL_IP) + ak_cells_count(AK_CELL_ANON_LIMIT);
+}
+
 Datum
 apikey_stats(PG_FUNCTION_ARGS)
 {
@@ -36,8 +50,8 @@ apikey_stats(PG_FUNCTION_ARGS)
 		AK_BLOCKED, AK_OVERLOADED, AK_CACHE_HITS, AK_CACHE_MISSES,
 	};
 	TupleDesc	desc;
-	Datum		values[lengthof(columns) + 3 + AK_MEMORY_COLUMNS];
-	bool		nulls[lengthof(columns) + 3 + AK_MEMORY_COLUMNS] = {false};
+	Datum		values[lengthof(columns) + 3 + AK_MEMORY_COLUMNS + 2];
+	bool		nulls[lengthof(columns) + 3 + AK_MEMORY_COLUMNS + 2] = {false};
 	int			n = 0;
 	int64		in_use = 0;
 	int64		capacity = 0;
@@ -52,8 +66,8 @@ apikey_stats(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum(in_use);
 	values[n++] = Int64GetDatum(capacity);
 	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_EVENTS_DROPPED));
-	values[n++] = Int64GetDatum(ak_cells_count(AK_CELL_KEY_LIMIT));
-	values[n++] = Int64GetDatum(ak_cells_count(AK_CELL_IP));
+	values[n++] = Int64GetDatum(ak_key_buckets());
+	values[n++] = Int64GetDatum(ak_address_buckets());
 	values[n++] = Int64GetDatum(ak_cells_count(AK_CELL_NAMED));
 	values[n++] = Int64GetDatum(ak_cells_count(AK_CELL_CONCURRENCY));
 	values[n++] = Int64GetDatum(ak_quota_counters_count());
@@ -61,6 +75,8 @@ apikey_stats(PG_FUNCTION_ARGS)
 								ak_cells_count(AK_CELL_ABUSE_PREFIX));
 	values[n++] = Int64GetDatum(area.total);
 	values[n++] = Int64GetDatum(area.budget);
+	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_SHADOW_LIMITED));
+	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_ANONYMOUS));
 	Assert(n == desc->natts);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
@@ -116,11 +132,11 @@ apikey_bucket_use(PG_FUNCTION_ARGS)
 	rows.store = rsinfo->setResult;
 	rows.desc = rsinfo->setDesc;
 	ak_bucket_use_row(rows.store, rows.desc, "key", InvalidOid, InvalidOid,
-					  ak_cells_count(AK_CELL_KEY_LIMIT));
+					  ak_key_buckets());
 	ak_bucket_use_row(rows.store, rows.desc, "concurrency", InvalidOid, InvalidOid,
 					  ak_cells_count(AK_CELL_CONCURRENCY));
 	ak_bucket_use_row(rows.store, rows.desc, "address", InvalidOid, InvalidOid,
-					  ak_cells_count(AK_CELL_IP));
+					  ak_address_buckets());
 	ak_bucket_use_row(rows.store, rows.desc, "cooldown", InvalidOid, InvalidOid,
 					  ak_cells_count(AK_CELL_ABUSE_IP) + ak_cells_count(AK_CELL_ABUSE_PREFIX));
 	ak_bucket_use_row(rows.store, rows.desc, "quota", InvalidOid, InvalidOid,

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * fn_triggers.c
- *	  The extension's trigger functions: cache invalidation of keys and
- *	  tiers, the append-only guard of the audit log, and the scope map's
- *	  invalidation.
+ *	  The extension's trigger functions: cache invalidation of keys, tiers
+ *	  and owner limits, the append-only guard of the audit log, and the
+ *	  invalidation of the scope map and the address blocks.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "lifecycle/audit.h"
 #include "limit/named.h"
+#include "limit/blocklist.h"
 #include "postgrest/scopemap.h"
 #include "utils/rel.h"
 
@@ -22,6 +23,7 @@ PG_FUNCTION_INFO_V1(apikey_invalidate_trigger);
 PG_FUNCTION_INFO_V1(apikey_audit_guard);
 PG_FUNCTION_INFO_V1(apikey_scope_map_changed);
 PG_FUNCTION_INFO_V1(apikey_shared_throttles_changed);
+PG_FUNCTION_INFO_V1(apikey_blocks_changed);
 
 static TriggerData *
 ak_trigger_data(FunctionCallInfo fcinfo, const char *name)
@@ -53,8 +55,8 @@ ak_note_key_row(Relation rel, HeapTuple tuple)
 
 /*
  * apikey._invalidate() trigger.  For each row of apikey.keys it records the
- * digest(s) of the changed key; fired per statement (on apikey.tiers, or
- * TRUNCATE of apikey.keys) it empties every cache.
+ * digest(s) of the changed key; fired per statement (on apikey.tiers and
+ * apikey.owner_limits, or TRUNCATE of apikey.keys) it empties every cache.
  */
 Datum
 apikey_invalidate_trigger(PG_FUNCTION_ARGS)
@@ -120,5 +122,19 @@ apikey_shared_throttles_changed(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = ak_trigger_data(fcinfo, "_shared_throttles_changed");
 
 	ak_named_shared_changed(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * apikey._blocks_changed() trigger: every backend reads the address blocks
+ * again once the change commits (this one at once).
+ */
+Datum
+apikey_blocks_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = ak_trigger_data(fcinfo, "_blocks_changed");
+
+	if (ak_preloaded)
+		ak_blocklist_changed(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }

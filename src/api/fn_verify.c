@@ -64,7 +64,7 @@ ak_verify(FunctionCallInfo fcinfo, inet *client_ip)
 	AK_TOKEN_PATH_BEGIN();
 	code = ak_verify_request(ak_token_arg(fcinfo, 0),
 							 PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
-							 client_ip, ak_now_us(), &key, &blocked_until);
+							 client_ip, ak_now_us(), &key, &blocked_until, NULL);
 	AK_TOKEN_PATH_END();
 
 	memset(nulls, true, sizeof(nulls));
@@ -127,7 +127,8 @@ apikey_current_key_id(PG_FUNCTION_ARGS)
 }
 
 /*
- * apikey._key_status(revoked_at, expires_at, rotated_to) RETURNS text:
+ * apikey._key_status(revoked_at, expires_at, rotated_to, disabled_at)
+ *	  RETURNS text:
  * the status apikey.key_list shows, by the rule and the clock verification
  * uses (auth/verify.c).  It needs no shared memory: it works, as the view
  * does, where the library was not preloaded.
@@ -139,6 +140,7 @@ apikey_key_status(PG_FUNCTION_ARGS)
 	TimestampTz expires_at = PG_ARGISNULL(1) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(1);
 	AkKeyStatus status;
 
-	status = ak_key_status_at(revoked_at, expires_at, !PG_ARGISNULL(2), ak_now_us());
+	status = ak_key_status_at(revoked_at, expires_at, !PG_ARGISNULL(2),
+							  !PG_ARGISNULL(3), ak_now_us());
 	PG_RETURN_TEXT_P(cstring_to_text(ak_key_status_names[status]));
 }

@@ -171,10 +171,12 @@ ak_certificate_verify(const uint8 *fingerprint, int64 now_us, AkCertificate *out
 
 /*
  * The rate limits a certificate's requests are debited from: those of its
- * tier (*policy: their RateLimit-Policy, or NULL for none).
+ * tier, the shadow ones last (*nenforced: how many are not; *policy: their
+ * RateLimit-Policy, or NULL for none).
  */
 int
-ak_certificate_limits(const AkCertificate *cert, AkLimit *limits, char **policy)
+ak_certificate_limits(const AkCertificate *cert, AkLimit *limits, int *nenforced,
+					  char **policy)
 {
 	Relation	rel = table_open(ak_cert_relation("tiers"), AccessShareLock);
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -200,7 +202,8 @@ ak_certificate_limits(const AkCertificate *cert, AkLimit *limits, char **policy)
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
-	*policy = n > 0 ? ak_limits_policy(limits, n) : NULL;
+	*nenforced = ak_limits_shadow_last(limits, n);
+	*policy = *nenforced > 0 ? ak_limits_policy(limits, *nenforced, NULL) : NULL;
 	return n;
 }
 

@@ -39,7 +39,7 @@ typedef struct AkCertificate
 extern AkCode ak_certificate_verify(const uint8 *fingerprint, int64 now_us,
 									AkCertificate *out);
 extern int	ak_certificate_limits(const AkCertificate *cert, AkLimit *limits,
-								  char **policy);
+								  int *nenforced, char **policy);
 extern void ak_certificate_display(const uint8 *fingerprint, char *out);
 extern void ak_certificate_denied(AkCode code, const uint8 *fingerprint,
 								  inet *client_ip);

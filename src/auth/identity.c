@@ -139,6 +139,25 @@ ak_current_actor(AkActor *actor)
 		actor->key_id = ak_identity_id;
 }
 
+/*
+ * The actor as one name, for a created_by column: the key check_request()
+ * verified ("key:" and its id), else the subject of a request PostgREST
+ * runs ("sub:" and the claim), else the current role.  The audit row of the
+ * same change has the whole actor.
+ */
+char *
+ak_actor_name(void)
+{
+	const char *sub;
+
+	if (ak_identity_valid && ak_identity_is_key && ak_identity_stored)
+		return psprintf("key:%s", DatumGetCString(DirectFunctionCall1(uuid_out,
+																	   UUIDPGetDatum(&ak_identity_id))));
+	if (ak_request_trusted() && (sub = ak_jwt_subject()) != NULL)
+		return psprintf("sub:%s", sub);
+	return GetUserNameFromId(GetOuterUserId(), false);
+}
+
 /* Whether the caller acts for owner (current_owner() = owner). */
 bool
 ak_caller_owns(text *owner)

@@ -26,6 +26,7 @@ typedef struct AkActor
 extern bool ak_caller_is_admin(void);
 extern text *ak_current_owner(void);
 extern void ak_current_actor(AkActor *actor);
+extern char *ak_actor_name(void);
 extern bool ak_caller_owns(text *owner);
 extern void ak_require_owner_or_admin(text *owner, const char *what);
 extern bool ak_key_visible(const AkKeyInfo *key);

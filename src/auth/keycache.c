@@ -153,6 +153,8 @@ ak_cache_reset(void)
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ak_cached_keys = 0;
 	ak_cached_misses = 0;
+	/* every change to apikey.owner_limits empties the cache: read it again */
+	ak_keyread_forget_owners();
 }
 
 static void

@@ -23,6 +23,35 @@
 #define AK_MAX_SCOPES		64
 #define AK_MAX_ALLOWED_IPS	64
 
+/* The names of an owner's limits in the headers: "owner.<name>". */
+#define AK_OWNER_POLICY_PREFIX	"owner."
+
+/* Priorities of keys and tiers under apikey.max_inflight: 0 is shed first. */
+#define AK_MIN_PRIORITY		0
+#define AK_MAX_PRIORITY		3
+
+/*
+ * The limits every key of an owner shares (apikey.owner_limits), read with
+ * the key and packed in its chunk.  Their cells' subject is id.
+ */
+typedef struct AkOwnerLimits
+{
+	pg_uuid_t	id;
+	int			nlimits;		/* enforced ones first, then shadow ones */
+	int			nenforced;
+	AkLimit    *limits;
+	int64		quota[AK_NUM_PERIODS];	/* daily, monthly; -1: none */
+	int32		max_concurrency;	/* 0: none */
+	void	  **cell_hints;		/* one per limit, then the quota counter */
+
+	/*
+	 * RateLimit-Policy of the key's enforced limits followed by the
+	 * owner's ("owner.<name>"): what an admitted request reports, unless
+	 * quotas are reported too.
+	 */
+	char	   *policy_header;
+} AkOwnerLimits;
+
 /*
  * A key, packed into one allocation (keyread.c).  Varlena fields point into
  * the same chunk so they can be handed to heap_form_tuple as they are.  The
@@ -41,11 +70,24 @@ typedef struct AkKeyInfo
 	int16		nallowed;		/* 0: no allowlist */
 	int32		max_concurrency;	/* 0: none */
 	int			nlimits;		/* effective limits: the key's own, else its tier's */
+	int			nenforced;		/* limits[nenforced..] are shadow limits */
 	AkLimit    *limits;
+	bool		disabled;		/* paused by disable() */
+
+	/*
+	 * Whether the key has any limit beyond its buckets -- quotas, uses, a
+	 * concurrency limit, shadow limits, owner limits: without, check()
+	 * skips every step of theirs at once.
+	 */
+	bool		extras;
+	int16		priority;		/* the key's, else its tier's */
+	int64		max_uses;		/* -1: none */
+	const AkOwnerLimits *owner_limits;	/* NULL: its owner has none */
 
 	/*
 	 * Where the limiter last found this key's shared-memory cells: one per
-	 * limit, then the quota counter.  Opaque here; see limit/cells.h.
+	 * limit, then the quota counter, then the uses counter.  Opaque here;
+	 * see limit/cells.h.
 	 */
 	void	  **cell_hints;
 	char	   *policy_header;	/* RateLimit-Policy for these limits */
@@ -69,6 +111,20 @@ static inline void **
 ak_key_quota_hint(const AkKeyInfo *key)
 {
 	return &key->cell_hints[key->nlimits];
+}
+
+/* The hint of the uses counter (max_uses), after the quota counter's. */
+static inline void **
+ak_key_uses_hint(const AkKeyInfo *key)
+{
+	return &key->cell_hints[key->nlimits + 1];
+}
+
+/* The hint of an owner's quota counter, after those of its limits. */
+static inline void **
+ak_owner_quota_hint(const AkOwnerLimits *owner)
+{
+	return &owner->cell_hints[owner->nlimits];
 }
 
 #endif							/* AK_KEYINFO_H */

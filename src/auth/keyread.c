@@ -2,17 +2,24 @@
  *
  * keyread.c
  *	  Reading a key: its row of apikey.keys, by the digest of its token or
- *	  by its id, and what it takes from its tier in apikey.tiers, read
- *	  through their indexes with a fresh snapshot, bypassing the executor,
- *	  and packed into one allocation (AkKeyInfo).
+ *	  by its id, what it takes from its tier in apikey.tiers, and the limits
+ *	  of its owner in apikey.owner_limits, read through their indexes with a
+ *	  fresh snapshot, bypassing the executor, and packed into one
+ *	  allocation (AkKeyInfo).
+ *
+ * Counts a new shared counter starts from -- an owner's quotas, a key's
+ * uses -- come from apikey.quota_counters, as the key's own quota counts
+ * come from its row: what the worker last wrote.
  *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "auth/keyread.h"
 #include "auth/token.h"
 #include "catalog/namespace.h"
@@ -23,14 +30,25 @@
 #include "core/util.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-/* apikey.keys and apikey.tiers as last read */
+/* apikey.keys, apikey.tiers and apikey.owner_limits as last read */
 static Oid	ak_keys_relid = InvalidOid;
 static Oid	ak_tiers_relid = InvalidOid;
+static Oid	ak_owners_relid = InvalidOid;
+
+/*
+ * The owners apikey.owner_limits has a row for, read once and kept until
+ * the verification cache is emptied -- which every change to that table
+ * does, in every backend (its trigger, keycache.c) -- so that reading a
+ * key whose owner has no limits costs no index scan.
+ */
+static MemoryContext ak_owners_cxt = NULL;
+static HTAB *ak_owners = NULL;	/* NULL: not read yet */
 
 /*
  * AkKeyInfo is packed into one allocation: ak_pack() is called twice over
@@ -81,7 +99,36 @@ typedef struct AkKeyRow
 	AkLimit		limits[AK_MAX_LIMITS];
 	char	   *policy_header;
 	char		display_prefix[AK_DISPLAY_MAX_LEN + 1];
+	bool		has_owner_limits;
+	AkOwnerLimits ofixed;		/* the owner's limits: the scalar fields */
+	AkLimit		owner_limits[AK_MAX_LIMITS];
 } AkKeyRow;
+
+/* An owner's limits, after the key's hot data (NULL when it has none). */
+static AkOwnerLimits *
+ak_owner_pack(const AkKeyRow *row, AkPack *pack)
+{
+	const AkOwnerLimits *o = &row->ofixed;
+	AkOwnerLimits *info;
+	AkLimit    *limits;
+	void	  **hints;
+	char	   *policy;
+
+	if (!row->has_owner_limits)
+		return NULL;
+	info = ak_pack(pack, o, sizeof(AkOwnerLimits));
+	limits = ak_pack(pack, row->owner_limits, o->nlimits * sizeof(AkLimit));
+	hints = ak_pack(pack, NULL, (o->nlimits + 1) * sizeof(void *));
+	policy = o->policy_header
+		? ak_pack(pack, o->policy_header, strlen(o->policy_header) + 1) : NULL;
+	if (info)
+	{
+		info->limits = limits;
+		info->cell_hints = hints;	/* zeroed: none known yet */
+		info->policy_header = policy;
+	}
+	return info;
+}
 
 /* Hot data first: see AkKeyInfo. */
 static void
@@ -89,7 +136,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 {
 	AkKeyInfo  *info = ak_pack(pack, &row->fixed, sizeof(AkKeyInfo));
 	AkLimit    *limits = ak_pack(pack, row->limits, row->nlimits * sizeof(AkLimit));
-	void	  **hints = ak_pack(pack, NULL, (row->nlimits + 1) * sizeof(void *));
+	void	  **hints = ak_pack(pack, NULL, (row->nlimits + 2) * sizeof(void *));
 	char	   *policy = row->policy_header
 		? ak_pack(pack, row->policy_header, strlen(row->policy_header) + 1) : NULL;
 	text	   *owner = ak_pack_varlena(pack, row->owner);
@@ -101,6 +148,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 	Jsonb	   *metadata = ak_pack_varlena(pack, row->metadata);
 	char	  **scopes = ak_pack(pack, NULL, row->nscopes * sizeof(char *));
 	inet	  **allowed = ak_pack(pack, NULL, row->nallowed * sizeof(inet *));
+	AkOwnerLimits *owner_limits = ak_owner_pack(row, pack);
 
 	for (int i = 0; i < row->nscopes; i++)
 	{
@@ -125,6 +173,7 @@ ak_keyinfo_pack(const AkKeyRow *row, AkPack *pack)
 		return;
 	info->nlimits = row->nlimits;
 	info->limits = limits;
+	info->owner_limits = owner_limits;
 	info->cell_hints = hints;	/* zeroed: none known yet */
 	info->policy_header = policy;
 	info->owner = owner;
@@ -161,7 +210,10 @@ typedef struct AkKeysColumns
 				metadata,
 				expires_at,
 				revoked_at,
-				rotated_to;
+				rotated_to,
+				disabled_at,
+				max_uses,
+				priority;
 } AkKeysColumns;
 
 static const AkKeysColumns *
@@ -191,6 +243,9 @@ ak_keys_columns(Relation rel)
 	cols.expires_at = ak_attnum(desc, "expires_at");
 	cols.revoked_at = ak_attnum(desc, "revoked_at");
 	cols.rotated_to = ak_attnum(desc, "rotated_to");
+	cols.disabled_at = ak_attnum(desc, "disabled_at");
+	cols.max_uses = ak_attnum(desc, "max_uses");
+	cols.priority = ak_attnum(desc, "priority");
 	cols.relid = RelationGetRelid(rel);
 	return &cols;
 }
@@ -201,18 +256,45 @@ ak_getattr(HeapTuple tuple, Relation rel, AttrNumber attnum, bool *isnull)
 	return heap_getattr(tuple, attnum, RelationGetDescr(rel), isnull);
 }
 
-static text *
-ak_getattr_text(HeapTuple tuple, Relation rel, AttrNumber attnum)
+/*
+ * A key row's columns, deformed once: a key row is read column by column,
+ * and most of its columns follow variable-length ones.
+ */
+typedef struct AkRowValues
 {
-	bool		isnull;
-	Datum		d = ak_getattr(tuple, rel, attnum, &isnull);
+	Datum	   *values;
+	bool	   *nulls;
+} AkRowValues;
 
-	return isnull ? NULL : DatumGetTextPCopy(d);
+static void
+ak_row_deform(AkRowValues *rv, HeapTuple tuple, Relation rel)
+{
+	int			natts = RelationGetDescr(rel)->natts;
+
+	rv->values = palloc(natts * sizeof(Datum));
+	rv->nulls = palloc(natts * sizeof(bool));
+	heap_deform_tuple(tuple, RelationGetDescr(rel), rv->values, rv->nulls);
+}
+
+static inline Datum
+ak_value(const AkRowValues *rv, AttrNumber attnum, bool *isnull)
+{
+	*isnull = rv->nulls[attnum - 1];
+	return rv->values[attnum - 1];
+}
+
+static text *
+ak_value_text(const AkRowValues *rv, AttrNumber attnum)
+{
+	return rv->nulls[attnum - 1] ? NULL : DatumGetTextPCopy(rv->values[attnum - 1]);
 }
 
 static const char *const ak_quota_columns[AK_NUM_PERIODS] = {"daily_quota", "monthly_quota"};
 
-/* Reads the limits and quotas of a tier into row where the key has none. */
+/*
+ * Reads the limits, quotas, concurrency and priority of a tier into row
+ * where the key has none of its own.
+ */
 static void
 ak_fill_from_tier(AkKeyRow *row, bool need_limits, Oid nsp, Snapshot snapshot)
 {
@@ -249,6 +331,124 @@ ak_fill_from_tier(AkKeyRow *row, bool need_limits, Oid nsp, Snapshot snapshot)
 		if (!isnull)
 			row->fixed.max_concurrency = DatumGetInt32(d);
 	}
+	if (row->fixed.priority < 0)
+	{
+		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "priority"), &isnull);
+		row->fixed.priority = isnull ? AK_MAX_PRIORITY : DatumGetInt16(d);
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/* An optional bigint column: -1 for NULL. */
+static int64
+ak_getattr_int8(HeapTuple tuple, Relation rel, const char *column)
+{
+	bool		isnull;
+	Datum		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), column), &isnull);
+
+	return isnull ? -1 : DatumGetInt64(d);
+}
+
+/* Reads the names of the owners with limits into ak_owners. */
+static void
+ak_owners_read(Oid nsp, Snapshot snapshot)
+{
+	HASHCTL		ctl;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	AttrNumber	col;
+
+	if (ak_owners_cxt == NULL)
+		ak_owners_cxt = AllocSetContextCreate(CacheMemoryContext, "apikey owners with limits",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(ak_owners_cxt);
+	ak_owners = NULL;
+	ctl.keysize = AK_MAX_TEXT_LEN + 1;
+	ctl.entrysize = AK_MAX_TEXT_LEN + 1;
+	ctl.hcxt = ak_owners_cxt;
+	ak_owners_relid = ak_relation_oid(nsp, "owner_limits");
+	rel = table_open(ak_owners_relid, AccessShareLock);
+	col = ak_attnum(RelationGetDescr(rel), "owner");
+	{
+		HTAB	   *owners = hash_create("apikey owners with limits", 16, &ctl,
+										 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			char		name[AK_MAX_TEXT_LEN + 1];
+			bool		isnull;
+			Datum		d = heap_getattr(tuple, col, RelationGetDescr(rel), &isnull);
+
+			if (isnull)
+				continue;
+			text_to_cstring_buffer(DatumGetTextPP(d), name, sizeof(name));
+			(void) hash_search(owners, name, HASH_ENTER, NULL);
+		}
+		table_endscan(scan);
+		ak_owners = owners;
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/* Whether owner has a row in apikey.owner_limits. */
+static bool
+ak_owner_has_limits(text *owner, Oid nsp, Snapshot snapshot)
+{
+	char		name[AK_MAX_TEXT_LEN + 1];
+
+	if (ak_owners == NULL)
+		ak_owners_read(nsp, snapshot);
+	if (hash_get_num_entries(ak_owners) == 0)
+		return false;
+	text_to_cstring_buffer(owner, name, sizeof(name));
+	return hash_search(ak_owners, name, HASH_FIND, NULL) != NULL;
+}
+
+/* The verification cache was emptied: the owners with limits are read again. */
+void
+ak_keyread_forget_owners(void)
+{
+	ak_owners = NULL;
+}
+
+/*
+ * The limits of the key's owner, if apikey.owner_limits has a row for it:
+ * into row->ofixed.
+ */
+static void
+ak_fill_owner_limits(AkKeyRow *row, Oid nsp, Snapshot snapshot)
+{
+	AkOwnerLimits *o = &row->ofixed;
+	Relation	rel;
+	HeapTuple	tuple;
+	bool		isnull;
+	Datum		d;
+
+	if (!ak_owner_has_limits(row->owner, nsp, snapshot))
+		return;
+	rel = table_open(ak_owners_relid, AccessShareLock);
+	tuple = ak_fetch_one(rel, ak_relation_oid(nsp, "owner_limits_owner_key"),
+						 ak_attnum(RelationGetDescr(rel), "owner"), F_TEXTEQ,
+						 C_COLLATION_OID, PointerGetDatum(row->owner), snapshot);
+	row->has_owner_limits = HeapTupleIsValid(tuple);
+	if (row->has_owner_limits)
+	{
+		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "id"), &isnull);
+		memcpy(&o->id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "rate_limits"), &isnull);
+		o->nlimits = isnull ? 0 : ak_limits_parse(DatumGetJsonbP(d), row->owner_limits,
+												  "owner rate_limits");
+		o->nenforced = ak_limits_shadow_last(row->owner_limits, o->nlimits);
+		o->quota[AK_DAY] = ak_getattr_int8(tuple, rel, "daily_quota");
+		o->quota[AK_MONTH] = ak_getattr_int8(tuple, rel, "monthly_quota");
+		d = ak_getattr(tuple, rel, ak_attnum(RelationGetDescr(rel), "max_concurrency"), &isnull);
+		o->max_concurrency = isnull ? 0 : DatumGetInt32(d);
+		if (o->nenforced > 0)
+			o->policy_header = ak_limits_policy(row->owner_limits, o->nenforced,
+												AK_OWNER_POLICY_PREFIX);
+	}
 	table_close(rel, AccessShareLock);
 }
 
@@ -260,24 +460,27 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 	Datum		d;
 	text	   *prefix;
 	bool		need_tier_limits;
+	AkRowValues values;
+	const AkRowValues *rv = &values;
 
 	memset(row, 0, sizeof(*row));
+	ak_row_deform(&values, tuple, rel);
 
-	d = ak_getattr(tuple, rel, cols->id, &isnull);
+	d = ak_value(rv, cols->id, &isnull);
 	memcpy(&row->fixed.id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
 	d = ak_getattr(tuple, rel, cols->lineage, &isnull);
 	memcpy(&row->fixed.lineage, isnull ? &row->fixed.id : DatumGetUUIDP(d),
 		   sizeof(pg_uuid_t));
 
-	prefix = ak_getattr_text(tuple, rel, cols->prefix);
+	prefix = ak_value_text(rv, cols->prefix);
 	text_to_cstring_buffer(prefix, row->display_prefix, sizeof(row->display_prefix));
 
-	row->owner = ak_getattr_text(tuple, rel, cols->owner);
-	row->org = ak_getattr_text(tuple, rel, cols->org);
-	row->name = ak_getattr_text(tuple, rel, cols->name);
-	row->tier = ak_getattr_text(tuple, rel, cols->tier);
+	row->owner = ak_value_text(rv, cols->owner);
+	row->org = ak_value_text(rv, cols->org);
+	row->name = ak_value_text(rv, cols->name);
+	row->tier = ak_value_text(rv, cols->tier);
 
-	d = ak_getattr(tuple, rel, cols->scopes, &isnull);
+	d = ak_value(rv, cols->scopes, &isnull);
 	row->scopes_array = isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypePCopy(d);
 	{
 		Datum	   *elems;
@@ -290,10 +493,10 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 			row->scopes[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
 	}
 
-	d = ak_getattr(tuple, rel, cols->metadata, &isnull);
+	d = ak_value(rv, cols->metadata, &isnull);
 	row->metadata = isnull ? NULL : DatumGetJsonbPCopy(d);
 
-	d = ak_getattr(tuple, rel, cols->allowed_ips, &isnull);
+	d = ak_value(rv, cols->allowed_ips, &isnull);
 	if (!isnull)
 	{
 		bool	   *nulls;
@@ -302,31 +505,47 @@ ak_decode_key_row(AkKeyRow *row, HeapTuple tuple, Relation rel,
 						  TYPALIGN_INT, &row->allowed, &nulls, &row->nallowed);
 	}
 
-	d = ak_getattr(tuple, rel, cols->expires_at, &isnull);
+	d = ak_value(rv, cols->expires_at, &isnull);
 	row->fixed.expires_at = isnull ? DT_NOEND : DatumGetTimestampTz(d);
-	d = ak_getattr(tuple, rel, cols->revoked_at, &isnull);
+	d = ak_value(rv, cols->revoked_at, &isnull);
 	row->fixed.revoked_at = isnull ? DT_NOEND : DatumGetTimestampTz(d);
-	(void) ak_getattr(tuple, rel, cols->rotated_to, &isnull);
+	(void) ak_value(rv, cols->rotated_to, &isnull);
 	row->fixed.rotated = !isnull;
 
-	d = ak_getattr(tuple, rel, cols->rate_limits, &isnull);
+	d = ak_value(rv, cols->rate_limits, &isnull);
 	need_tier_limits = isnull;
 	if (!isnull)
 		row->nlimits = ak_limits_parse(DatumGetJsonbP(d), row->limits, "rate_limits");
 
-	d = ak_getattr(tuple, rel, cols->daily_quota, &isnull);
+	d = ak_value(rv, cols->daily_quota, &isnull);
 	row->fixed.quota[AK_DAY] = isnull ? -1 : DatumGetInt64(d);
-	d = ak_getattr(tuple, rel, cols->monthly_quota, &isnull);
+	d = ak_value(rv, cols->monthly_quota, &isnull);
 	row->fixed.quota[AK_MONTH] = isnull ? -1 : DatumGetInt64(d);
-	d = ak_getattr(tuple, rel, cols->max_concurrency, &isnull);
+	d = ak_value(rv, cols->max_concurrency, &isnull);
 	row->fixed.max_concurrency = isnull ? 0 : DatumGetInt32(d);
 	row->fixed.stored = true;
+	(void) ak_value(rv, cols->disabled_at, &isnull);
+	row->fixed.disabled = !isnull;
+	d = ak_value(rv, cols->max_uses, &isnull);
+	row->fixed.max_uses = isnull ? -1 : DatumGetInt64(d);
+	d = ak_value(rv, cols->priority, &isnull);
+	row->fixed.priority = isnull ? -1 : DatumGetInt16(d);
 
 	if (need_tier_limits || row->fixed.quota[AK_DAY] < 0 ||
-		row->fixed.quota[AK_MONTH] < 0 || row->fixed.max_concurrency == 0)
+		row->fixed.quota[AK_MONTH] < 0 || row->fixed.max_concurrency == 0 ||
+		row->fixed.priority < 0)
 		ak_fill_from_tier(row, need_tier_limits, nsp, snapshot);
-	if (row->nlimits > 0)
-		row->policy_header = ak_limits_policy(row->limits, row->nlimits);
+	row->fixed.nenforced = ak_limits_shadow_last(row->limits, row->nlimits);
+	if (row->fixed.nenforced > 0)
+		row->policy_header = ak_limits_policy(row->limits, row->fixed.nenforced, NULL);
+	ak_fill_owner_limits(row, nsp, snapshot);
+	if (row->ofixed.policy_header && row->policy_header)
+		row->ofixed.policy_header = psprintf("%s, %s", row->policy_header,
+											 row->ofixed.policy_header);
+	row->fixed.extras = row->has_owner_limits ||
+		row->fixed.quota[AK_DAY] >= 0 || row->fixed.quota[AK_MONTH] >= 0 ||
+		row->fixed.max_uses >= 0 || row->fixed.max_concurrency > 0 ||
+		row->nlimits > row->fixed.nenforced;
 }
 
 /* Packs a key row into one chunk allocated in dest. */
@@ -446,11 +665,13 @@ ak_key_read_by_id(const pg_uuid_t *id, MemoryContext dest, uint8 *digest)
 bool
 ak_keyread_reads(Oid relid)
 {
-	return relid == ak_keys_relid || relid == ak_tiers_relid;
+	return relid == ak_keys_relid || relid == ak_tiers_relid ||
+		relid == ak_owners_relid;
 }
 
 /*
- * Whether apikey.keys or apikey.tiers is no longer the table last read
+ * Whether apikey.keys, apikey.tiers or apikey.owner_limits is no longer
+ * the table last read
  * (DROP EXTENSION and CREATE EXTENSION again, say).
  */
 bool
@@ -459,5 +680,7 @@ ak_keyread_tables_moved(void)
 	Oid			nsp = get_namespace_oid(AK_SCHEMA, true);
 
 	return ak_keys_relid != get_relname_relid("keys", nsp) ||
-		ak_tiers_relid != get_relname_relid("tiers", nsp);
+		ak_tiers_relid != get_relname_relid("tiers", nsp) ||
+		(OidIsValid(ak_owners_relid) &&
+		 ak_owners_relid != get_relname_relid("owner_limits", nsp));
 }

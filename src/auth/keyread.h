@@ -16,5 +16,6 @@ extern AkKeyInfo *ak_key_read_by_id(const pg_uuid_t *id, MemoryContext dest,
 									uint8 *digest);
 extern bool ak_keyread_reads(Oid relid);
 extern bool ak_keyread_tables_moved(void);
+extern void ak_keyread_forget_owners(void);
 
 #endif							/* AK_KEYREAD_H */

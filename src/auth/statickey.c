@@ -57,6 +57,8 @@ ak_static_key_new(int n)
 	info->metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	info->quota[AK_DAY] = -1;
 	info->quota[AK_MONTH] = -1;
+	info->max_uses = -1;
+	info->priority = AK_MAX_PRIORITY;
 	return info;
 }
 

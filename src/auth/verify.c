@@ -5,8 +5,8 @@
  *
  * Codes, in order of precedence: MALFORMED (shape, checksum, length,
  * NULL or empty: decided without any table), NOT_FOUND, REVOKED, EXPIRED,
- * (BLOCKED: the limiter's abuse cooldown), IP_NOT_ALLOWED,
- * INSUFFICIENT_SCOPE; else VALID.
+ * DISABLED, (BLOCKED: the limiter's address blocks and abuse cooldowns),
+ * IP_NOT_ALLOWED, INSUFFICIENT_SCOPE; else VALID.
  *
  * Nothing here raises for a bad token: it returns a code, so that the
  * statement carrying the token is never copied into the server log by
@@ -29,6 +29,7 @@ const char *const ak_key_status_names[] = {
 	[AK_STATUS_ROTATING] = "rotating",
 	[AK_STATUS_REVOKED] = "revoked",
 	[AK_STATUS_EXPIRED] = "expired",
+	[AK_STATUS_DISABLED] = "disabled",
 };
 
 /*
@@ -39,12 +40,13 @@ const char *const ak_key_status_names[] = {
  *				which keeps them EXPIRED);
  *	  expired   expires_at has passed -- revoked instead for a rotated key
  *				whose grace period (its expires_at) is over;
+ *	  disabled  paused by disable(), until enable();
  *	  rotating  rotated, within its grace period;
  *	  active    otherwise.
  */
 AkKeyStatus
 ak_key_status_at(TimestampTz revoked_at, TimestampTz expires_at, bool rotated,
-				 TimestampTz now)
+				 bool disabled, TimestampTz now)
 {
 	bool		expires = expires_at != DT_NOEND;
 
@@ -52,19 +54,24 @@ ak_key_status_at(TimestampTz revoked_at, TimestampTz expires_at, bool rotated,
 		return AK_STATUS_REVOKED;
 	if (expires && expires_at <= now)
 		return rotated ? AK_STATUS_REVOKED : AK_STATUS_EXPIRED;
+	if (disabled)
+		return AK_STATUS_DISABLED;
 	return rotated ? AK_STATUS_ROTATING : AK_STATUS_ACTIVE;
 }
 
-/* Whether a key still works at "now": VALID, REVOKED or EXPIRED. */
+/* Whether a key still works at "now": VALID, REVOKED, EXPIRED or DISABLED. */
 AkCode
 ak_key_status(const AkKeyInfo *key, TimestampTz now)
 {
-	switch (ak_key_status_at(key->revoked_at, key->expires_at, key->rotated, now))
+	switch (ak_key_status_at(key->revoked_at, key->expires_at, key->rotated,
+							 key->disabled, now))
 	{
 		case AK_STATUS_REVOKED:
 			return AK_CODE_REVOKED;
 		case AK_STATUS_EXPIRED:
 			return AK_CODE_EXPIRED;
+		case AK_STATUS_DISABLED:
+			return AK_CODE_DISABLED;
 		default:
 			return AK_CODE_VALID;
 	}

@@ -17,13 +17,14 @@ typedef enum AkKeyStatus
 	AK_STATUS_ACTIVE,
 	AK_STATUS_ROTATING,			/* rotated, within its grace period */
 	AK_STATUS_REVOKED,
-	AK_STATUS_EXPIRED
+	AK_STATUS_EXPIRED,
+	AK_STATUS_DISABLED			/* paused by disable() */
 } AkKeyStatus;
 
 extern const char *const ak_key_status_names[];
 
 extern AkKeyStatus ak_key_status_at(TimestampTz revoked_at, TimestampTz expires_at,
-									bool rotated, TimestampTz now);
+									bool rotated, bool disabled, TimestampTz now);
 extern AkCode ak_key_status(const AkKeyInfo *key, TimestampTz now);
 extern AkCode ak_key_admits(const AkKeyInfo *key, inet *client_ip, int64 now_us);
 extern AkCode ak_verify_token(text *token, text *scope, inet *client_ip,

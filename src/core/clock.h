@@ -21,6 +21,14 @@ typedef enum AkPeriod
 
 extern const char *const ak_period_names[AK_NUM_PERIODS];
 
+/*
+ * The period of counters that never roll over (a key's uses): 9999-12-31
+ * and December 9999, later than any current period, so that the counter
+ * is never idle and its count never starts again.
+ */
+#define AK_USES_PERIOD_DAY		2921939
+#define AK_USES_PERIOD_MONTH	(9999 * 12 + 11)
+
 extern int64 ak_now_us(void);
 
 extern void ak_periods_at(int64 now_us, int32 *period);

@@ -8,6 +8,9 @@
  * (invalid authorization), 42501 for 403 (insufficient privilege) and
  * 53400 for 429 and 503 (configuration limit exceeded).
  *
+ * DISABLED (a paused key) and USAGE_EXCEEDED (a key whose max_uses are
+ * spent) are 403: no retry can pass, so no 429 and no Retry-After.
+ *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
@@ -56,4 +59,7 @@ const AkCodeInfo ak_codes[AK_NUM_CODES] = {
 	"Client certificate revoked", AK_USAGE_DENIED_AUTH},
 	[AK_CODE_REFRESH_REUSED] = {"REFRESH_REUSED", 401, AUTH,
 	"Refresh token already used", AK_USAGE_DENIED_AUTH},
+	[AK_CODE_DISABLED] = {"DISABLED", 403, PRIV, "API key disabled", AK_USAGE_DENIED_AUTH},
+	[AK_CODE_USAGE_EXCEEDED] = {"USAGE_EXCEEDED", 403, PRIV,
+	"API key has no uses left", AK_USAGE_QUOTA_EXCEEDED},
 };

@@ -30,6 +30,7 @@ typedef enum AkCode
 	AK_CODE_BLOCKED,
 	AK_CODE_IP_NOT_ALLOWED,
 	AK_CODE_INSUFFICIENT_SCOPE,
+	AK_CODE_DISABLED,			/* paused by disable(): after EXPIRED */
 	/* limits */
 	AK_CODE_OK,
 	AK_CODE_RATE_LIMITED,
@@ -50,6 +51,7 @@ typedef enum AkCode
 	AK_CODE_CERT_REVOKED,
 	/* refresh tokens (lifecycle/refresh.c) */
 	AK_CODE_REFRESH_REUSED,
+	AK_CODE_USAGE_EXCEEDED,		/* max_uses admitted requests were made */
 	AK_NUM_CODES
 } AkCode;
 

@@ -21,6 +21,8 @@ typedef enum AkCounter
 	AK_CACHE_MISSES,
 	AK_EVENTS_DROPPED,
 	AK_USAGE_DROPPED,			/* not in the view: the worker logs it */
+	AK_SHADOW_LIMITED,			/* requests a shadow limit would have refused */
+	AK_ANONYMOUS,				/* requests without a key, admitted or not */
 	AK_NUM_COUNTERS
 } AkCounter;
 

@@ -149,6 +149,20 @@ int			ak_max_inflight = 0;
 int			ak_abuse_threshold = 0;
 int			ak_abuse_cooldown = 300;
 
+/*
+ * apikey.inflight_reserve: the share of apikey.max_inflight, in percent,
+ * kept from lower priorities: priority p may fill max_inflight less
+ * reserve * (3 - p) / 3, rounded up.  0: every priority may fill it all.
+ */
+int			ak_inflight_reserve = 0;
+
+/*
+ * apikey.anonymous_tier: the tier whose rate limits requests without a
+ * key get, per client address; empty: such requests need a public
+ * endpoint.
+ */
+char	   *ak_anonymous_tier_name = NULL;
+
 /* ---- usage and the worker ---- */
 
 /* apikey.track_usage: whether requests are counted for usage_hourly. */
@@ -185,6 +199,12 @@ int			ak_maintenance_interval = 60000;	/* ms */
 /* apikey.audit_retention and usage_retention: ages of rows purged; 0 keeps. */
 int			ak_audit_retention = 90 * 86400;	/* s */
 int			ak_usage_retention = 400 * 86400;	/* s */
+
+/*
+ * apikey.expiry_warning: how long before its expires_at a key's owner is
+ * warned (NOTIFY apikey_expiry and an audit row); 0: never.
+ */
+int			ak_expiry_warning = 7 * 86400;	/* s */
 
 /* ---- PostgREST ---- */
 
@@ -634,6 +654,24 @@ ak_define_limit_settings(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.inflight_reserve",
+							"Percent of apikey.max_inflight kept from lower priorities.",
+							"Priority p (0 to 3) may fill max_inflight less reserve * (3 - p) / 3 of it, rounded up.",
+							&ak_inflight_reserve,
+							0, 0, 100,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("apikey.anonymous_tier",
+							   "Tier whose rate limits requests without a key get, per client address.",
+							   "Empty: a request without a key needs a public endpoint.",
+							   &ak_anonymous_tier_name,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 }
 
 static void
@@ -707,6 +745,15 @@ ak_define_worker_settings(void)
 							"0 keeps them forever.",
 							&ak_usage_retention,
 							400 * 86400, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("apikey.expiry_warning",
+							"How long before a key expires its owner is warned.",
+							"NOTIFY apikey_expiry and an audit row, once per expiry; 0 never warns.",
+							&ak_expiry_warning,
+							7 * 86400, 0, 366 * 86400,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);

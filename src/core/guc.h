@@ -50,6 +50,8 @@ extern int	ak_ip_burst;
 extern int	ak_max_inflight;
 extern int	ak_abuse_threshold;
 extern int	ak_abuse_cooldown;
+extern int	ak_inflight_reserve;
+extern char *ak_anonymous_tier_name;
 
 /* usage and the worker */
 extern bool ak_track_usage;
@@ -60,6 +62,7 @@ extern int	ak_usage_flush_interval;
 extern int	ak_maintenance_interval;
 extern int	ak_audit_retention;
 extern int	ak_usage_retention;
+extern int	ak_expiry_warning;
 
 /* PostgREST */
 extern char *ak_header_name;

@@ -7,7 +7,8 @@
  *	  [{"name": "minute", "limit": 100, "period": "1 minute", "burst": 10}]
  *
  * "period" is an interval string or a number of seconds; "burst" (the
- * bucket capacity) defaults to "limit"; "name" defaults to "default".
+ * bucket capacity) defaults to "limit"; "name" defaults to "default";
+ * "shadow": true makes a limit that is counted but never refuses.
  * The same parser validates input (CHECK constraints on both columns call
  * apikey._check_rate_limits) and fills the verification cache, so a spec
  * that was accepted can always be used.
@@ -155,6 +156,12 @@ ak_limit_set_field(AkLimit *limit, const char *key, const JsonbValue *v,
 			ak_limit_error(what, index,
 						   "\"period\" must be an interval or a number of seconds between 1 millisecond and 366 days");
 	}
+	else if (strcmp(key, "shadow") == 0)
+	{
+		if (v->type != jbvBool)
+			ak_limit_error(what, index, "\"shadow\" must be true or false");
+		limit->shadow = v->val.boolean;
+	}
 	else
 		return false;
 	return true;
@@ -197,6 +204,7 @@ ak_limit_parse_one(JsonbContainer *object, AkLimit *limit, int index,
 		limit->burst = limit->limit;
 	ak_limit_validate(limit, what, index);
 	limit->tag = ak_limit_tag(limit);
+	limit->window_s = ak_limit_window_s(limit);
 }
 
 /* The longest an empty bucket of this limit takes to refill. */
@@ -278,18 +286,41 @@ ak_limits_parse(Jsonb *spec, AkLimit *out, const char *what)
 
 /*
  * The RateLimit-Policy header of a list of limits (doc/apikey.md,
- * "Headers"): "<name>";q=<limit>;w=<period seconds>, ...  Computed once
- * per cached key.
+ * "Headers"): "<prefix><name>";q=<burst>;w=<seconds to fill>, ...
+ * Computed once per cached key.
  */
 char *
-ak_limits_policy(const AkLimit *limits, int n)
+ak_limits_policy(const AkLimit *limits, int n, const char *prefix)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)
-		appendStringInfo(&buf, "%s\"%s\";q=" INT64_FORMAT ";w=" INT64_FORMAT,
-						 i > 0 ? ", " : "", limits[i].name, limits[i].limit,
-						 Max(ak_seconds_ceil(limits[i].period_us), 1));
+		appendStringInfo(&buf, "%s\"%s%s\";q=" INT64_FORMAT ";w=" INT64_FORMAT,
+						 i > 0 ? ", " : "", prefix ? prefix : "", limits[i].name,
+						 limits[i].burst, ak_limit_window_s(&limits[i]));
 	return buf.data;
+}
+
+/*
+ * Moves the shadow limits after the others, each group in its order, and
+ * returns how many are enforced: the limiter debits the enforced ones all
+ * or nothing, and the shadow ones apart, after the request is admitted.
+ */
+int
+ak_limits_shadow_last(AkLimit *limits, int n)
+{
+	AkLimit		shadow[AK_MAX_LIMITS];
+	int			nenforced = 0;
+	int			nshadow = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (limits[i].shadow)
+			shadow[nshadow++] = limits[i];
+		else
+			limits[nenforced++] = limits[i];
+	}
+	memcpy(&limits[nenforced], shadow, nshadow * sizeof(AkLimit));
+	return nenforced;
 }

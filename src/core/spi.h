@@ -9,7 +9,7 @@
 #ifndef AK_SPI_H
 #define AK_SPI_H
 
-#define AK_MAX_PARAMS		24
+#define AK_MAX_PARAMS		32
 
 /* The parameters of a statement, $1 to $n. */
 typedef struct AkParams

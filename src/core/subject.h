@@ -25,4 +25,16 @@ extern void ak_name_subject_id(const char *name, size_t len, uint8 *id);
 extern void ak_named_subject_id(Oid dboid, Oid roleid, const char *name,
 								size_t len, uint8 *id);
 
+/*
+ * The subject of a key's uses counter (max_uses): its id with the version
+ * nibble set to 0xF, which no random (version 4) uuid has, so that it is
+ * neither a key's nor an owner's.
+ */
+static inline void
+ak_uses_subject(const void *key_id, void *subject)
+{
+	memcpy(subject, key_id, AK_SUBJECT_ID_LEN);
+	((uint8 *) subject)[6] |= 0xF0;
+}
+
 #endif							/* AK_SUBJECT_H */

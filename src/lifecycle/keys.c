@@ -30,6 +30,7 @@
 #include "lifecycle/audit.h"
 #include "lifecycle/keys.h"
 #include "lifecycle/rights.h"
+#include "lifecycle/owners.h"
 #include "lifecycle/validate.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -69,7 +70,7 @@ ak_lock_key(Datum key_id, AkLockedKey *key, const char *action)
 
 	ak_param(&p, UUIDOID, key_id, false);
 	if (ak_spi_exec("SELECT owner, prefix,"
-					"  apikey._key_status(revoked_at, expires_at, rotated_to),"
+					"  apikey._key_status(revoked_at, expires_at, rotated_to, disabled_at),"
 					"  scopes, allowed_ips, expires_at"
 					" FROM apikey.keys WHERE id = $1 FOR UPDATE", &p, AK_SPI_ANY) == 0)
 		ereport(ERROR,
@@ -164,6 +165,11 @@ ak_validate_issue(const AkIssueArgs *a)
 	ak_validate_text(a->org, "org", false);
 	if (a->rate_limits)
 		ak_validate_rate_limits(a->rate_limits);
+	if (a->max_uses != NULL && *a->max_uses < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid max_uses: it must be at least 1"),
+				 errdetail("Use NULL for a key whose uses are not counted.")));
 
 	ak_rights_require_owner(a->owner, "issue a key for this owner");
 	if (a->rate_limits != NULL)
@@ -216,12 +222,14 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 	ak_param_ptr(&p, CIDRARRAYOID, a->allowed_ips);
 	ak_param_ptr(&p, JSONBOID, a->metadata);
 	ak_param_ptr(&p, JSONBOID, a->rate_limits);
+	ak_param(&p, INT8OID, a->max_uses ? Int64GetDatum(*a->max_uses) : (Datum) 0,
+			 a->max_uses == NULL);
 	/* a new key starts its own lineage: its id */
 	ak_insert_new_key("INSERT INTO apikey.keys"
 					  " (id, lineage, prefix, key_hash, owner, org, name, scopes,"
-					  "  tier, expires_at, allowed_ips, metadata, rate_limits)"
+					  "  tier, expires_at, allowed_ips, metadata, rate_limits, max_uses)"
 					  " SELECT g.id, g.id, $1, $2, $3, $4, $5, coalesce($6, '{}'),"
-					  "  $7, $8, $9, coalesce($10, '{}'), $11"
+					  "  $7, $8, $9, coalesce($10, '{}'), $11, $12"
 					  " FROM (SELECT gen_random_uuid()) AS g(id)"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, VARDATA_ANY(a->prefix), VARSIZE_ANY_EXHDR(a->prefix), out);
@@ -231,6 +239,26 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 
 
 /* ---- rotate ---- */
+
+/*
+ * A key's uses are counted under its id: a new key would start from none.
+ * Until counts follow a key's rotations, such a key is replaced by issuing
+ * a new one, which an admin gives its max_uses.
+ */
+static void
+ak_refuse_rotating_uses(Datum key_id, const char *display_prefix)
+{
+	AkParams	p = {0};
+
+	ak_param(&p, UUIDOID, key_id, false);
+	if (ak_spi_exec("SELECT 1 FROM apikey.keys WHERE id = $1 AND max_uses IS NOT NULL",
+					&p, AK_SPI_ANY) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("API key %s cannot be rotated", display_prefix),
+				 errdetail("It has max_uses: a rotated key would start counting its uses again."),
+				 errhint("Issue a new key with the uses it should have left, then revoke this one.")));
+}
 
 /* The old key ends its life: at once, or at the end of the grace. */
 static TimestampTz
@@ -300,6 +328,7 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 				 errmsg("API key %s cannot be rotated", old.display_prefix),
 				 errdetail("Its status is \"%s\"; only active keys can be rotated.",
 						   old.status)));
+	ak_refuse_rotating_uses(key_id, old.display_prefix);
 
 	/* the new token is the caller's: the key must be within its reach */
 	bounds.scopes = old.scopes;
@@ -319,11 +348,11 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 					  " (prefix, key_hash, owner, org, name, scopes, tier,"
 					  "  rate_limits, daily_quota, monthly_quota,"
 					  "  max_concurrency, allowed_ips, metadata, expires_at,"
-					  "  jwt_role, rotated_from, lineage)"
+					  "  jwt_role, rotated_from, lineage, priority)"
 					  " SELECT $1, $2, owner, org, name, scopes, tier,"
 					  "  rate_limits, daily_quota, monthly_quota,"
 					  "  max_concurrency, allowed_ips, metadata, expires_at,"
-					  "  jwt_role, id, lineage"
+					  "  jwt_role, id, lineage, priority"
 					  " FROM apikey.keys WHERE id = $3"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, old.display_prefix,
@@ -338,7 +367,7 @@ ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out)
 
 /*
  * revoke(): false when the key already no longer works (revoked, expired,
- * or past its rotation grace).
+ * or past its rotation grace).  A disabled key is revoked for good.
  */
 bool
 ak_key_revoke(Datum key_id, text *reason)
@@ -351,7 +380,8 @@ ak_key_revoke(Datum key_id, text *reason)
 	ak_validate_text(reason, "reason", false);
 	SPI_connect();
 	ak_lock_key(key_id, &key, "revoke this key");
-	if (strcmp(key.status, "active") == 0 || strcmp(key.status, "rotating") == 0)
+	if (strcmp(key.status, "active") == 0 || strcmp(key.status, "rotating") == 0 ||
+		strcmp(key.status, "disabled") == 0)
 	{
 		ak_param(&p, UUIDOID, key_id, false);
 		ak_param_ptr(&p, TEXTOID, reason);

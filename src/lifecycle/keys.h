@@ -29,6 +29,7 @@ typedef struct AkIssueArgs
 	text	   *prefix;
 	text	   *org;
 	Jsonb	   *rate_limits;
+	int64	   *max_uses;		/* NULL: uses not counted */
 } AkIssueArgs;
 
 /* A new key: its token exists here, and in the row returned, only. */

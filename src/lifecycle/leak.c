@@ -95,8 +95,10 @@ ak_leak_revoke_key(const AkLeak *leak)
 	SET_VARSIZE(digest, VARHDRSZ + AK_DIGEST_LEN);
 	memcpy(VARDATA(digest), leak->digest, AK_DIGEST_LEN);
 	ak_param(&p, BYTEAOID, PointerGetDatum(digest), false);
-	if (ak_spi_exec("SELECT id, owner, apikey._key_status(revoked_at, expires_at, rotated_to)"
-					"  IN ('active', 'rotating')"
+	/* a disabled key is revoked too: enable() must not bring a leak back */
+	if (ak_spi_exec("SELECT id, owner,"
+					"  apikey._key_status(revoked_at, expires_at, rotated_to, disabled_at)"
+					"  IN ('active', 'rotating', 'disabled')"
 					" FROM apikey.keys WHERE key_hash = $1 FOR UPDATE", &p, AK_SPI_ANY) == 0)
 		return NULL;
 	id = *DatumGetUUIDP(ak_spi_value(0, 1, &isnull));

@@ -10,6 +10,7 @@
 #include "apikey.h"
 
 #include "auth/identity.h"
+#include "auth/keyinfo.h"
 #include "catalog/pg_type_d.h"
 #include "core/json.h"
 #include "core/spi.h"
@@ -37,6 +38,8 @@ static Datum ak_value_rate_limits(JsonbValue *v, const char *what, bool *isnull)
 static Datum ak_value_quota(JsonbValue *v, const char *what, bool *isnull);
 static Datum ak_value_concurrency(JsonbValue *v, const char *what, bool *isnull);
 static Datum ak_value_jwt_role(JsonbValue *v, const char *what, bool *isnull);
+static Datum ak_value_max_uses(JsonbValue *v, const char *what, bool *isnull);
+static Datum ak_value_priority(JsonbValue *v, const char *what, bool *isnull);
 
 /* The columns update() may change, in the order of its statement. */
 static const struct
@@ -57,6 +60,8 @@ static const struct
 	{"monthly_quota", INT8OID, true, ak_value_quota},
 	{"max_concurrency", INT4OID, true, ak_value_concurrency},
 	{"jwt_role", TEXTOID, true, ak_value_jwt_role},
+	{"max_uses", INT8OID, true, ak_value_max_uses},
+	{"priority", INT2OID, true, ak_value_priority},
 };
 
 #define AK_NUM_FIELDS	lengthof(ak_fields)
@@ -241,6 +246,20 @@ ak_value_jwt_role(JsonbValue *v, const char *what, bool *isnull)
 	role = ak_json_text(v, what);
 	ak_validate_jwt_role(role);
 	return PointerGetDatum(role);
+}
+
+static Datum
+ak_value_max_uses(JsonbValue *v, const char *what, bool *isnull)
+{
+	return *isnull ? (Datum) 0
+		: Int64GetDatum(ak_json_integer(v, what, 1, PG_INT64_MAX));
+}
+
+static Datum
+ak_value_priority(JsonbValue *v, const char *what, bool *isnull)
+{
+	return *isnull ? (Datum) 0
+		: Int16GetDatum((int16) ak_json_integer(v, what, AK_MIN_PRIORITY, AK_MAX_PRIORITY));
 }
 
 

@@ -16,6 +16,7 @@
 #include "core/guc.h"
 #include "core/limits.h"
 #include "core/spi.h"
+#include "executor/spi.h"
 #include "lifecycle/validate.h"
 #include "postgrest/jwtrole.h"
 #include "utils/acl.h"
@@ -36,6 +37,28 @@ ak_bad_value(const char *what, const char *problem)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid %s: %s", what, problem)));
 	pg_unreachable();
+}
+
+/* The same, saying in a detail what a good value is. */
+void
+ak_bad_value_detail(const char *what, const char *problem, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s: %s", what, problem),
+			 errdetail("%s", detail)));
+	pg_unreachable();
+}
+
+/* A required text argument (not NULL, not empty, not too long), detail: what it is. */
+void
+ak_validate_required(text *t, const char *what, const char *detail)
+{
+	if (t == NULL)
+		ak_bad_value_detail(what, "it must not be null", detail);
+	if (VARSIZE_ANY_EXHDR(t) == 0)
+		ak_bad_value_detail(what, "it must not be empty", detail);
+	ak_validate_text(t, what, true);
 }
 
 void
@@ -143,23 +166,38 @@ ak_validate_owner_key_count(text *owner)
 	AkParams	p = {0};
 	bool		isnull;
 	int64		live;
+	int64		own_max;
+	int64		max;
 
-	if (ak_max_keys_per_owner <= 0 || ak_caller_is_admin())
+	if (ak_caller_is_admin())
 		return;
 	ak_param_ptr(&p, TEXTOID, owner);
+	/* concurrent issues of one owner are counted one after the other */
 	ak_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock(" CppAsString2(AK_ADVISORY_OWNER_CLASS)
 				", pg_catalog.hashtext($1))", &p, AK_SPI_ANY);
+	ak_spi_exec("SELECT max_keys FROM apikey.owner_limits WHERE owner = $1", &p, AK_SPI_ANY);
+	own_max = SPI_processed == 0 ? -1 : DatumGetInt32(ak_spi_value(0, 1, &isnull));
+	if (SPI_processed > 0 && isnull)
+		own_max = -1;
+	max = ak_max_keys_per_owner > 0 ? ak_max_keys_per_owner : -1;
+	if (own_max >= 0 && (max < 0 || own_max < max))
+		max = own_max;
+	if (max < 0)
+		return;
 	ak_spi_exec("SELECT count(*) FROM apikey.keys"
 				" WHERE owner = $1 AND revoked_at IS NULL AND rotated_to IS NULL"
 				"   AND (expires_at IS NULL OR expires_at > pg_catalog.now())",
 				&p, AK_SPI_ANY);
 	live = DatumGetInt64(ak_spi_value(0, 1, &isnull));
-	if (live >= ak_max_keys_per_owner)
+	if (live >= max)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many API keys for owner \"%s\"", text_to_cstring(owner)),
-				 errdetail("The owner has %lld live keys; apikey.max_keys_per_owner is %d.",
-						   (long long) live, ak_max_keys_per_owner),
+				 max == own_max ?
+				 errdetail("The owner has %lld live keys; its max_keys (apikey.owner_limits) is %lld.",
+						   (long long) live, (long long) max) :
+				 errdetail("The owner has %lld live keys; apikey.max_keys_per_owner is %lld.",
+						   (long long) live, (long long) max),
 				 errhint("Revoke the keys that are no longer used, or ask an administrator.")));
 }
 
@@ -241,7 +279,7 @@ ak_require_admin_for(const char *setting)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to set %s", setting),
-				 errdetail("Only members of apikey_admin may choose a key's tier, rate_limits, quotas, max_concurrency or jwt_role."),
+				 errdetail("Only members of apikey_admin may choose a key's tier, rate_limits, quotas, max_concurrency, jwt_role, max_uses or priority."),
 				 errhint("Owners can issue keys in tier \"%s\" and change name, scopes, expires_at, allowed_ips and metadata.",
 						 AK_SELF_SERVICE_TIER)));
 }

@@ -17,6 +17,9 @@
 #define AK_SELF_SERVICE_TIER	"free"
 
 pg_noreturn extern void ak_bad_value(const char *what, const char *problem);
+pg_noreturn extern void ak_bad_value_detail(const char *what, const char *problem,
+											const char *detail);
+extern void ak_validate_required(text *t, const char *what, const char *detail);
 extern void ak_validate_text(text *t, const char *what, bool required);
 extern void ak_validate_scopes(ArrayType *scopes);
 extern void ak_validate_allowed_ips(ArrayType *ips);

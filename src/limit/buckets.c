@@ -13,7 +13,11 @@
 
 #include "limit/buckets.h"
 
-/* Fills keys[] (and hash[], if not NULL) for the n limits of a subject. */
+/*
+ * Fills keys[] (and hash[], if not NULL) for the n limits of a subject:
+ * each limit's bucket is told apart by its tag, 0 for the single limit of
+ * an address or a throttle() name.
+ */
 static void
 ak_subject_keys(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 				int n, AkCellKey *keys, uint32 *hash)
@@ -22,8 +26,7 @@ ak_subject_keys(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 		pg_unreachable();		/* a subject has at least one limit */
 	for (int i = 0; i < n; i++)
 	{
-		ak_cell_key(&keys[i], kind, subject,
-					kind == AK_CELL_KEY_LIMIT ? limits[i].tag : 0);
+		ak_cell_key(&keys[i], kind, subject, limits[i].tag);
 		if (hash)
 			hash[i] = ak_cell_hash(&keys[i]);
 	}
@@ -136,6 +139,8 @@ ak_bucket_refund(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 	uint32		hash[AK_MAX_LIMITS];
 	AkCell	   *found[AK_MAX_LIMITS];
 
+	if (n < 1)
+		return;
 	ak_subject_keys(kind, subject, limits, n, keys, hash);
 	(void) ak_cells_find(keys, hash, n, found, 0, false);
 	for (int i = 0; i < n; i++)
@@ -163,6 +168,8 @@ ak_bucket_peek(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
 	uint32		hash[AK_MAX_LIMITS];
 	AkCell	   *found[AK_MAX_LIMITS];
 
+	if (n < 1)
+		return;
 	ak_subject_keys(kind, subject, limits, n, keys, hash);
 	(void) ak_cells_find(keys, hash, n, found, now_us, false);
 	for (int i = 0; i < n; i++)

@@ -85,7 +85,7 @@ static const AkShashSpec ak_cell_specs[AK_NUM_CELL_TABLES] = {
 AkShash		ak_cell_tables[AK_NUM_CELL_TABLES];
 
 /* Cells per kind (AkCellKind indexes it). */
-#define AK_NUM_CELL_KINDS	(AK_CELL_QUOTA + 1)
+#define AK_NUM_CELL_KINDS	(AK_CELL_ANON_LIMIT + 1)	/* the last kind's + 1 */
 static pg_atomic_uint64 *ak_cell_counts = NULL;
 
 

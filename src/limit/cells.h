@@ -24,8 +24,10 @@ typedef enum AkCellKind
 	AK_CELL_ABUSE_IP,			/* failed verifications per address */
 	AK_CELL_ABUSE_PREFIX,		/* failed verifications per display prefix */
 	AK_CELL_QUOTA,				/* a key's daily and monthly counts */
-	AK_CELL_OWNER_LIMIT			/* a token bucket per limit of a certificate
-								 * owner and tier */
+	AK_CELL_OWNER_LIMIT,		/* a token bucket per limit of an owner: its
+								 * owner limits, or its certificates' tier */
+	AK_CELL_ANON_LIMIT			/* a token bucket per anonymous tier limit
+								 * and address */
 } AkCellKind;
 
 typedef struct AkCellKey
@@ -92,8 +94,9 @@ typedef enum AkDebit
 /* The tables of cells, one per class of memory (area.h). */
 typedef enum AkCellTable
 {
-	AK_TABLE_KEY,				/* AK_CELL_KEY_LIMIT, AK_CELL_CONCURRENCY */
-	AK_TABLE_ADDRESS,			/* AK_CELL_IP */
+	AK_TABLE_KEY,				/* AK_CELL_KEY_LIMIT, AK_CELL_CONCURRENCY,
+								 * AK_CELL_OWNER_LIMIT */
+	AK_TABLE_ADDRESS,			/* AK_CELL_IP, AK_CELL_ANON_LIMIT */
 	AK_TABLE_NAMED,				/* AK_CELL_NAMED */
 	AK_TABLE_COOLDOWN,			/* AK_CELL_ABUSE_IP, AK_CELL_ABUSE_PREFIX */
 	AK_NUM_CELL_TABLES
@@ -127,6 +130,7 @@ ak_cell_table_of(AkCellKind kind)
 	switch (kind)
 	{
 		case AK_CELL_IP:
+		case AK_CELL_ANON_LIMIT:
 			return AK_TABLE_ADDRESS;
 		case AK_CELL_NAMED:
 			return AK_TABLE_NAMED;

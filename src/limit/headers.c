@@ -3,14 +3,24 @@
  * headers.c
  *	  The rate-limit headers of a decision (doc/apikey.md, "Headers"):
  *
- *	  RateLimit-Policy   "<name>";q=<limit>;w=<period seconds>, ...
- *	  RateLimit          "<name>";r=<whole tokens left>;t=<seconds until full>, ...
+ *	  RateLimit-Policy   "<name>";q=<quota>;w=<window seconds>, ...
+ *	  RateLimit          "<name>";r=<remaining>;t=<seconds until reset>, ...
  *	  X-RateLimit-Limit, -Remaining, -Reset   of the most restrictive limit
  *	  Retry-After        on 429 and 503, whole seconds, at least 1
  *
  * (draft-ietf-httpapi-ratelimit-headers structured fields, and the de-facto
- * X-RateLimit-* that clients already read.)  Limit names are
- * [A-Za-z0-9_.:-] (core/limits.c): nothing to quote.
+ * X-RateLimit-* that clients already read.)  Every limit that applies is
+ * reported: the key's buckets, its owner's ("owner.<name>"), and the
+ * quotas ("daily_quota", "owner.monthly_quota"); shadow limits never are.
+ *
+ * How a token bucket maps onto the draft's fields, which describe a quota
+ * q per window w: q is the burst (what the bucket holds), w the seconds an
+ * empty bucket takes to fill (burst * period / limit, rounded up), so that
+ * q / w is the limit's rate; r is the whole tokens left, never more than
+ * q; t is the seconds until the bucket is full again.  A quota is q = the
+ * quota, w = its day or month, r = what is left, t = the seconds until the
+ * UTC day or month ends.  Limit names are [A-Za-z0-9_.:-] (core/limits.c):
+ * nothing to quote.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,20 +40,51 @@ ak_most_restrictive(const AkLimitReport *report)
 	return best;
 }
 
-/* RateLimit: "<name>";r=<remaining>;t=<seconds until full>, ... */
+/* "<prefix><name>" of entry i, quoted. */
+static inline void
+ak_header_put_name(AkHeaders *h, const AkLimitReport *report, int i)
+{
+	const char *name = report->limit[i]->name;
+
+	ak_header_put(h, "\"", 1);
+	if (report->prefix[i] != NULL)
+		ak_header_put(h, report->prefix[i], strlen(report->prefix[i]));
+	ak_header_put(h, name, strlen(name));
+	ak_header_put(h, "\"", 1);
+}
+
+/* RateLimit-Policy: "<name>";q=<quota>;w=<window>, ... when not precomputed */
+static void
+ak_policy_header(AkHeaders *h, const AkLimitReport *report)
+{
+	ak_header_begin(h, "RateLimit-Policy");
+	for (int i = 0; i < report->nlimits; i++)
+	{
+		const AkLimit *limit = report->limit[i];
+
+		if (i > 0)
+			ak_header_put(h, ", ", 2);
+		ak_header_put_name(h, report, i);
+		ak_header_put(h, ";q=", 3);
+		ak_header_put_int(h, limit->burst);
+		ak_header_put(h, ";w=", 3);
+		ak_header_put_int(h, report->window_s[i] > 0 ? report->window_s[i]
+						  : ak_limit_window_s(limit));
+	}
+	ak_header_end(h);
+}
+
+/* RateLimit: "<name>";r=<remaining>;t=<seconds until reset>, ... */
 static inline void
 ak_ratelimit_header(AkHeaders *h, const AkLimitReport *report)
 {
 	ak_header_begin(h, "RateLimit");
 	for (int i = 0; i < report->nlimits; i++)
 	{
-		const char *name = report->limits[i].name;
-
 		if (i > 0)
 			ak_header_put(h, ", ", 2);
-		ak_header_put(h, "\"", 1);
-		ak_header_put(h, name, strlen(name));
-		ak_header_put(h, "\";r=", 4);
+		ak_header_put_name(h, report, i);
+		ak_header_put(h, ";r=", 3);
 		ak_header_put_int(h, report->outcome[i].remaining);
 		ak_header_put(h, ";t=", 3);
 		ak_header_put_int(h, ak_seconds_ceil(report->outcome[i].full_in_us));
@@ -70,12 +111,14 @@ ak_headers_build(AkHeaders *h, const AkLimitReport *report, int64 now_us,
 	ak_headers_reset(h);
 	if (report != NULL && report->nlimits > 0)
 	{
-		const AkLimit *r = &report->limits[report->restrictive];
-		const AkLimitOutcome *o = &report->outcome[report->restrictive];
+		int			restrictive = ak_most_restrictive(report);
+		const AkLimit *r = report->limit[restrictive];
+		const AkLimitOutcome *o = &report->outcome[restrictive];
 
-		ak_header_add(h, "RateLimit-Policy",
-					  report->policy ? report->policy
-					  : ak_limits_policy(report->limits, report->nlimits));
+		if (report->policy)
+			ak_header_add(h, "RateLimit-Policy", report->policy);
+		else
+			ak_policy_header(h, report);
 		ak_ratelimit_header(h, report);
 		ak_int_header(h, "X-RateLimit-Limit", r->burst);
 		ak_int_header(h, "X-RateLimit-Remaining", o->remaining);

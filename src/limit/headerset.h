@@ -13,7 +13,7 @@
 #include "utils/jsonb.h"
 
 #define AK_MAX_HEADERS		8
-#define AK_HEADER_STORAGE	1024	/* enough for AK_MAX_LIMITS limits */
+#define AK_HEADER_STORAGE	4096	/* enough for every limit a request reports */
 
 /* Header names and values; values are mostly written into storage. */
 typedef struct AkHeaders

@@ -1,24 +1,36 @@
 /*-------------------------------------------------------------------------
  *
  * limiter.c
- *	  check(), consume() and throttle(): the order of the steps, what a
- *	  refusal gives back, and the slots an admitted request holds.
+ *	  check(), consume() and throttle(): the order of the steps (steps.c),
+ *	  what a refusal gives back, and the slots an admitted request holds.
  *
  * check() decides in this order (doc/apikey.md, "check()"):
- *	  1. verification, with the abuse cooldown (admission.c);
+ *	  1. verification (admission.c): the address blocks, the token, the
+ *		 blocks of the key's owner and the abuse cooldowns;
  *	  2. the bucket of the client address, when client_ip is given and
  *		 apikey.ip_rate_limit > 0;
- *	  3. the server-wide limit of requests in flight, apikey.max_inflight;
- *	  4. the key's concurrency limit, max_concurrency;
- *	  5. the key's daily and monthly quotas (quota.c);
- *	  6. the key's buckets, debited all together or not at all.
+ *	  3. the server-wide limit of requests in flight, apikey.max_inflight,
+ *		 less the share apikey.inflight_reserve keeps from lower priorities;
+ *	  4. the concurrency limits: the key's, its owner's;
+ *	  5. the daily and monthly quotas: the key's, its owner's;
+ *	  6. the key's uses, max_uses;
+ *	  7. the enforced buckets: the key's all together, then its owner's;
+ *	  8. admitted: the shadow limits, which never refuse.
  * A request refused at a step has nothing debited at any step: the steps
- * before it are given back.  A step that finds no room in the cell table
- * follows apikey.on_table_full: refuse with OVERLOADED, or skip the step.
+ * before it are given back.  A request of cost 0 only looks: every step
+ * answers whether a request of cost 1 would pass, and nothing is taken.
  *
- * An admitted check() holds one in-flight slot (and one concurrency slot of
- * its key) until its transaction ends (held.c).  Quota alerts are queued
- * only once the request is admitted.
+ * A request without a key is anonymous: on a public endpoint, or where it
+ * needs no scope when apikey.anonymous_tier is set, it gets the address
+ * blocks, the address's bucket, the in-flight limit at the lowest
+ * priority and the anonymous tier's buckets, per address.
+ *
+ * A key's buckets, concurrency counter and quota counter are its lineage's:
+ * a rotated key shares its predecessor's.  An admitted check() holds one
+ * in-flight slot (and one concurrency slot of its key, and of its owner)
+ * until its transaction ends, or for an application's request until
+ * finish() (held.c).  Quota alerts are queued only once the request is
+ * admitted.
  *
  * Nothing here writes to a table, so all of it works in a read-only
  * transaction and on a hot standby.
@@ -27,165 +39,28 @@
  */
 #include "apikey.h"
 
+#include "auth/anontier.h"
 #include "auth/identity.h"
 #include "auth/keycache.h"
-#include "auth/keyinfo.h"
 #include "auth/verify.h"
 #include "core/counters.h"
-#include "core/guc.h"
-#include "limit/admission.h"
-#include "limit/buckets.h"
+#include "limit/blocklist.h"
 #include "limit/held.h"
-#include "limit/limiter.h"
 #include "limit/named.h"
-#include "limit/quota.h"
 #include "limit/refund.h"
+#include "limit/buckets.h"
 #include "limit/slots.h"
+#include "limit/steps.h"
 #include "usage/record.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-/* ---- decisions ---- */
 
-static void
-ak_decide(AkDecision *d, AkCode code, int64 retry_after_us)
-{
-	d->code = code;
-	d->allowed = ak_code_status(code) == 200;
-	d->retry_after_us = retry_after_us;
-	d->usage = ak_codes[code].usage;
-}
-
-static void
-ak_decision_init(AkDecision *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->now_us = ak_now_us();
-	d->retry_after_us = -1;
-}
-
-/*
- * A step found no room in the cell table: true to go on without it
- * (apikey.on_table_full = open), or false with the request refused.
- */
-static bool
-ak_table_full(AkDecision *d)
-{
-	if (ak_on_table_full == AK_TABLE_FULL_OPEN)
-		return true;
-	ak_count(AK_OVERLOADED);
-	ak_decide(d, AK_CODE_OVERLOADED, USECS_PER_SEC);
-	return false;
-}
-
-/* The Retry-After of a refusal by limits: when every one would admit. */
-static int64
-ak_retry_after(const AkLimitReport *r)
-{
-	int64		retry = 0;
-
-	for (int i = 0; i < r->nlimits; i++)
-		retry = Max(retry, r->outcome[i].retry_in_us);
-	return retry;
-}
-
-/*
- * What a debit of the limits in d->report came to: true to go on, or false
- * with the request refused.
- */
-static bool
-ak_debit_outcome(AkDecision *d, AkDebit result)
-{
-	AkLimitReport *r = &d->report;
-
-	r->restrictive = ak_most_restrictive(r);
-	switch (result)
-	{
-		case AK_DEBIT_OK:
-			return true;
-		case AK_DEBIT_REJECTED:
-			ak_count(AK_RATE_LIMITED);
-			ak_decide(d, AK_CODE_RATE_LIMITED, ak_retry_after(r));
-			return false;
-		case AK_DEBIT_NO_ROOM:
-			r->nlimits = 0;
-			return ak_table_full(d);
-	}
-	return false;				/* keep compiler quiet */
-}
-
-/*
- * Debits a set of limits into d->report; returns false (with d decided)
- * when the request must stop here.  *debited tells whether anything was
- * taken (a full table with on_table_full = open takes nothing); it may be
- * NULL.  hints: see ak_bucket_debit.
- */
-static bool
-ak_debit_step(AkDecision *d, AkCellKind kind, const uint8 *subject,
-			  const AkLimit *limits, int n, const char *policy, int64 cost,
-			  bool *debited, void **hints)
-{
-	AkLimitReport *r = &d->report;
-	AkDebit		result;
-
-	r->nlimits = n;
-	r->limits = limits;
-	r->policy = policy;
-	result = ak_bucket_debit(kind, subject, limits, n, cost, d->now_us,
-							 r->outcome, hints);
-	if (debited)
-		*debited = (result == AK_DEBIT_OK);
-	return ak_debit_outcome(d, result);
-}
-
-/*
- * Debits a key's quotas, if it has any; returns false (with d decided)
- * when the request must stop here.  *debited tells whether anything was
- * taken, to be given back by ak_quota_undo if a later step refuses.  pin:
- * see ak_quota_debit.
- */
-static bool
-ak_quota_step(AkDecision *d, const AkKeyInfo *key, int64 cost, bool pin,
-			  AkQuotaCharge *charge, bool *debited)
-{
-	int64		retry_after_us;
-
-	*debited = false;
-	if (!ak_key_has_quota(key))
-		return true;
-	switch (ak_quota_debit(key, cost, d->now_us, pin, charge))
-	{
-		case AK_DEBIT_OK:
-			*debited = true;
-			return true;
-		case AK_DEBIT_REJECTED:
-			ak_quota_report(charge, &d->quota_limit, &d->report, &retry_after_us);
-			ak_decide(d, AK_CODE_QUOTA_EXCEEDED, retry_after_us);
-			return false;
-		case AK_DEBIT_NO_ROOM:
-			return ak_table_full(d);
-	}
-	return false;				/* keep compiler quiet */
-}
-
-/*
- * The key's own buckets, all together; hints remember where they are.
- * Their subject is the key's lineage: a rotated key shares its
- * predecessor's buckets (and concurrency and quota counters).
- */
-static bool
-ak_key_limits_step(AkDecision *d, const AkKeyInfo *key, int64 cost)
-{
-	if (key->nlimits == 0)
-		return true;
-	return ak_debit_step(d, AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
-						 key->limits, key->nlimits, key->policy_header, cost,
-						 NULL, key->cell_hints);
-}
+/* ---- the steps that take ---- */
 
 /* A cost that no bucket of these limits can ever hold is a caller's error. */
-static void
-ak_validate_cost(int64 cost, const AkLimit *limits, int n)
+void
+ak_validate_cost(int64 cost, const AkLimit *limits, int n, const char *prefix)
 {
 	if (cost < 0)
 		ereport(ERROR,
@@ -195,132 +70,455 @@ ak_validate_cost(int64 cost, const AkLimit *limits, int n)
 		if (cost > limits[i].burst)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid cost: " INT64_FORMAT " is more than limit \"%s\" can ever hold",
-							cost, limits[i].name),
+					 errmsg("invalid cost: " INT64_FORMAT " is more than limit \"%s%s\" can ever hold",
+							cost, prefix ? prefix : "", limits[i].name),
 					 errdetail("Its burst is " INT64_FORMAT ".", limits[i].burst)));
 }
 
-
-/* ---- check() ---- */
-
-/* The per-address limit of the settings, its horizon kept within bounds. */
-static void
-ak_ip_limit(AkLimit *limit)
+/*
+ * What a debit of the n limits last added to the report came to: true to
+ * go on, or false (with d decided) when the request must stop here.
+ */
+static bool
+ak_debit_outcome(AkDecision *d, AkDebit result, int n, const char *prefix,
+				 const char *policy)
 {
-	strcpy(limit->name, "ip");
-	limit->limit = ak_ip_rate_limit;
-	limit->period_us = (int64) ak_ip_rate_period * USECS_PER_SEC;
-	limit->burst = Min(ak_ip_burst > 0 ? ak_ip_burst : ak_ip_rate_limit,
-					   ak_limit_max_burst(limit->limit, limit->period_us));
+	AkLimitReport *r = &d->report;
+
+	switch (result)
+	{
+		case AK_DEBIT_OK:
+			return true;
+		case AK_DEBIT_REJECTED:
+			ak_report_keep_last(r, n, prefix == NULL ? policy : NULL);
+			ak_count(AK_RATE_LIMITED);
+			ak_decide(d, AK_CODE_RATE_LIMITED, ak_retry_after(r));
+			return false;
+		case AK_DEBIT_NO_ROOM:
+			ak_report_drop(r, n);
+			return ak_table_full(d);
+	}
+	return false;				/* keep compiler quiet */
 }
 
-/* What check() took at each step, to give back if a later one refuses. */
-typedef struct AkTaken
+/*
+ * Debits a list of limits into the report; returns false (with d decided)
+ * when the request must stop here.  *debited tells whether anything was
+ * taken (a full table with on_table_full = open takes nothing).  prefix and
+ * policy: how the list is reported.  hints: see ak_bucket_debit.
+ */
+static bool
+ak_debit_step(AkDecision *d, AkCellKind kind, const uint8 *subject,
+			  const AkLimit *limits, int n, const char *prefix,
+			  const char *policy, int64 cost, bool *debited, void **hints)
 {
-	uint8		ip_subject[AK_SUBJECT_ID_LEN];
-	bool		ip;
-	bool		inflight;
-	AkCell	   *slot;
-	AkQuotaCharge quota;
-	bool		quota_debited;
-} AkTaken;
+	AkLimitOutcome *out = ak_report_add(&d->report, limits, n, prefix, policy);
+	AkDebit		result;
 
-static void
-ak_give_back(AkDecision *d, int64 cost, AkTaken *t)
+	result = ak_bucket_debit(kind, subject, limits, n, cost, d->now_us, out, hints);
+	*debited = (result == AK_DEBIT_OK);
+	return ak_debit_outcome(d, result, n, prefix, policy);
+}
+
+/* A throttle()'s bucket, private to the caller's role (named.c). */
+static bool
+ak_debit_named(AkDecision *d, text *name, int64 cost)
 {
-	if (t->quota_debited)
-		ak_quota_undo(d->key, &t->quota);
+	AkLimitOutcome *out = ak_report_add(&d->report, &d->named_limit, 1, NULL, NULL);
+
+	return ak_debit_outcome(d, ak_named_debit(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+											  &d->named_limit, cost, d->now_us, out),
+							1, NULL, NULL);
+}
+
+/* The client address's bucket, when apikey.ip_rate_limit is set. */
+static bool
+ak_step_ip(AkDecision *d, inet *client_ip, AkTaken *t)
+{
+	if (client_ip == NULL || ak_ip_rate_limit <= 0)
+		return true;
+	ak_ip_limit(&d->ip_limit);
+	ak_ip_subject_id(client_ip, t->ip_subject);
+	if (!ak_debit_step(d, AK_CELL_IP, t->ip_subject, &d->ip_limit, 1, NULL, NULL,
+					   Min(t->cost, d->ip_limit.burst), &t->ip, NULL))
+		return false;
+	ak_report_drop(&d->report, 1);	/* reported only when it refuses */
+	return true;
+}
+
+/* The server-wide limit of requests in flight, by priority. */
+static bool
+ak_step_inflight(AkDecision *d, int priority, AkTaken *t)
+{
+	if (ak_max_inflight <= 0)
+		return true;
+	ak_held_prepare();
+	t->inflight = ak_inflight_acquire(ak_inflight_max(priority));
+	return t->inflight || ak_overloaded(d);
+}
+
+/* One of max slots of a subject, into *slot. */
+static bool
+ak_take_slot(AkDecision *d, const uint8 *subject, int32 max, AkCell **slot)
+{
+	AkDebit		taken;
+
+	ak_held_prepare();
+	taken = ak_slot_acquire(subject, max, slot);
+
+	if (taken != AK_DEBIT_OK)
+		*slot = NULL;
+	if (taken == AK_DEBIT_REJECTED)
+		return ak_concurrency_limited(d);
+	return taken == AK_DEBIT_OK || ak_table_full(d);
+}
+
+/* The key's concurrency limit, then its owner's. */
+static bool
+ak_step_concurrency(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
+{
+	const AkOwnerLimits *owner = key->owner_limits;
+
+	if (key->max_concurrency > 0 &&
+		!ak_take_slot(d, (const uint8 *) key->lineage.data, key->max_concurrency, &t->slot))
+		return false;
+	if (owner != NULL && owner->max_concurrency > 0 &&
+		!ak_take_slot(d, (const uint8 *) owner->id.data, owner->max_concurrency,
+					  &t->owner_slot))
+		return false;
+	return true;
+}
+
+/* The outcome of a quota debit: false (decided) when the request stops. */
+static bool
+ak_quota_result(AkDecision *d, AkDebit result, AkQuotaCharge *charge,
+				int owner, bool *debited)
+{
+	*debited = (result == AK_DEBIT_OK);
+	switch (result)
+	{
+		case AK_DEBIT_OK:
+			return true;
+		case AK_DEBIT_REJECTED:
+			return ak_quota_refused(d, charge, owner);
+		case AK_DEBIT_NO_ROOM:
+			return ak_table_full(d);
+	}
+	return false;				/* keep compiler quiet */
+}
+
+/* The key's daily and monthly quotas, then its owner's. */
+static bool
+ak_step_quotas(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
+{
+	const AkOwnerLimits *owner = key->owner_limits;
+
+	if (ak_key_has_quota(key) &&
+		!ak_quota_result(d, ak_quota_debit(key, t->cost, d->now_us, t->pin_quota,
+										   &t->quota_charge),
+						 &t->quota_charge, 0, &t->quota))
+		return false;
+	if (owner != NULL && ak_owner_has_quota(owner) &&
+		!ak_quota_result(d, ak_owner_quota_debit(owner, t->cost, d->now_us, t->pin_quota,
+												 &t->owner_quota_charge),
+						 &t->owner_quota_charge, 1, &t->owner_quota))
+		return false;
+	return true;
+}
+
+/* One use of a key with max_uses. */
+static bool
+ak_step_uses(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
+{
+	AkDebit		result;
+
+	if (key->max_uses < 0)
+		return true;
+	result = ak_uses_debit(key, 1, d->now_us, &t->uses_charge);
+	t->uses = (result == AK_DEBIT_OK);
+	if (result == AK_DEBIT_REJECTED)
+		return ak_usage_exceeded(d);
+	return t->uses || ak_table_full(d);
+}
+
+/* The key's enforced buckets, all together, then its owner's. */
+static bool
+ak_step_buckets(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
+{
+	const AkOwnerLimits *owner = key->owner_limits;
+	bool		debited;
+
+	if (key->nenforced > 0 &&
+		!ak_debit_step(d, AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
+					   key->limits, key->nenforced, NULL, key->policy_header,
+					   t->cost, &t->buckets, key->cell_hints))
+		return false;
+	if (unlikely(owner != NULL) && owner->nenforced > 0)
+	{
+		if (!ak_debit_step(d, AK_CELL_OWNER_LIMIT, (const uint8 *) owner->id.data,
+						   owner->limits, owner->nenforced, AK_OWNER_PREFIX,
+						   NULL, t->cost, &debited, owner->cell_hints))
+			return false;
+		/* both lists, as they were computed once when the key was cached */
+		if (d->report.nlimits == key->nenforced + owner->nenforced)
+			d->report.policy = owner->policy_header;
+	}
+	return true;
+}
+
+/* A request without a key: the anonymous tier's buckets, per address. */
+static bool
+ak_step_anon_buckets(AkDecision *d, inet *client_ip, AkTaken *t)
+{
+	const AkAnonTier *tier = ak_anonymous_tier();
+	uint8		subject[AK_SUBJECT_ID_LEN];
+	bool		debited;
+
+	if (!tier->enabled || tier->nenforced == 0)
+		return true;
+	ak_anon_subject(client_ip, subject);
+	return ak_debit_step(d, AK_CELL_ANON_LIMIT, subject, tier->limits,
+						 tier->nenforced, NULL, tier->policy_header, t->cost,
+						 &debited, NULL);
+}
+
+/*
+ * Debits a subject's shadow limits (n may be 0): true when they would have
+ * refused.  They take their tokens when they have them, and never refuse.
+ */
+static bool
+ak_shadow_debit(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
+				int n, int64 cost, int64 now_us, void **hints)
+{
+	AkLimitOutcome out[AK_MAX_LIMITS];
+
+	return n > 0 &&
+		ak_bucket_debit(kind, subject, limits, n, cost, now_us, out, hints) == AK_DEBIT_REJECTED;
+}
+
+/* Counts an admitted request that a shadow limit would have refused. */
+static void
+ak_note_shadow_limited(AkDecision *d, bool refused)
+{
+	if (refused)
+	{
+		d->shadow_limited = true;
+		ak_count(AK_SHADOW_LIMITED);
+	}
+}
+
+/*
+ * The shadow limits of an admitted request, the key's and its owner's:
+ * debited when they have the tokens, and counted when they would have
+ * refused -- never refusing, never reported in headers.
+ */
+static void
+ak_step_shadow(AkDecision *d, const AkKeyInfo *key, int64 cost)
+{
+	const AkOwnerLimits *owner = key->owner_limits;
+	bool		refused;
+
+	refused = ak_shadow_debit(AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
+							  key->limits + key->nenforced, key->nlimits - key->nenforced,
+							  cost, d->now_us, key->cell_hints + key->nenforced);
+	if (owner != NULL)
+		refused |= ak_shadow_debit(AK_CELL_OWNER_LIMIT, (const uint8 *) owner->id.data,
+								   owner->limits + owner->nenforced,
+								   owner->nlimits - owner->nenforced, cost, d->now_us,
+								   owner->cell_hints + owner->nenforced);
+	ak_note_shadow_limited(d, refused);
+}
+
+/* The anonymous tier's shadow limits, per address, once admitted. */
+static void
+ak_step_anon_shadow(AkDecision *d, inet *client_ip, int64 cost)
+{
+	const AkAnonTier *tier = ak_anonymous_tier();
+	uint8		subject[AK_SUBJECT_ID_LEN];
+
+	if (!tier->enabled || tier->nlimits == tier->nenforced)
+		return;
+	ak_anon_subject(client_ip, subject);
+	ak_note_shadow_limited(d, ak_shadow_debit(AK_CELL_ANON_LIMIT, subject,
+											  tier->limits + tier->nenforced,
+											  tier->nlimits - tier->nenforced,
+											  cost, d->now_us, NULL));
+}
+
+/* A later step refused: everything taken before it goes back. */
+static void
+ak_give_back(AkDecision *d, AkTaken *t)
+{
+	const AkKeyInfo *key = d->key;
+
+	if (t->buckets)
+		ak_bucket_refund(AK_CELL_KEY_LIMIT, (const uint8 *) key->lineage.data,
+						 key->limits, key->nenforced, t->cost);
+	if (t->uses)
+		ak_quota_undo(&t->uses_charge);
+	if (t->owner_quota)
+		ak_quota_undo(&t->owner_quota_charge);
+	if (t->quota)
+		ak_quota_undo(&t->quota_charge);
+	if (t->owner_slot)
+		ak_slot_release(t->owner_slot);
 	if (t->slot)
 		ak_slot_release(t->slot);
 	if (t->inflight)
 		ak_inflight_release();
 	if (t->ip)
 		ak_bucket_refund(AK_CELL_IP, t->ip_subject, &d->ip_limit, 1,
-						 Min(cost, d->ip_limit.burst));
-}
-
-/* Step 2: the client address's bucket. */
-static bool
-ak_ip_step(AkDecision *d, inet *client_ip, int64 cost, AkTaken *t)
-{
-	if (client_ip == NULL || ak_ip_rate_limit <= 0)
-		return true;
-	ak_ip_limit(&d->ip_limit);
-	ak_ip_subject_id(client_ip, t->ip_subject);
-	if (!ak_debit_step(d, AK_CELL_IP, t->ip_subject, &d->ip_limit, 1, NULL,
-					   Min(cost, d->ip_limit.burst), &t->ip, NULL))
-		return false;
-	d->report.nlimits = 0;
-	return true;
-}
-
-/* Step 3: the server-wide limit of requests in flight. */
-static bool
-ak_inflight_step(AkDecision *d, AkTaken *t)
-{
-	if (ak_max_inflight <= 0)
-		return true;
-	t->inflight = ak_inflight_acquire(ak_max_inflight);
-	if (t->inflight)
-		return true;
-	ak_count(AK_OVERLOADED);
-	ak_decide(d, AK_CODE_OVERLOADED, USECS_PER_SEC);
-	return false;
-}
-
-/* Step 4: the key's concurrency limit. */
-static bool
-ak_concurrency_step(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
-{
-	AkDebit		taken;
-
-	if (key->max_concurrency <= 0)
-		return true;
-	taken = ak_slot_acquire((const uint8 *) key->lineage.data, key->max_concurrency,
-							&t->slot);
-	if (taken != AK_DEBIT_OK)
-		t->slot = NULL;
-	if (taken == AK_DEBIT_REJECTED)
-	{
-		ak_count(AK_RATE_LIMITED);
-		ak_decide(d, AK_CODE_CONCURRENCY_LIMITED, USECS_PER_SEC);
-		return false;
-	}
-	return taken == AK_DEBIT_OK || ak_table_full(d);
+						 Min(t->cost, d->ip_limit.burst));
 }
 
 /*
- * Steps 2 to 6 for d->key, verified at d->now_us: everything is taken, or
- * nothing.
+ * An admitted request holds its concurrency slots until its transaction
+ * ends, or until finish(); its quota alerts are queued.  (Its in-flight
+ * slot the caller holds.)
  */
 static void
-ak_admit_steps(AkDecision *d, inet *client_ip, int64 cost)
+ak_hold(AkDecision *d, AkTaken *t, bool until_finish)
+{
+	if (t->slot)
+		ak_held_add_slot(t->slot, until_finish);
+	if (t->owner_slot)
+		ak_held_add_slot(t->owner_slot, until_finish);
+	if (t->quota)
+		ak_quota_announce(d->key, &t->quota_charge);
+}
+
+/* The quotas of an admitted request, after its buckets in the report. */
+static void
+ak_report_quotas(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
+{
+	if (t->quota)
+		ak_quota_report(&t->quota_charge, d->quota_limits[0], NULL, false, &d->report);
+	if (t->owner_quota)
+		ak_quota_report(&t->owner_quota_charge, d->quota_limits[1], AK_OWNER_PREFIX,
+						false, &d->report);
+}
+
+
+/* ---- check() ---- */
+
+/* Whether a request without a key may go on as anonymous. */
+static bool
+ak_anonymous_allowed(const AkRequest *req)
+{
+	return req->token == NULL &&
+		(req->public || (req->scope == NULL && ak_anonymous_tier()->enabled));
+}
+
+/* The end of a block as a Retry-After: none for a block for good. */
+static int64
+ak_blocked_retry(int64 blocked_until, int64 now_us)
+{
+	return blocked_until == DT_NOEND ? -1 : blocked_until - now_us;
+}
+
+/* A request without a key, where it may go without one. */
+static void
+ak_decide_anonymous(const AkRequest *req, AkDecision *d)
+{
+	int64		until;
+	AkTaken		t;
+
+	d->anonymous = true;
+	ak_count(AK_ANONYMOUS);
+	if (req->client_ip != NULL && ak_blocklist_any(d->now_us) &&
+		ak_blocklist_match(req->client_ip, &until))
+	{
+		ak_count(AK_BLOCKED);
+		ak_decide(d, AK_CODE_BLOCKED, ak_blocked_retry(until, d->now_us));
+		return;
+	}
+	ak_decide(d, AK_CODE_OK, -1);
+	if (req->cost == 0)
+	{
+		ak_look_anonymous(req, d);
+		return;
+	}
+	ak_validate_cost(req->cost, ak_anonymous_tier()->limits,
+					 ak_anonymous_tier()->nenforced, NULL);
+	ak_taken_init(&t, req->cost);
+	if (!ak_step_ip(d, req->client_ip, &t) ||
+		!ak_step_inflight(d, AK_MIN_PRIORITY, &t) ||
+		!ak_step_anon_buckets(d, req->client_ip, &t))
+	{
+		ak_give_back(d, &t);
+		return;
+	}
+	if (t.inflight)
+		ak_held_add_inflight(req->until_finish);
+	ak_step_anon_shadow(d, req->client_ip, req->cost);
+}
+
+/*
+ * The steps a key has only when it has quotas, uses, a concurrency limit
+ * or owner limits (key->extras): the concurrency limits, the quotas, the
+ * uses.
+ */
+static bool
+ak_take_extras(AkDecision *d, const AkKeyInfo *key, AkTaken *t)
+{
+	return ak_step_concurrency(d, key, t) &&
+		ak_step_quotas(d, key, t) &&
+		ak_step_uses(d, key, t);
+}
+
+/* Every step of an admission, in order; false when one refused. */
+static bool
+ak_take_all(const AkRequest *req, AkDecision *d, AkTaken *t)
+{
+	const AkKeyInfo *key = d->key;
+
+	return ak_step_ip(d, req->client_ip, t) &&
+		ak_step_inflight(d, key->priority, t) &&
+		(likely(!key->extras) || ak_take_extras(d, key, t)) &&
+		ak_step_buckets(d, key, t);
+}
+
+/* The enforced limits a cost must fit: the key's, its owner's. */
+static void
+ak_validate_key_cost(int64 cost, const AkKeyInfo *key)
+{
+	ak_validate_cost(cost, key->limits, key->nenforced, NULL);
+	if (unlikely(key->owner_limits != NULL))
+		ak_validate_cost(cost, key->owner_limits->limits,
+						 key->owner_limits->nenforced, AK_OWNER_PREFIX);
+}
+
+/*
+ * Everything after a key's verification: the key is d->key, verified at
+ * d->now_us; every step is taken, or none.
+ */
+static void
+ak_admit_key(const AkRequest *req, AkDecision *d)
 {
 	AkTaken		t;
 
-	t.ip = t.inflight = t.quota_debited = false;
-	t.slot = NULL;
-	ak_validate_cost(cost, d->key->limits, d->key->nlimits);
-	ak_held_prepare();
-
-	if (!ak_ip_step(d, client_ip, cost, &t))
-		return;
-	if (!ak_inflight_step(d, &t) ||
-		!ak_concurrency_step(d, d->key, &t) ||
-		!ak_quota_step(d, d->key, cost, false, &t.quota, &t.quota_debited) ||
-		!ak_key_limits_step(d, d->key, cost))
+	ak_validate_key_cost(req->cost, d->key);
+	ak_decide(d, AK_CODE_OK, -1);
+	if (unlikely(req->cost == 0))
 	{
-		ak_give_back(d, cost, &t);
+		ak_look_key(req, d);
 		return;
 	}
 
+	ak_taken_init(&t, req->cost);
+	if (!ak_take_all(req, d, &t))
+	{
+		ak_give_back(d, &t);
+		return;
+	}
 	if (t.inflight)
-		ak_held_add_inflight();
-	if (t.slot)
-		ak_held_add_slot(t.slot);
-	if (t.quota_debited)
-		ak_quota_announce(d->key, &t.quota);
-	ak_decide(d, AK_CODE_OK, -1);
+		ak_held_add_inflight(req->until_finish);
+	if (unlikely(d->key->extras))
+	{
+		ak_hold(d, &t, req->until_finish);
+		ak_report_quotas(d, d->key, &t);
+		ak_step_shadow(d, d->key, req->cost);
+	}
 }
 
 /*
@@ -328,21 +526,26 @@ ak_admit_steps(AkDecision *d, inet *client_ip, int64 cost)
  * kept for the caller (check_request needs its owner).
  */
 void
-ak_limiter_decide(text *token, text *scope, inet *client_ip, int64 cost,
-				  AkDecision *d)
+ak_limiter_decide(const AkRequest *req, AkDecision *d)
 {
 	AkCode		code;
 	int64		blocked_until;
 
 	ak_decision_init(d);
-	code = ak_verify_request(token, scope, client_ip, d->now_us, &d->key,
-							 &blocked_until);
-	if (code != AK_CODE_VALID)
+	if (unlikely(req->token == NULL) && ak_anonymous_allowed(req))
 	{
-		ak_decide(d, code, code == AK_CODE_BLOCKED ? blocked_until - d->now_us : -1);
+		ak_decide_anonymous(req, d);
 		return;
 	}
-	ak_admit_steps(d, client_ip, cost);
+	code = ak_verify_request(req->token, req->scope, req->client_ip, d->now_us,
+							 &d->key, &blocked_until, req->defer);
+	if (code != AK_CODE_VALID)
+	{
+		ak_decide(d, code, code == AK_CODE_BLOCKED
+				  ? ak_blocked_retry(blocked_until, d->now_us) : -1);
+		return;
+	}
+	ak_admit_key(req, d);
 }
 
 /*
@@ -354,10 +557,15 @@ void
 ak_limiter_admit(const AkKeyInfo *key, inet *client_ip, int64 cost,
 				 int64 now_us, AkDecision *d)
 {
+	AkRequest	req;
+
+	memset(&req, 0, sizeof(req));
+	req.client_ip = client_ip;
+	req.cost = cost;
 	ak_decision_init(d);
 	d->now_us = now_us;
 	d->key = key;
-	ak_admit_steps(d, client_ip, cost);
+	ak_admit_key(&req, d);
 }
 
 
@@ -387,10 +595,10 @@ ak_require_consume_right(const pg_uuid_t *key_id, const AkKeyInfo *key)
 }
 
 /*
- * Debits a key's quotas and buckets directly, for callers that verified
- * the key themselves or charge the real cost of a request after doing it.
- * With refund_on_rollback, the quota units come back if the transaction
- * aborts.
+ * Debits a key's quotas and buckets, and its owner's, directly, for
+ * callers that verified the key themselves or charge the real cost of a
+ * request after doing it.  With refund_on_rollback, the quota units come
+ * back if the transaction aborts.
  */
 void
 ak_limiter_consume(const pg_uuid_t *key_id, int64 cost, bool refund_on_rollback,
@@ -398,8 +606,7 @@ ak_limiter_consume(const pg_uuid_t *key_id, int64 cost, bool refund_on_rollback,
 {
 	const AkKeyInfo *key;
 	AkCode		state;
-	AkQuotaCharge quota;
-	bool		quota_debited = false;
+	AkTaken		t;
 
 	ak_decision_init(d);
 	key = key_id ? ak_keycache_lookup_id(key_id) : NULL;
@@ -412,23 +619,28 @@ ak_limiter_consume(const pg_uuid_t *key_id, int64 cost, bool refund_on_rollback,
 		return;
 	}
 
-	ak_validate_cost(cost, key->limits, key->nlimits);
+	d->key = key;
+	ak_validate_key_cost(cost, key);
 	ak_decide(d, AK_CODE_OK, -1);
-	if (ak_quota_step(d, key, cost, refund_on_rollback, &quota, &quota_debited) &&
-		!ak_key_limits_step(d, key, cost) && quota_debited)
+	ak_taken_init(&t, cost);
+	t.pin_quota = refund_on_rollback;	/* the refund at abort finds the counter */
+	if (!ak_step_quotas(d, key, &t) || !ak_step_buckets(d, key, &t))
 	{
-		ak_quota_undo(key, &quota);
-		quota_debited = false;
+		ak_give_back(d, &t);
+		return;
 	}
-	if (quota_debited)
-		ak_quota_announce(key, &quota);
-	if (d->allowed)
+	if (t.quota)
+		ak_quota_announce(key, &t.quota_charge);
+	if (key->extras)
+		ak_step_shadow(d, key, cost);
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
 		ak_usage_charge(&key->id, cost, now);
 		if (refund_on_rollback)
-			ak_refund_on_rollback(key, quota_debited ? &quota : NULL, cost, now);
+			ak_refund_on_rollback(key, t.quota ? &t.quota_charge : NULL,
+								  t.owner_quota ? &t.owner_quota_charge : NULL,
+								  cost, now);
 	}
 }
 
@@ -451,19 +663,16 @@ ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 				 errmsg("invalid bucket: it must be 1 to %d bytes long", AK_MAX_TEXT_LEN)));
 
 	ak_decision_init(d);
+	memset(limit, 0, sizeof(*limit));
 	strcpy(limit->name, "throttle");
 	limit->limit = rate;
 	limit->period_us = ak_interval_to_us(period);
 	limit->burst = burst ? *burst : rate;
 	ak_limit_validate(limit, "throttle", -1);
-	ak_validate_cost(cost, limit, 1);
+	ak_validate_cost(cost, limit, 1, NULL);
 
 	ak_decide(d, AK_CODE_OK, -1);
-	d->report.nlimits = 1;
-	d->report.limits = limit;
-	d->report.policy = NULL;
-	(void) ak_debit_outcome(d, ak_named_debit(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
-											  limit, cost, d->now_us, d->report.outcome));
+	(void) ak_debit_named(d, name, cost);
 }
 
 
@@ -472,17 +681,26 @@ ak_limiter_throttle(text *name, int64 rate, const Interval *period,
 /*
  * Debits a subject's limits all together, for a request that no key
  * authenticated: the buckets of a certificate's owner
- * (postgrest/certauth.c).  No quota, no slot: those are a key's.
+ * (postgrest/certauth.c).  The first nenforced limits decide; the others
+ * are shadow limits, debited once the request is admitted.  No quota, no
+ * slot: those are a key's.
  */
 void
 ak_limiter_debit_subject(AkCellKind kind, const uint8 *subject, const AkLimit *limits,
-						 int n, const char *policy, int64 cost, AkDecision *d)
+						 int n, int nenforced, const char *policy, int64 cost,
+						 AkDecision *d)
 {
+	bool		debited;
+
 	ak_decision_init(d);
-	ak_validate_cost(cost, limits, n);
+	ak_validate_cost(cost, limits, n, NULL);
 	ak_decide(d, AK_CODE_OK, -1);
-	if (n > 0)
-		(void) ak_debit_step(d, kind, subject, limits, n, policy, cost, NULL, NULL);
+	if (nenforced > 0 &&
+		!ak_debit_step(d, kind, subject, limits, nenforced, NULL, policy, cost,
+					   &debited, NULL))
+		return;
+	ak_note_shadow_limited(d, ak_shadow_debit(kind, subject, limits + nenforced,
+											  n - nenforced, cost, d->now_us, NULL));
 }
 
 
@@ -503,13 +721,15 @@ ak_ms_ceil(int64 us)
 
 /*
  * The limit columns shared by check_result and limit_result:
- * (limit_value, remaining, reset_at, retry_after_ms).
+ * (limit_value, remaining, reset_at, retry_after_ms), of the most
+ * restrictive limit.
  */
 void
 ak_decision_limit_columns(const AkDecision *d, Datum *values, bool *nulls)
 {
 	const AkLimitReport *r = &d->report;
 	const AkLimitOutcome *o;
+	int			restrictive;
 
 	if (r->nlimits == 0)
 	{
@@ -518,8 +738,9 @@ ak_decision_limit_columns(const AkDecision *d, Datum *values, bool *nulls)
 		nulls[3] = d->allowed || d->retry_after_us < 0;
 		return;
 	}
-	o = &r->outcome[r->restrictive];
-	values[0] = Int64GetDatum(r->limits[r->restrictive].burst);
+	restrictive = ak_most_restrictive(r);
+	o = &r->outcome[restrictive];
+	values[0] = Int64GetDatum(r->limit[restrictive]->burst);
 	values[1] = Int64GetDatum(o->remaining);
 	values[2] = TimestampTzGetDatum(d->now_us + o->full_in_us);
 	values[3] = Int64GetDatum(d->allowed ? 0 : ak_ms_ceil(d->retry_after_us));

@@ -3,11 +3,12 @@
  * refund.c
  *	  consume(refund_on_rollback => true): the units of a charge come back
  *	  if the (sub)transaction that consumed them aborts -- to the key's
- *	  quota, when one was debited, and to the usage billed for them.  The
- *	  rate limits are not refunded: they protect the server, which did the
- *	  work all the same.  The debit pins the quota counter in shared memory
- *	  until the transaction ends (quotastore.c), so that the refund at
- *	  abort, which cannot read a table, finds it; a commit just unpins it.
+ *	  quota and its owner's, when they were debited, and to the usage billed
+ *	  for them.  The rate limits are not refunded: they protect the server,
+ *	  which did the work all the same.  The debit pins the quota counters in
+ *	  shared memory until the transaction ends (quotastore.c), so that the
+ *	  refund at abort, which cannot read a table, finds them; a commit just
+ *	  unpins them.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,12 +22,13 @@
 typedef struct AkRollbackRefund
 {
 	pg_uuid_t	key_id;			/* billed in usage */
-	bool		quota;			/* quota units were debited */
-	int32		period[AK_NUM_PERIODS];
+	int			ncounters;		/* quota counters debited and pinned: the
+								 * key's, its owner's */
+	int32		period[2][AK_NUM_PERIODS];
+	void	   *counter[2];
 	int64		cost;
 	TimestampTz charged_at;		/* the hour of usage_hourly they were billed to */
 	SubTransactionId subid;
-	void	   *hint;
 } AkRollbackRefund;
 
 static AkRollbackRefund *ak_refunds = NULL;
@@ -36,8 +38,8 @@ static int	ak_refunds_size = 0;
 static void
 ak_refund(const AkRollbackRefund *r)
 {
-	if (r->quota)
-		ak_quota_counter_unpin(r->hint, r->period, r->cost);
+	for (int i = 0; i < r->ncounters; i++)
+		ak_quota_counter_unpin(r->counter[i], r->period[i], r->cost);
 	/* nor are they billed: the hour they were billed to drops by as much */
 	ak_usage_charge(&r->key_id, -r->cost, r->charged_at);
 }
@@ -47,8 +49,8 @@ static void
 ak_refunds_kept(void)
 {
 	for (int i = 0; i < ak_nrefunds; i++)
-		if (ak_refunds[i].quota)
-			ak_quota_counter_unpin(ak_refunds[i].hint, ak_refunds[i].period, 0);
+		for (int c = 0; c < ak_refunds[i].ncounters; c++)
+			ak_quota_counter_unpin(ak_refunds[i].counter[c], ak_refunds[i].period[c], 0);
 	ak_nrefunds = 0;
 }
 
@@ -100,14 +102,28 @@ ak_refund_at_subxact_end(SubXactEvent event, SubTransactionId mySubid,
 				ak_refunds[i].subid = parentSubid;
 }
 
+/* Remembers a quota counter's debit (pinned) in a refund. */
+static void
+ak_refund_add_counter(AkRollbackRefund *r, const AkQuotaCharge *charge)
+{
+	int			i;
+
+	if (!charge->pinned)
+		return;					/* nothing was taken (cost 0) */
+	i = r->ncounters++;
+	memcpy(r->period[i], charge->req.period, sizeof(r->period[i]));
+	r->counter[i] = *charge->hint;
+}
+
 /*
  * Remembers a charge to give back if the current (sub)transaction aborts:
- * to the quota (charge, when one was debited) and to the usage billed at
- * charged_at.
+ * to the quotas (charge and owner_charge, when they were debited) and to
+ * the usage billed at charged_at.
  */
 void
 ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
-					  int64 cost, TimestampTz charged_at)
+					  const AkQuotaCharge *owner_charge, int64 cost,
+					  TimestampTz charged_at)
 {
 	AkRollbackRefund *r;
 
@@ -115,11 +131,12 @@ ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
 		ak_refunds = ak_array_grow(ak_refunds, &ak_refunds_size, sizeof(AkRollbackRefund));
 	r = &ak_refunds[ak_nrefunds++];
 	r->key_id = key->id;
-	r->quota = charge != NULL && charge->pinned;
+	r->ncounters = 0;
 	if (charge != NULL)
-		memcpy(r->period, charge->req.period, sizeof(r->period));
+		ak_refund_add_counter(r, charge);
+	if (owner_charge != NULL)
+		ak_refund_add_counter(r, owner_charge);
 	r->cost = cost;
 	r->charged_at = charged_at;
 	r->subid = GetCurrentSubTransactionId();
-	r->hint = *ak_key_quota_hint(key);
 }

@@ -13,7 +13,8 @@
 #include "limit/quota.h"
 
 extern void ak_refund_on_rollback(const AkKeyInfo *key, const AkQuotaCharge *charge,
-								  int64 cost, TimestampTz charged_at);
+								  const AkQuotaCharge *owner_charge, int64 cost,
+								  TimestampTz charged_at);
 extern void ak_refund_at_xact_end(XactEvent event);
 extern void ak_refund_at_subxact_end(SubXactEvent event, SubTransactionId mySubid,
 									 SubTransactionId parentSubid);

@@ -73,6 +73,28 @@ ak_slot_release(AkCell *slot)
 	ak_cell_unlock(slot);
 }
 
+/* How many slots of a subject are taken; nothing is created. */
+int32
+ak_slot_in_use(const uint8 *subject)
+{
+	AkCellKey	key;
+	uint32		hash;
+	AkCell	   *c;
+	int32		count = 0;
+
+	ak_cell_key(&key, AK_CELL_CONCURRENCY, subject, 0);
+	hash = ak_cell_hash(&key);
+	(void) ak_cells_find(&key, &hash, 1, &c, ak_now_us(), false);
+	if (c != NULL)
+	{
+		ak_cell_lock(c);
+		count = c->count;
+		ak_cell_unlock(c);
+	}
+	ak_cells_release(&key, hash);
+	return count;
+}
+
 /* The server-wide count of admitted requests in flight, capped at max. */
 bool
 ak_inflight_acquire(int max)
@@ -89,4 +111,11 @@ void
 ak_inflight_release(void)
 {
 	pg_atomic_sub_fetch_u32(ak_inflight, 1);
+}
+
+/* Requests in flight across the server, now. */
+int
+ak_inflight_in_use(void)
+{
+	return (int) pg_atomic_read_u32(ak_inflight);
 }

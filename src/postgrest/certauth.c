@@ -61,13 +61,15 @@ ak_certificate_admit(const AkCertificate *cert, text *scope)
 {
 	AkLimit		limits[AK_MAX_LIMITS];
 	char	   *policy;
-	int			n = ak_certificate_limits(cert, limits, &policy);
+	int			nenforced;
+	int			n = ak_certificate_limits(cert, limits, &nenforced, &policy);
 	uint8		subject[AK_SUBJECT_ID_LEN];
 	AkDecision	d;
 	AkHeaders	h;
 
 	ak_owner_subject(cert->owner, cert->tier, subject);
-	ak_limiter_debit_subject(AK_CELL_OWNER_LIMIT, subject, limits, n, policy, 1, &d);
+	ak_limiter_debit_subject(AK_CELL_OWNER_LIMIT, subject, limits, n, nenforced, policy,
+							 1, &d);
 	ak_decision_headers(&d, &h);
 	if (!d.allowed)
 		ak_refuse(d.code, &h, d.retry_after_us, scope, true);

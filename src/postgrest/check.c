@@ -83,13 +83,15 @@ ak_refuse_signature(AkCode code, const AkKeyInfo *key, inet *client_ip,
 /*
  * A request that carries a key (or none): a route that must be signed has
  * its signature checked before any limit is debited (postgrest/signed.c),
- * then the limiter decides.
+ * then the limiter decides.  A request without a key goes on as anonymous
+ * on a public endpoint, or where it needs no scope when
+ * apikey.anonymous_tier is set.
  */
 static void
-ak_check_key_request(text *token, const char *method, const char *path,
-					 text *scope, bool signed_route, inet *client_ip)
+ak_check_key_request(AkRequest *req, const char *method, const char *path,
+					 bool signed_route)
 {
-	bool		token_sent = token != NULL;
+	bool		token_sent = req->token != NULL;
 	AkCode		signature = AK_CODE_VALID;
 	const AkKeyInfo *signer = NULL;
 	int64		retry_after_us = 0;
@@ -98,27 +100,28 @@ ak_check_key_request(text *token, const char *method, const char *path,
 
 	AK_TOKEN_PATH_BEGIN();
 	if (signed_route)
-		signature = ak_check_signature(token, scope, client_ip, method, path,
-									   &signer, &retry_after_us);
+		signature = ak_check_signature(req->token, req->scope, req->client_ip,
+									   method, path, &signer, &retry_after_us);
 	if (signature == AK_CODE_VALID)
-		ak_limiter_decide(token, scope, client_ip, 1, &d);
+		ak_limiter_decide(req, &d);
 	if (token_sent)
-		pfree(token);
+		pfree(req->token);
 	AK_TOKEN_PATH_END();
 	if (signature != AK_CODE_VALID)
-		ak_refuse_signature(signature, signer, client_ip, scope, retry_after_us);
+		ak_refuse_signature(signature, signer, req->client_ip, req->scope, retry_after_us);
 
 	if (d.key != NULL && d.key->stored)
 		ak_usage_request(&d.key->id, d.usage, 1);
 	ak_decision_headers(&d, &h);
 	if (d.allowed)
 	{
-		ak_identity_set(d.key);
+		if (d.key != NULL)
+			ak_identity_set(d.key);
 		ak_append_response_headers(&h);
 		return;
 	}
 	ak_refuse(d.code, d.report.nlimits > 0 || d.retry_after_us > 0 ? &h : NULL,
-			  d.retry_after_us, scope, token_sent);
+			  d.retry_after_us, req->scope, token_sent || d.anonymous);
 }
 
 /*
@@ -132,15 +135,20 @@ ak_check_request(void)
 {
 	const char *method = ak_request_setting("request.method");
 	const char *path = ak_request_setting("request.path");
-	bool		signed_route;
-	text	   *scope = ak_route_for_request(method, path, &signed_route);
-	inet	   *client_ip = ak_request_client_ip();
-	text	   *token;
+	AkEndpointRule rule;
+	AkRequest	req = {0};
+
+	ak_endpoint_rule(method, path, &rule);
+	req.scope = rule.scope;
+	req.public = rule.public;
+	req.client_ip = ak_request_client_ip();
+	req.cost = 1;
 
 	AK_TOKEN_PATH_BEGIN();
-	token = ak_request_token();
+	req.token = ak_request_token();
 	AK_TOKEN_PATH_END();
-	if (token == NULL && ak_check_certificate(scope, signed_route, client_ip))
+	if (req.token == NULL &&
+		ak_check_certificate(req.scope, rule.require_signature, req.client_ip))
 		return;
-	ak_check_key_request(token, method, path, scope, signed_route, client_ip);
+	ak_check_key_request(&req, method, path, rule.require_signature);
 }

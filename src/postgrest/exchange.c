@@ -213,12 +213,13 @@ ak_exchange_key(text *token, int64 now_us)
 	AkDecision	d;
 	AkHeaders	h;
 
-	code = ak_verify_request(token, NULL, client_ip, now_us, &key, &blocked_until);
+	code = ak_verify_request(token, NULL, client_ip, now_us, &key, &blocked_until, NULL);
 	if (code != AK_CODE_VALID)
 	{
 		if (key != NULL && key->stored)
 			ak_usage_request(&key->id, ak_codes[code].usage, 1);
-		ak_refuse(code, NULL, code == AK_CODE_BLOCKED ? blocked_until - now_us : -1,
+		ak_refuse(code, NULL, code == AK_CODE_BLOCKED && blocked_until != DT_NOEND
+				  ? blocked_until - now_us : -1,
 				  NULL, token != NULL);
 	}
 	(void) ak_exchange_role(key);

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * scopemap.c
- *	  The scope a PostgREST request needs: apikey.scope_map maps a method
- *	  and a LIKE pattern on request.path to a scope; the matching row with
- *	  the highest priority wins, then the longest pattern.
+ *	  What a request needs: apikey.scope_map maps a method and a LIKE
+ *	  pattern on the request's path to a scope, whether the endpoint is
+ *	  public (no key needed) and whether its requests must be signed; the
+ *	  matching row with the highest priority wins, then the longest pattern.
  *
  * The map is read into backend memory and kept until a change to the
  * table commits: a trigger on it queues a relcache invalidation of the
@@ -34,6 +35,7 @@ typedef struct AkScopeRule
 	text	   *pattern;		/* LIKE pattern on request.path */
 	text	   *scope;			/* NULL: none */
 	int32		priority;
+	bool		public;
 	bool		require_signature;
 } AkScopeRule;
 
@@ -88,14 +90,14 @@ static void
 ak_scope_rule_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 				  int *size)
 {
-	bool		nulls[5] = {true, true, true, true, true};
-	Datum		values[5];
+	bool		nulls[6] = {true, true, true, true, true, true};
+	Datum		values[6];
 	AkScopeRule *rule;
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (cols[i] != InvalidAttrNumber)
 			values[i] = heap_getattr(tuple, cols[i], desc, &nulls[i]);
-	if (nulls[0] || nulls[1] || (nulls[2] && nulls[4]))
+	if (nulls[0] || nulls[1])
 		return;
 	if (ak_nrules == *size)
 	{
@@ -108,6 +110,7 @@ ak_scope_rule_add(HeapTuple tuple, TupleDesc desc, const AttrNumber *cols,
 	rule->scope = nulls[2] ? NULL : DatumGetTextPCopy(values[2]);
 	rule->priority = nulls[3] ? 0 : DatumGetInt32(values[3]);
 	rule->require_signature = !nulls[4] && DatumGetBool(values[4]);
+	rule->public = !nulls[5] && DatumGetBool(values[5]);
 }
 
 /* A column's number, or InvalidAttrNumber where the table lacks it. */
@@ -129,7 +132,7 @@ static void
 ak_scope_rules_read(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	cols[5];
+	AttrNumber	cols[6];
 	int			size = 8;
 	Snapshot	snapshot;
 	TableScanDesc scan;
@@ -140,8 +143,9 @@ ak_scope_rules_read(Relation rel)
 	cols[1] = ak_attnum(desc, "path_pattern");
 	cols[2] = ak_attnum(desc, "scope");
 	cols[3] = ak_attnum(desc, "priority");
-	/* not in a schema installed before request signing */
+	/* not in a schema installed before 0.2.0: ALTER EXTENSION UPDATE adds them */
 	cols[4] = ak_attnum_if_any(desc, "require_signature");
+	cols[5] = ak_attnum_if_any(desc, "public");
 
 	old = MemoryContextSwitchTo(ak_rules_cxt);
 	ak_rules = palloc(size * sizeof(AkScopeRule));
@@ -186,19 +190,23 @@ ak_scope_map_load(void)
 }
 
 /*
- * The scope the request needs: the first matching rule's, or NULL; and
- * whether that rule requires the request to be signed.
+ * What the request needs: the first matching rule's scope, whether it is
+ * public and whether it must be signed; no scope, not public, unsigned when
+ * no rule matches (or there is no method: not a request).  An empty method
+ * matches "*" rules only.
  */
-text *
-ak_route_for_request(const char *method, const char *path, bool *require_signature)
+void
+ak_endpoint_rule(const char *method, const char *path, AkEndpointRule *out)
 {
 	text	   *path_text;
 
-	*require_signature = false;
+	out->scope = NULL;
+	out->public = false;
+	out->require_signature = false;
 	if (!ak_rules_valid)
 		ak_scope_map_load();
 	if (ak_nrules == 0 || method == NULL)
-		return NULL;
+		return;
 
 	path_text = cstring_to_text(path ? path : "");
 	for (int i = 0; i < ak_nrules; i++)
@@ -211,20 +219,12 @@ ak_route_for_request(const char *method, const char *path, bool *require_signatu
 												 PointerGetDatum(path_text),
 												 PointerGetDatum(rule->pattern))))
 		{
-			*require_signature = rule->require_signature;
-			return rule->scope;
+			out->scope = rule->scope;
+			out->public = rule->public;
+			out->require_signature = rule->require_signature;
+			return;
 		}
 	}
-	return NULL;
-}
-
-/* The scope the request needs: the first matching rule's, or NULL. */
-text *
-ak_scope_for_request(const char *method, const char *path)
-{
-	bool		require_signature;
-
-	return ak_route_for_request(method, path, &require_signature);
 }
 
 /*

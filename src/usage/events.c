@@ -198,6 +198,20 @@ void
 ak_event_denied(AkCode code, const pg_uuid_t *key_id, const inet *client_ip,
 				const char *display, size_t display_len)
 {
+	ak_event_denied_as(code, ak_code_status(code), key_id, client_ip, display,
+					   display_len, NULL, NULL);
+}
+
+/*
+ * The same, with the HTTP status the client was sent and the request's
+ * method and path, when an application reports them (finish()); NULL
+ * method and path: PostgREST's request.method and request.path.
+ */
+void
+ak_event_denied_as(AkCode code, int status, const pg_uuid_t *key_id,
+				   const inet *client_ip, const char *display,
+				   size_t display_len, const char *method, const char *path)
+{
 	AkEvent		event;
 	AkEventKey	key;
 
@@ -205,7 +219,7 @@ ak_event_denied(AkCode code, const pg_uuid_t *key_id, const inet *client_ip,
 		return;
 	ak_event_init(&event, AK_EVENT_DENIED);
 	event.code = (uint8) code;
-	event.status = (int16) ak_code_status(code);
+	event.status = (int16) status;
 	event.role = GetOuterUserId();	/* the caller, even inside exchange() */
 	event.session_role = GetSessionUserId();
 	if (key_id != NULL)
@@ -219,8 +233,14 @@ ak_event_denied(AkCode code, const pg_uuid_t *key_id, const inet *client_ip,
 		memcpy(&event.ip, VARDATA_ANY(client_ip),
 			   Min(sizeof(event.ip), VARSIZE_ANY_EXHDR(client_ip)));
 	}
-	ak_request_copy(event.method, sizeof(event.method), "request.method");
-	ak_request_copy(event.path, sizeof(event.path), "request.path");
+	if (method != NULL)
+		strlcpy(event.method, method, sizeof(event.method));
+	else
+		ak_request_copy(event.method, sizeof(event.method), "request.method");
+	if (path != NULL)
+		strlcpy(event.path, path, sizeof(event.path));
+	else
+		ak_request_copy(event.path, sizeof(event.path), "request.path");
 	if (display != NULL)
 	{
 		display_len = Min(display_len, AK_EVENT_DISPLAY_LEN - 1);

@@ -56,6 +56,10 @@ extern void ak_events_attach(void);
 extern void ak_event_denied(AkCode code, const pg_uuid_t *key_id,
 							const inet *client_ip, const char *display,
 							size_t display_len);
+extern void ak_event_denied_as(AkCode code, int status, const pg_uuid_t *key_id,
+							   const inet *client_ip, const char *display,
+							   size_t display_len, const char *method,
+							   const char *path);
 extern void ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period,
 								 int32 period_number, int64 used, int64 quota,
 								 int percent);

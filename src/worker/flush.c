@@ -4,8 +4,9 @@
  *	  The worker's flush, every apikey.flush_interval: everything the
  *	  backends counted in shared memory, collected and written, each table
  *	  in a task (a transaction) of its own:
- *	  - counters: the quota counters that changed, into quota_counters;
- *		then the keys' last use (flush_keys.c);
+ *	  - counters: the quota counters that changed -- keys' (per lineage),
+ *		owners', keys' uses -- into quota_counters; then the keys' last use
+ *		(flush_keys.c);
  *	  - usage: the current hour's rows of usage_hourly, and those of any
  *		hour that received requests since the last flush (flush_usage.c);
  *		then the entries of finished hours leave shared memory;

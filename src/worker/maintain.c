@@ -7,7 +7,9 @@
  *		expires_at -- get revoked_at = expires_at, which keeps them EXPIRED
  *		(rotated ones REVOKED), and an "expired" audit row;
  *	  - retention: audit_log and usage_hours rows older than
- *		apikey.audit_retention and apikey.usage_retention, in batches.
+ *		apikey.audit_retention and apikey.usage_retention, in batches;
+ *	  - warnings of keys about to expire, and expired address blocks
+ *		(warn.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +22,7 @@
 #include "lifecycle/audit.h"
 #include "worker/maintain.h"
 #include "worker/task.h"
+#include "worker/warn.h"
 
 #define AK_RETENTION_BATCH		10000
 #define AK_RETENTION_BATCHES	100 /* per maintenance: a million rows */
@@ -92,6 +95,8 @@ void
 ak_worker_maintain(void)
 {
 	(void) ak_task_run("expire keys", ak_expire_keys, NULL);
+	ak_worker_warn_expiring();
+	ak_worker_expire_blocks();
 	ak_purge("purge audit_log",
 			 "DELETE FROM apikey.audit_log WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
 			 "  SELECT id FROM apikey.audit_log"

@@ -1,9 +1,10 @@
 -- A sample apikey database for the dashboards (pg_apikey top and report,
 -- doc/grafana/apikey.json): keys of four owners in every state, 35 days
 -- of usage_hourly and denied requests, and a little live traffic.
--- Run as a superuser, in apikey.database, with the worker running: the
--- history is written straight into usage_hourly and audit_log (only the
--- worker writes them otherwise); the live part goes through check().
+-- Run as a superuser, in a database with the extension and its worker
+-- running: the history is written straight into usage_hours (behind the
+-- view usage_hourly), quota_counters and audit_log (only the worker writes
+-- them otherwise); the live part goes through check().
 --
 -- The tokens go to the table sample_tokens, for the tests that show no
 -- output ever holds one.
@@ -64,7 +65,7 @@ LANGUAGE sql IMMUTABLE AS $$
       FROM generate_series(0, 39) AS i
 $$;
 
-INSERT INTO apikey.usage_hourly (key_id, hour, requests, allowed, rate_limited,
+INSERT INTO apikey.usage_hours (key_id, hour, requests, allowed, rate_limited,
                                  quota_exceeded, denied_auth, cost_units, endpoints,
                                  latency_hist)
 SELECT s.key_id, h, u.requests, u.allowed, u.rate_limited, u.quota_exceeded, u.denied_auth,
@@ -109,31 +110,24 @@ SELECT s.key_id, h, u.requests, u.allowed, u.rate_limited, u.quota_exceeded, u.d
                   AS endpoints) AS e
  WHERE h >= (SELECT created_at FROM apikey.keys WHERE id = s.key_id);
 
-UPDATE apikey.usage_hourly
+UPDATE apikey.usage_hours
    SET avg_ms = apikey.latency_quantile(latency_hist, 0.5),
        p95_ms = apikey.latency_quantile(latency_hist, 0.95),
        p99_ms = apikey.latency_quantile(latency_hist, 0.99);
 
--- The quota counts of the history, as the worker would have kept them in
--- the keys' rows (from which a key's counter starts): the live traffic
--- below adds to them.  (Skipped where the counts live elsewhere.)
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM information_schema.columns
-                WHERE table_schema = 'apikey' AND table_name = 'keys'
-                  AND column_name = 'monthly_usage') THEN
-        UPDATE apikey.keys AS k
-           SET monthly_usage = m.units, usage_month = date_trunc('month', now(), 'UTC')::date,
-               daily_usage = m.today, usage_day = (now() AT TIME ZONE 'UTC')::date
-          FROM (SELECT key_id, sum(cost_units) AS units,
-                       sum(cost_units) FILTER (WHERE hour >= date_trunc('day', now(), 'UTC')) AS today
-                  FROM apikey.usage_hourly
-                 WHERE hour >= date_trunc('month', now(), 'UTC')
-                 GROUP BY key_id) AS m
-         WHERE k.id = m.key_id;
-    END IF;
-END
-$$;
+-- The quota counts of the history, as the worker would have written them
+-- (a key's counter starts from its lineage's row): the live traffic below
+-- adds to them.
+INSERT INTO apikey.quota_counters (subject, day, day_used, month, month_used)
+SELECT k.lineage, (now() AT TIME ZONE 'UTC')::date, sum(m.today),
+       date_trunc('month', now(), 'UTC')::date, sum(m.units)
+  FROM (SELECT key_id, sum(cost_units) AS units,
+               coalesce(sum(cost_units) FILTER (WHERE hour >= date_trunc('day', now(), 'UTC')), 0) AS today
+          FROM apikey.usage_hours
+         WHERE hour >= date_trunc('month', now(), 'UTC')
+         GROUP BY key_id) AS m
+  JOIN apikey.keys AS k ON k.id = m.key_id
+ GROUP BY k.lineage;
 
 -- failed verifications of the last week, some from a guessing address
 INSERT INTO apikey.audit_log (at, action, key_id, owner, actor, client_ip, request_method,

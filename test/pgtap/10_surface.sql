@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(74);
+SELECT plan(90);
 
 SELECT has_schema('apikey');
 SELECT has_role('apikey_admin');
@@ -12,9 +12,9 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'apikey_admin'), fal
 
 SELECT tables_are('apikey', ARRAY['keys', 'tiers', 'audit_log', 'usage_hours', 'scope_map',
                                   'quota_counters', 'shared_throttles', 'certificates',
-                                  'refresh_tokens']);
+                                  'refresh_tokens', 'owner_limits', 'address_blocks']);
 SELECT views_are('apikey', ARRAY['key_list', 'stats', 'bucket_use', 'usage_hourly', 'usage_daily',
-                                 'usage_monthly']);
+                                 'usage_monthly', 'blocks']);
 SELECT types_are('apikey', ARRAY['verification', 'limit_result', 'check_result',
                                  'signature_verification', 'certificate_verification']);
 
@@ -22,18 +22,28 @@ SELECT columns_are('apikey', 'keys', ARRAY[
     'id', 'prefix', 'key_hash', 'owner', 'org', 'name', 'scopes', 'tier',
     'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
     'allowed_ips', 'metadata', 'created_at', 'expires_at', 'revoked_at',
-    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role', 'lineage']);
+    'revoke_reason', 'last_used_at', 'rotated_from', 'rotated_to', 'jwt_role', 'lineage',
+    'disabled_at', 'disable_reason', 'disabled_by_admin', 'max_uses', 'priority',
+    'expiry_warned_for']);
 SELECT columns_are('apikey', 'quota_counters', ARRAY[
     'subject', 'day', 'day_used', 'month', 'month_used']);
 SELECT columns_are('apikey', 'tiers', ARRAY[
     'name', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
-    'price_per_1k']);
+    'price_per_1k', 'priority']);
+SELECT columns_are('apikey', 'owner_limits', ARRAY[
+    'id', 'owner', 'rate_limits', 'daily_quota', 'monthly_quota', 'max_concurrency',
+    'max_keys', 'updated_at']);
+SELECT columns_are('apikey', 'address_blocks', ARRAY[
+    'addresses', 'owner', 'reason', 'created_at', 'expires_at', 'created_by']);
+SELECT columns_are('apikey', 'blocks', ARRAY[
+    'kind', 'addresses', 'display_prefix', 'owner', 'reason', 'created_at', 'expires_at',
+    'created_by']);
 SELECT columns_are('apikey', 'audit_log', ARRAY[
     'id', 'at', 'action', 'key_id', 'owner', 'actor', 'client_ip',
     'request_method', 'request_path', 'status', 'detail', 'session_role',
     'subject', 'actor_key_id']);
 SELECT columns_are('apikey', 'scope_map', ARRAY['method', 'path_pattern', 'scope', 'priority',
-                                               'require_signature']);
+                                               'require_signature', 'public']);
 SELECT columns_are('apikey', 'certificates', ARRAY[
     'id', 'fingerprint', 'subject_cn', 'issuer', 'not_before', 'not_after', 'owner', 'org',
     'name', 'scopes', 'tier', 'active', 'created_at', 'revoked_at']);
@@ -62,7 +72,8 @@ SELECT columns_are('apikey', 'stats', ARRAY[
     'quota_exceeded_total', 'blocked_total', 'overloaded_total', 'cache_hits',
     'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped',
     'key_buckets', 'address_buckets', 'named_buckets', 'concurrency_slots',
-    'quota_counters', 'cooldowns', 'shared_memory_used', 'shared_memory_budget']);
+    'quota_counters', 'cooldowns', 'shared_memory_used', 'shared_memory_budget',
+    'shadow_limited_total', 'anonymous_total']);
 SELECT columns_are('apikey', 'bucket_use', ARRAY['class', 'role', 'database', 'buckets']);
 -- the columns of 0.1.0 (and their live quota counts, and status) first;
 -- columns added to keys since follow, as an upgrade's CREATE OR REPLACE
@@ -72,9 +83,14 @@ SELECT is(
       WHERE attrelid = 'apikey.key_list'::regclass AND attnum > 0),
     (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
       WHERE attrelid = 'apikey.keys'::regclass AND attnum > 0
-        AND attname NOT IN ('key_hash', 'lineage') AND NOT attisdropped)
-      || ARRAY['daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'status',
-               'lineage']::name[],
+        AND attnum < (SELECT attnum FROM pg_attribute WHERE attrelid = 'apikey.keys'::regclass
+                                                          AND attname = 'lineage')
+        AND attname <> 'key_hash' AND NOT attisdropped)
+      || ARRAY['daily_usage', 'usage_day', 'monthly_usage', 'usage_month', 'status']::name[]
+      || (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
+           WHERE attrelid = 'apikey.keys'::regclass AND NOT attisdropped
+             AND attnum >= (SELECT attnum FROM pg_attribute WHERE attrelid = 'apikey.keys'::regclass
+                                                               AND attname = 'lineage')),
     'key_list is keys without key_hash, with live quota counts and status after 0.1.0''s columns');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
@@ -90,7 +106,7 @@ SELECT is(pg_get_function_arguments('apikey.issue'::regproc),
     'tier text DEFAULT ''free''::text, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, '
     'allowed_ips cidr[] DEFAULT NULL::cidr[], metadata jsonb DEFAULT ''{}''::jsonb, '
     'prefix text DEFAULT ''ak_live''::text, org text DEFAULT NULL::text, '
-    'rate_limits jsonb DEFAULT NULL::jsonb', 'issue() arguments');
+    'rate_limits jsonb DEFAULT NULL::jsonb, max_uses bigint DEFAULT NULL::bigint', 'issue() arguments');
 SELECT is(pg_get_function_result('apikey.issue'::regproc),
     'TABLE(key_id uuid, token text, display_prefix text)', 'issue() result');
 SELECT is(pg_get_function_arguments('apikey.rotate'::regproc),
@@ -106,8 +122,24 @@ SELECT is(pg_get_function_arguments('apikey.verify'::regproc),
     'verify() arguments');
 SELECT function_returns('apikey', 'verify', ARRAY['text', 'text', 'text'], 'apikey.verification');
 SELECT is(pg_get_function_arguments('apikey.check'::regproc),
-    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text, cost integer DEFAULT 1',
+    'token text, scope text DEFAULT NULL::text, client_ip text DEFAULT NULL::text, cost integer DEFAULT 1, '
+    'endpoint text DEFAULT NULL::text, method text DEFAULT NULL::text',
     'check() arguments');
+SELECT is(pg_get_function_arguments('apikey.finish'::regproc),
+    'status integer, latency interval DEFAULT NULL::interval', 'finish() arguments');
+SELECT function_returns('apikey', 'finish', ARRAY['integer', 'interval'], 'boolean');
+SELECT is(pg_get_function_result('apikey.limits'::regproc),
+    'TABLE(name text, kind text, applies_to text, limit_value bigint, remaining bigint, '
+    'reset_at timestamp with time zone, shadow boolean)', 'limits() result');
+SELECT function_returns('apikey', 'set_owner_limits', ARRAY['text', 'jsonb'], 'apikey.owner_limits');
+SELECT is(pg_get_function_arguments('apikey.block'::regproc),
+    'addresses cidr, reason text, duration interval DEFAULT NULL::interval, owner text DEFAULT NULL::text',
+    'block() arguments');
+SELECT function_returns('apikey', 'block', ARRAY['cidr', 'text', 'interval', 'text'], 'apikey.address_blocks');
+SELECT function_returns('apikey', 'unblock', ARRAY['cidr'], 'integer');
+SELECT function_returns('apikey', 'unblock_key', ARRAY['text'], 'boolean');
+SELECT function_returns('apikey', 'disable', ARRAY['uuid', 'text'], 'boolean');
+SELECT function_returns('apikey', 'enable', ARRAY['uuid'], 'boolean');
 SELECT is(
     (SELECT array_agg(format('%s %s', attname, format_type(atttypid, atttypmod)) ORDER BY attnum)
        FROM pg_attribute WHERE attrelid = 'apikey.check_result'::regclass AND attnum > 0),
@@ -183,19 +215,24 @@ SELECT table_privs_are('apikey', 'scope_map', 'apikey_admin', ARRAY['SELECT', 'I
 -- nobody but the worker writes or locks quota counts
 SELECT table_privs_are('apikey', 'quota_counters', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('apikey', 'quota_counters', 'apikey_admin', ARRAY['SELECT']);
+SELECT policies_are('apikey', 'quota_counters',
+    ARRAY['quota_counters_admin', 'quota_counters_owner', 'quota_counters_owner_limits']);
 SELECT table_privs_are('apikey', 'shared_throttles', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('apikey', 'shared_throttles', 'apikey_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
 SELECT function_privs_are('apikey', 'clear_throttles', ARRAY['regrole', 'text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apikey', 'clear_throttles', ARRAY['regrole', 'text'], 'apikey_admin', ARRAY['EXECUTE']);
 SELECT function_privs_are('apikey', 'reset_buckets', ARRAY['text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apikey', 'reset_buckets', ARRAY['text'], 'apikey_admin', ARRAY['EXECUTE']);
+SELECT table_privs_are('apikey', 'owner_limits', 'apikey_admin', ARRAY['SELECT']);
+SELECT function_privs_are('apikey', 'unblock_key', ARRAY['text'], 'public', ARRAY[]::text[]);
 
 -- row-level security: enabled and forced where owners read
 SELECT is(
     (SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
       WHERE relnamespace = 'apikey'::regnamespace AND relrowsecurity AND relforcerowsecurity),
-    ARRAY['audit_log', 'certificates', 'keys', 'quota_counters', 'usage_hours'],
-    'RLS is enabled and forced on keys, certificates, audit_log, quota_counters and usage_hours');
+    ARRAY['address_blocks', 'audit_log', 'certificates', 'keys', 'owner_limits',
+          'quota_counters', 'usage_hours'],
+    'RLS is enabled and forced on every table owners read');
 SELECT policies_are('apikey', 'keys', ARRAY['keys_admin', 'keys_owner']);
 
 -- pg_dump keeps the user data
@@ -203,8 +240,9 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
       WHERE e.extname = 'apikey'),
-    ARRAY['audit_log', 'audit_log_id_seq', 'certificates', 'keys', 'quota_counters',
-          'refresh_tokens', 'scope_map', 'shared_throttles', 'tiers', 'usage_hours'],
+    ARRAY['address_blocks', 'audit_log', 'audit_log_id_seq', 'certificates', 'keys',
+          'owner_limits', 'quota_counters', 'refresh_tokens', 'scope_map', 'shared_throttles',
+          'tiers', 'usage_hours'],
     'pg_extension_config_dump covers every table of data');
 SELECT policies_are('apikey', 'certificates', ARRAY['certificates_admin', 'certificates_owner']);
 

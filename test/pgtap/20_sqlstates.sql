@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(35);
+SELECT plan(51);
 
 CREATE ROLE regress_tap_owner;
 CREATE ROLE regress_tap_other;
@@ -37,6 +37,15 @@ SELECT throws_ok(format('SELECT apikey.update(%L, %L)', :'k', '{"colour": "red"}
 SELECT throws_ok(format('SELECT apikey.update(%L, %L)', :'k', '{"max_concurrency": -1}'), '22023');
 SELECT throws_ok(format('SELECT apikey.update(%L, NULL)', :'k'), '22023');
 SELECT throws_ok($$INSERT INTO apikey.tiers VALUES ('t', '[{"limit": 1}]')$$, '22023');
+SELECT throws_ok($$SELECT apikey.issue('o', max_uses => 0)$$, '22023');
+SELECT throws_ok($$SELECT apikey.set_owner_limits('o', '{"max_keys": -1}')$$, '22023');
+SELECT throws_ok($$SELECT apikey.set_owner_limits('o', '{"colour": 1}')$$, '22023');
+SELECT throws_ok($$SELECT apikey.block(NULL, 'x')$$, '22023');
+SELECT throws_ok($$SELECT apikey.block('192.0.2.1', 'x', '0 s')$$, '22023');
+SELECT throws_ok($$SELECT apikey.check('t', endpoint => '')$$, '22023');
+SELECT throws_ok($$SELECT apikey.check('t', method => 'G E T')$$, '22023');
+SELECT throws_ok($$SELECT apikey.finish(1000)$$, '22023');
+SELECT throws_ok($$SELECT apikey.finish(200, '-1 s')$$, '22023');
 
 -- 22P02 / 22007: input that does not parse, rejected before apikey runs
 SELECT throws_ok($$SELECT apikey.issue('o', allowed_ips => '{10.0.0.0/33}')$$, '22P02');
@@ -57,7 +66,20 @@ SELECT throws_ok($$SELECT apikey.issue('regress_tap_owner')$$, '42501');
 SELECT throws_ok($$SELECT apikey.issue('regress_tap_other', tier => 'premium')$$, '42501',
                  'permission denied to set tier');
 SELECT throws_ok($$SELECT apikey.introspect('x')$$, '42501');
+SELECT throws_ok($$SELECT apikey.set_owner_limits('regress_tap_other', '{"max_keys": 9}')$$, '42501');
+SELECT throws_ok($$SELECT apikey.block('192.0.2.1', 'x')$$, '42501');
+SELECT throws_ok($$SELECT apikey.block('192.0.2.1', 'x', owner => 'regress_tap_owner')$$, '42501');
+SELECT throws_ok($$SELECT apikey.unblock_key('x')$$, '42501');
+SELECT throws_ok(format('SELECT apikey.disable(%L)', :'k'), '42501');
 SELECT throws_ok($$SELECT key_hash FROM apikey.keys$$, '42501');
+RESET ROLE;
+
+-- 54000: more keys than the owner's max_keys
+SELECT lives_ok($$SELECT apikey.set_owner_limits('regress_tap_other', '{"max_keys": 0}')$$,
+                'an admin sets max_keys');
+SET LOCAL ROLE regress_tap_other;
+SELECT throws_ok($$SELECT apikey.issue('regress_tap_other')$$, '54000',
+                 'too many API keys for owner "regress_tap_other"');
 RESET ROLE;
 
 -- 55000: a key that is not active cannot be rotated
@@ -66,8 +88,8 @@ SELECT throws_ok(format('SELECT apikey.rotate(%L)', :'k'), '55000');
 
 -- nothing half-written
 SELECT is((SELECT count(*) FROM apikey.keys), :keys0::bigint, 'no key was written by a failed call');
-SELECT is((SELECT count(*) FROM apikey.audit_log), :audit0::bigint + 1,
-          'only the revocation wrote an audit row');
+SELECT is((SELECT count(*) FROM apikey.audit_log), :audit0::bigint + 2,
+          'only the owner limits and the revocation wrote audit rows');
 SELECT is((SELECT status FROM apikey.key_list WHERE id = :'k'), 'revoked', 'the key was revoked');
 
 SELECT * FROM finish();

@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP on
 \set QUIET on
 BEGIN;
-SELECT plan(50);
+SELECT plan(53);
 
 SET LOCAL apikey.jwt_secret = 'a test secret that is at least 32 characters long';
 CREATE ROLE regress_ent_owner;
@@ -127,6 +127,14 @@ SELECT is((SELECT string_agg(action, ',' ORDER BY id) FROM apikey.audit_log WHER
           'issued,revoked,leak_reported,leak_reported', 'a revoked row, and one row per report');
 SELECT is((SELECT count(*) FROM apikey.audit_log WHERE detail::text LIKE '%' || :'t3' || '%'), 0::bigint,
           'no audit row holds the token');
+-- a paused key that leaked is revoked too: enable() must not bring it back
+SELECT key_id AS k5, token AS t5 FROM apikey.issue('regress_ent_owner') \gset
+SELECT ok(apikey.disable(:'k5', 'investigating'), 'a key is disabled');
+SET LOCAL ROLE regress_ent_scanner;
+SELECT is(apikey.report_leak(:'t5', 'a paste'), 'REVOKED', 'a disabled key: REVOKED');
+RESET ROLE;
+SELECT is((SELECT status || '/' || revoke_reason FROM apikey.key_list WHERE id = :'k5'), 'revoked/leaked',
+          'and it stays revoked, whatever enable() does');
 SELECT key_id AS k4, token AS t4 FROM apikey.issue('regress_ent_owner') \gset
 SELECT apikey.exchange(:'t4', '1 minute', refresh => true)->>'refresh_token' AS r9 \gset
 SET LOCAL ROLE regress_ent_scanner;

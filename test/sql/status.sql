@@ -26,9 +26,11 @@ SELECT k.name, k.status, (apikey.verify(t.token)).code
 RESET apikey.test_clock_offset;
 
 -- NULLs are "never": no expiry, not revoked, not rotated
-SELECT apikey._key_status(NULL, NULL, NULL) AS fresh,
-       apikey._key_status(now() - interval '1 s', NULL, NULL) AS revoked,
-       apikey._key_status(NULL, now() - interval '1 s', NULL) AS expired,
-       apikey._key_status(NULL, now() + interval '1 h', gen_random_uuid()) AS rotating;
+SELECT apikey._key_status(NULL, NULL, NULL, NULL) AS fresh,
+       apikey._key_status(now() - interval '1 s', NULL, NULL, NULL) AS revoked,
+       apikey._key_status(NULL, now() - interval '1 s', NULL, NULL) AS expired,
+       apikey._key_status(NULL, now() + interval '1 h', gen_random_uuid(), NULL) AS rotating,
+       apikey._key_status(NULL, NULL, NULL, now()) AS disabled,
+       apikey._key_status(now() - interval '1 s', NULL, NULL, now()) AS revoked_wins;
 
 DELETE FROM apikey.keys WHERE owner = 'regress_status';

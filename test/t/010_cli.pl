@@ -166,7 +166,7 @@ is(sql(qq{SELECT expires_at BETWEEN now() + '30 days' - '1 minute'::interval AND
             FROM apikey.keys WHERE id = '$ci->{key_id}'}), 't', 'a duration counts from now');
 
 # ---- usage ----
-sql(qq{INSERT INTO apikey.usage_hourly (key_id, hour, requests, allowed, rate_limited, cost_units)
+sql(qq{INSERT INTO apikey.usage_hours (key_id, hour, requests, allowed, rate_limited, cost_units)
        VALUES ('$web_id', date_trunc('hour', now()), 10, 8, 2, 8),
               ('$web_id', date_trunc('hour', now()) - interval '3 days', 5, 5, 0, 5),
               ('$web_id', date_trunc('hour', now()) - interval '40 days', 7, 7, 0, 7)});

@@ -14,7 +14,7 @@ use Test::More;
 use ApikeyTest;
 
 my $node = apikey_node('drop_extension', conf => q{
-apikey.database = 'postgres'
+apikey.denied_audit_window = '1s'
 apikey.flush_interval = '200ms'
 log_statement = none
 });

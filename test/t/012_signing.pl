@@ -29,6 +29,7 @@ write_roots($old_root);
 my $node = apikey_node('signing', conf => qq{
 apikey.signing_key_file = '$dir/signing.key'
 apikey.flush_interval = 50ms
+apikey.denied_audit_window = '1s'
 log_min_messages = info
 restart_after_crash = on
 });

@@ -20,7 +20,7 @@ use ApikeyTest;
 my $secret = 'trust test jwt secret, at least 32 characters long';
 my $node = apikey_node('trust', extension => 0, conf => qq{
 apikey.jwt_secret = '$secret'
-apikey.database = 'postgres'
+apikey.denied_audit_window = '1s'
 apikey.flush_interval = '200ms'
 # no key is stamped revoked behind the tests' back: verification decides
 apikey.maintenance_interval = '1h'
@@ -537,6 +537,11 @@ $r = rest(headers => { 'x-api-key' => $k{c1}[1] }, sql => rpc('consume', [ 'key_
 is($r->{body}[0]{code} // $r->{err}, 'OK', 'control: a PostgREST request with the key (check_request())');
 is($remaining->(), '0', 'control: 5 units: 4 consumed and one check_request()');
 poll_ok($node, 'postgres', "SELECT daily_usage FROM apikey.key_list WHERE id = '$c1'", '5', 'and the quota counted as many');
+# key_list counts live; the worker sends the alerts of those 5 units (80%
+# and 95% of c1's quota) when it flushes: they are out before section 7
+# listens
+poll_ok($node, 'postgres', "SELECT count(*) FROM apikey.audit_log WHERE action = 'quota_alert' AND key_id = '$c1'",
+	'2', 'and its quota alerts were sent');
 
 # ==== 7. LISTEN apikey_quota ====
 issue_key('q1', 'victim', rate_limits => q{'[]'});

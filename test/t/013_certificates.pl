@@ -59,6 +59,7 @@ sub plain_fingerprint { return lc(fingerprint($_[0]) =~ s/://gr) }
 my $port = $ENV{AK_TEST_PORT} ? $ENV{AK_TEST_PORT} + 20 : undef;
 my $node = apikey_node('certs', port => $port, conf => qq{
 listen_addresses = '127.0.0.1'
+apikey.denied_audit_window = '1s'
 ssl = on
 ssl_cert_file = '$dir/server.pem'
 ssl_key_file = '$dir/server.key'

@@ -79,8 +79,8 @@ is($new->safe_psql('restored', $codes), 'new=VALID old=VALID plain=VALID revoked
 is($new->safe_psql('restored', q{
     SELECT (c).allowed || ' ' || ((c).headers->>'RateLimit-Policy')
       FROM (SELECT apikey.check(token) AS c FROM k WHERE what = 'plain') AS x}),
-	'true "minute";q=100;w=60',
-	'the restored key keeps its rate limit');
+	'true "minute";q=100;w=60, "daily_quota";q=5000;w=86400',
+	'the restored key keeps its rate limit and quota');
 
 my $last_id = $new->safe_psql('restored', 'SELECT max(id) FROM apikey.audit_log');
 $new->safe_psql('restored', q{SELECT apikey.revoke(key_id) FROM k WHERE what = 'plain'});

@@ -35,6 +35,7 @@ chmod 0600, "$dir/static.keys";
 my $node = apikey_node('static', conf => qq{
 apikey.static_keys_file = '$dir/static.keys'
 apikey.flush_interval = 50ms
+apikey.denied_audit_window = '1s'
 log_min_messages = info
 }, env => { STATIC_API_KEY => $env_key, STATIC_API_KEY_USER_ID => 'user-42', STATIC_API_KEY_ORG_ID => 'org-7' });
 # (the environment of the first start only: a restart below sets it again)

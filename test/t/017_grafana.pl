@@ -65,7 +65,7 @@ is_deeply(\@overlaps, [], 'the panels tile the grid without overlapping');
 
 # ---- the queries, against a sample database ----
 my $node = apikey_node('grafana', conf => q{
-apikey.database = 'postgres'
+apikey.denied_audit_window = '1s'
 apikey.flush_interval = '200ms'
 });
 $node->safe_psql('postgres', slurp_file("$FindBin::RealBin/../dashboards/sample.sql"));

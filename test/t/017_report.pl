@@ -17,7 +17,7 @@ use JSON::PP;
 use ApikeyTest;
 
 my $node = apikey_node('report', conf => q{
-apikey.database = 'postgres'
+apikey.denied_audit_window = '1s'
 apikey.flush_interval = '200ms'
 });
 $node->safe_psql('postgres', q{
@@ -25,7 +25,7 @@ $node->safe_psql('postgres', q{
     CREATE ROLE watcher LOGIN IN ROLE apikey_admin;
 });
 $node->safe_psql('postgres', slurp_file("$FindBin::RealBin/../dashboards/sample.sql"));
-poll_ok($node, 'postgres', q{SELECT count(*) FROM apikey.audit_log
+poll_ok($node, 'postgres', q{SELECT sum((detail->>'count')::int) FROM apikey.audit_log
              WHERE action = 'denied' AND at > now() - interval '1 minute'},
 	'18', 'the sample\'s live traffic was written');
 poll_ok($node, 'postgres', q{SELECT sum(requests) FROM apikey.usage_hourly
