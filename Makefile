@@ -57,7 +57,7 @@ SHLIB_LINK  = -lsodium
 SUITES = regress isolation pgtap tap
 
 REGRESS        = reset_buckets token lifecycle verify status security badinput check \
-                 quota usage postgrest bulk
+                 quota usage postgrest bulk bulk_import
 REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION      = revoke_across_backends limits_across_backends
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)

@@ -44,6 +44,51 @@ ak_audit(const char *action, const pg_uuid_t *key_id, text *owner,
 				"  $6::jsonb)", &p, AK_SPI_ANY);
 }
 
+/* The columns of ak_audit_rows(), $3 to $5 */
+static const Oid ak_audit_row_columns[] = {UUIDOID, TEXTOID, TEXTOID};
+
+/*
+ * Appends n audit rows for the caller in one statement, in the order
+ * given: the rows ak_audit() would write one by one.  details are JSON
+ * objects.  Requires an SPI connection.
+ *
+ * The arrays are unnested in the select list, where rows stream, rather
+ * than in FROM, where they would be stored first, on disk past work_mem.
+ */
+void
+ak_audit_rows(const char *action, int n, const pg_uuid_t *key_ids,
+			  text *const *owners, char *const *details)
+{
+	AkColumns	c;
+	AkParams	p = {0};
+
+	if (n == 0)
+		return;
+	ak_columns_init(&c, ak_audit_row_columns, lengthof(ak_audit_row_columns), n, false);
+	for (int i = 0; i < n; i++)
+	{
+		ak_column_set(&c, 0, i, UUIDPGetDatum(&key_ids[i]));
+		if (owners[i])
+			ak_column_set(&c, 1, i, PointerGetDatum(owners[i]));
+		else
+			ak_column_set_null(&c, 1, i);
+		ak_column_set(&c, 2, i, CStringGetTextDatum(details[i]));
+	}
+	ak_param(&p, TEXTOID, CStringGetTextDatum(action), false);
+	ak_param(&p, TEXTOID, CStringGetTextDatum(ak_current_actor()), false);
+	ak_columns_params(&c, &p);
+	ak_param_ptr(&p, INETOID, ak_request_client_ip());
+	ak_spi_exec("INSERT INTO apikey.audit_log"
+				" (action, key_id, owner, actor, client_ip,"
+				"  request_method, request_path, detail)"
+				" SELECT $1, u.key_id, u.owner, $2, $6,"
+				"  nullif(current_setting('request.method', true), ''),"
+				"  nullif(current_setting('request.path', true), ''),"
+				"  u.detail::jsonb"
+				" FROM (SELECT unnest($3) AS key_id, unnest($4) AS owner,"
+				"        unnest($5) AS detail) AS u", &p, AK_SPI_ANY);
+}
+
 /* The worker's retention purge runs between these two. */
 void
 ak_audit_purge_begin(void)

@@ -81,7 +81,7 @@ ak_lock_key(Datum key_id, AkLockedKey *key, const char *action)
 
 
 /* Draws a new token into out, and returns its digest. */
-static bytea *
+bytea *
 ak_new_token(const char *prefix, size_t prefix_len, AkNewKey *out)
 {
 	bytea	   *digest;
@@ -132,9 +132,12 @@ ak_scopes_json(ArrayType *scopes)
 
 /* ---- issue ---- */
 
-/* Checks issue()'s arguments, in their order, and the caller's rights. */
-static void
-ak_validate_issue(const AkIssueArgs *a)
+/*
+ * Checks issue()'s arguments, in their order, and the caller's rights: all
+ * but the tier's existence, which needs SPI (ak_validate_tier).
+ */
+void
+ak_key_validate_issue(const AkIssueArgs *a)
 {
 	ak_validate_text(a->owner, "owner", true);
 	ak_validate_text(a->name, "name", false);
@@ -159,8 +162,9 @@ ak_validate_issue(const AkIssueArgs *a)
 		ak_require_admin_for("tier");
 }
 
-static void
-ak_audit_issued(const AkIssueArgs *a, const AkNewKey *key)
+/* The detail of an "issued" audit row, the same for issue() and issue_bulk(). */
+char *
+ak_key_issued_detail(const AkIssueArgs *a, const AkNewKey *key)
 {
 	AkJsonObject detail = {0};
 
@@ -170,7 +174,7 @@ ak_audit_issued(const AkIssueArgs *a, const AkNewKey *key)
 	ak_json_add_raw(&detail, "scopes", a->scopes ? ak_scopes_json(a->scopes) : "[]");
 	ak_json_add_string(&detail, "expires_at",
 					   ak_timestamptz_text(TimestampTzGetDatum(a->expires_at), !a->has_expiry));
-	ak_audit("issued", &key->id, a->owner, ak_json_finish(&detail));
+	return ak_json_finish(&detail);
 }
 
 /*
@@ -182,7 +186,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 {
 	AkParams	p = {0};
 
-	ak_validate_issue(a);
+	ak_key_validate_issue(a);
 	SPI_connect();
 	ak_validate_tier(a->tier);
 
@@ -204,7 +208,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 					  "  $8, $9, coalesce($10, '{}'), $11)"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, VARDATA_ANY(a->prefix), VARSIZE_ANY_EXHDR(a->prefix), out);
-	ak_audit_issued(a, out);
+	ak_audit("issued", &out->id, a->owner, ak_key_issued_detail(a, out));
 	SPI_finish();
 }
 
