@@ -9,6 +9,10 @@ AK_PACKAGES="make gcc postgresql-$AK_PG_MAJOR postgresql-server-dev-$AK_PG_MAJOR
 libsodium-dev postgresql-$AK_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
 libipc-run-perl postgresql-contrib python3"
 
+# Packages some tests use when they can have them; a test that needs one
+# is skipped, saying why, when it is missing (pgbouncer: test/t/012_pgbouncer.pl).
+AK_OPTIONAL_PACKAGES="pgbouncer"
+
 ak_log() { printf '==> %s\n' "$*" >&2; }
 ak_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -25,6 +29,21 @@ ak_install_deps() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq $missing >/dev/null
+}
+
+# Installs the optional packages that are missing, as root; one that cannot
+# be installed is reported, not fatal.
+ak_install_optional() {
+    local p
+    [ "$(id -u)" = 0 ] || return 0
+    for p in $AK_OPTIONAL_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" && continue
+        ak_log "installing $p"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 &&
+              DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null 2>&1; } ||
+            ak_log "could not install $p: the tests that need it will be skipped"
+    done
 }
 
 ak_bindir() { pg_config --bindir; }

@@ -26,6 +26,7 @@ for suite in $suites; do
     esac
 done
 ak_install_deps || exit 1
+ak_install_optional
 ak_build_install "$here" || ak_die "build failed"
 
 work=$(ak_pg_workdir)
