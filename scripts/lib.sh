@@ -92,10 +92,10 @@ ak_cluster_stop() {
     ak_as_pg "$(ak_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# Makes a directory the postgres user can write, holding a copy of $2...
+# Makes a directory the postgres user can write, in $TMPDIR (default /tmp).
 ak_pg_workdir() {
     local dir
-    dir=$(mktemp -d /tmp/apikey.XXXXXX)
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/apikey.XXXXXX")
     chmod 755 "$dir"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     echo "$dir"
