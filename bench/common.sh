@@ -19,6 +19,21 @@ bench_need() {
 # irq, softirq -- not idle, not iowait, not time stolen by the host.
 bench_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 
+# CPU time of one server so far, in jiffies: its postmaster's, the
+# children it has reaped (cutime + cstime: the backends that exited) and
+# the children alive now.  Unlike the machine's busy time, it leaves out
+# whatever else the host runs: on a shared machine, the server's own cost.
+bench_cluster_jiffies() {
+    local pm
+    pm=$(head -1 "$1/postmaster.pid")
+    {
+        awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+        for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+            awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true
+        done
+    } | awk '{ s += $1 } END { print s }'
+}
+
 # CPU time of one process so far (utime + stime), in jiffies.
 bench_pid_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 

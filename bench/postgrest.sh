@@ -19,9 +19,11 @@
 # switching to anon).  Rounds are interleaved: each round runs every arm of
 # a configuration back to back, and prints every arm's TPS as a ratio to the
 # no-op of the same round; the end prints medians over rounds, with their
-# range.  Each run also reads the machine's busy CPU time over its window:
-# the CPU per request, as a ratio (noop's / this arm's), is what the TPS
-# ratio would be on a dedicated machine.
+# range.  Each run also reads the server's CPU time over its window (its
+# processes only, not the host's other tenants nor pgbench): the server's
+# CPU per request, as a ratio (noop's / this arm's), is what the TPS ratio
+# would be on a dedicated machine if pgbench cost nothing -- the steadier
+# figure on a shared host.
 #
 # The figures go to a plot of the ratios, made with gnuplot (installed if
 # missing): doc/img/postgrest-ratios.svg unless AK_BENCH_PLOT says where.
@@ -80,9 +82,9 @@ run() {
         -l --sampling-rate=0.2 --log-prefix="$results/log" > "$results/out" 2>&1 &
     pid=$!
     sleep "$warm"
-    b1=$(bench_busy_jiffies)
+    b1=$(bench_cluster_jiffies "$work/data")
     sleep "$seconds"
-    b2=$(bench_busy_jiffies)
+    b2=$(bench_cluster_jiffies "$work/data")
     wait "$pid" || { cat "$results/out" >&2; return 1; }
     if grep -Eq "number of failed transactions: [1-9]" "$results/out"; then
         cat "$results/out" >&2
@@ -129,8 +131,8 @@ for c in $clients; do
 done
 
 echo
-printf '%-7s %-6s %-7s %8s %8s %18s %7s %18s\n' clients keys arm TPS "p99 ms" \
-    "vs noop [range]" "CPU us" "by CPU [range]"
+printf '%-7s %-6s %-7s %8s %8s %18s %10s %18s\n' clients keys arm TPS "p99 ms" \
+    "vs noop [range]" "srv CPU us" "by CPU [range]"
 data=$work/plot.dat
 : > "$data"
 for c in $clients; do
@@ -140,7 +142,7 @@ for c in $clients; do
         for arm in $arms; do
             k="$c $keys $arm"
             # shellcheck disable=SC2086
-            printf '%-7s %-6s %-7s %8s %8s %18s %7s %18s\n' "$c" "$keys" "$arm" \
+            printf '%-7s %-6s %-7s %8s %8s %18s %10s %18s\n' "$c" "$keys" "$arm" \
                 "$(bench_median ${tps_all[$k]})" "$(bench_median ${p99_all[$k]})" \
                 "$(bench_median ${ratio_all[$k]}) [$(bench_min ${ratio_all[$k]})-$(bench_max ${ratio_all[$k]})]" \
                 "$(bench_median ${cpu_all[$k]})" \
