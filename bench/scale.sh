@@ -6,8 +6,10 @@
 # 2. cost per call over random keys among 10,000 / 100,000 / 1,000,000:
 #    pgbench -M prepared at one client, one call per transaction (SELECT
 #    (apikey.verify(token)).valid FROM bench.tokens WHERE id = random),
-#    minus the same statement without the call (the token's lookup alone):
-#    the mean latency difference is the call's cost, cache hits and misses
+#    minus the same statement without the call (the token's lookup alone),
+#    in three interleaved rounds: the median difference of the mean latency,
+#    and of the server's CPU time per transaction (its processes only, not
+#    the host's other tenants), is the call's cost, cache hits and misses
 #    as they come (each backend caches apikey.max_keys_cached keys, and
 #    first meets 10,000 of them, as a long-lived backend would have); the
 #    hit rate is read from apikey.stats.  Also, unless AK_BENCH_CALLGRIND=0,
@@ -40,6 +42,9 @@ clients=${2:-8}
 warm=${AK_BENCH_WARM:-5}
 sample=${AK_BENCH_SAMPLE:-2000}
 callgrind=${AK_BENCH_CALLGRIND:-1}
+cwarm=3         # the cost per call: runs of cseconds after cwarm, crounds rounds
+cseconds=6
+crounds=3
 total=1000000
 chunk=100000
 ak_install_deps
@@ -105,32 +110,58 @@ SELECT ${call#*:} FROM bench.tokens AS t WHERE t.id = :i;
 EOF
 done
 
-# mean latency (ms) of SCRIPT over random keys among KEYS, after the warm-up
-latency() {
-    local script=$1 keys=$2 from
+# percall SCRIPT KEYS: writes "latency_us server_cpu_us" per transaction of
+# SCRIPT over random keys among KEYS, after the warm-up, to $results/last
+percall() {
+    local script=$1 keys=$2 pid j1 j2 from lat tps
     rm -f "$results"/log.*
-    "$bindir/pgbench" -n -M prepared -c 1 -T $((warm + seconds)) -D keys="$keys" -D warmed=0 \
+    "$bindir/pgbench" -n -M prepared -c 1 -T $((cwarm + cseconds)) -P 1 -D keys="$keys" -D warmed=0 \
         -f "$work/$script.sql" -l --sampling-rate=0.2 --log-prefix="$results/log" \
-        > "$results/out" 2>&1 || { cat "$results/out" >&2; return 1; }
-    from=$(( $(bench_log_start "$results"/log.*) + warm ))
-    cat "$results"/log.* | awk -v from="$from" '$5 >= from { s += $3; n++ } END { printf "%.3f", s / n / 1000 }'
+        > "$results/out" 2>&1 &
+    pid=$!
+    sleep "$cwarm"
+    j1=$(bench_cluster_jiffies "$work/data")
+    sleep "$cseconds"
+    j2=$(bench_cluster_jiffies "$work/data")
+    wait "$pid" || { cat "$results/out" >&2; return 1; }
+    from=$(( $(bench_log_start "$results"/log.*) + cwarm ))
+    lat=$(cat "$results"/log.* | awk -v from="$from" '$5 >= from { s += $3; n++ } END { printf "%.2f", s / n }')
+    tps=$(bench_progress_tps "$cwarm" "$results/out")
+    awk -v l="$lat" -v j=$((j2 - j1)) -v hz="$(getconf CLK_TCK)" -v t="$tps" -v s="$cseconds" \
+        'BEGIN { printf "%s %.2f\n", l, j * 1e6 / hz / (t * s) }' > "$results/last"
 }
 
 echo
-echo "cost per call, one client, random keys (pgbench latency minus the token lookup alone):"
-printf '%-10s %-7s %10s %10s %9s\n' keys call "us/call" "hit rate" "codes"
+echo "cost per call, one client, random keys; minus the same statement without the call (the token's"
+echo "lookup alone), medians of $crounds interleaved rounds: by latency, and by the server's CPU per call"
+printf '%-10s %-7s %12s %12s %10s %s\n' keys call "latency us" "srv CPU us" "hit rate" "codes"
 for keys in 10000 100000 1000000; do
-    base=$(latency lookup "$keys")
-    for fn in verify check; do
-        h1=$(stat cache_hits) m1=$(stat cache_misses) o1=$(stat overloaded_total) v1=$(stat valid_total)
-        ms=$(latency "$fn" "$keys")
-        h2=$(stat cache_hits) m2=$(stat cache_misses) o2=$(stat overloaded_total) v2=$(stat valid_total)
-        codes=-
-        [ "$fn" = check ] && codes=$(awk -v o=$((o2 - o1)) -v v=$((v2 - v1)) \
-            'BEGIN { printf "%.0f%% OVERLOADED", v ? 100 * o / v : 0 }')
-        awk -v k="$keys" -v f="$fn" -v ms="$ms" -v b="$base" -v h=$((h2 - h1)) -v m=$((m2 - m1)) -v c="$codes" \
-            'BEGIN { printf "%-10s %-7s %10.2f %9.1f%% %s\n", k, f, (ms - b) * 1000, 100 * h / (h + m), c }'
+    declare -A dlat=() dcpu=() h=() m=() o=() v=()
+    for r in $(seq "$crounds"); do
+        percall lookup "$keys"
+        read -r blat bcpu < "$results/last"
+        for fn in verify check; do
+            h1=$(stat cache_hits) m1=$(stat cache_misses) o1=$(stat overloaded_total) v1=$(stat valid_total)
+            percall "$fn" "$keys"
+            read -r lat cpu < "$results/last"
+            h[$fn]=$(( ${h[$fn]:-0} + $(stat cache_hits) - h1 ))
+            m[$fn]=$(( ${m[$fn]:-0} + $(stat cache_misses) - m1 ))
+            o[$fn]=$(( ${o[$fn]:-0} + $(stat overloaded_total) - o1 ))
+            v[$fn]=$(( ${v[$fn]:-0} + $(stat valid_total) - v1 ))
+            dlat[$fn]+="$(awk -v a="$lat" -v b="$blat" 'BEGIN { printf "%.2f", a - b }') "
+            dcpu[$fn]+="$(awk -v a="$cpu" -v b="$bcpu" 'BEGIN { printf "%.2f", a - b }') "
+        done
     done
+    for fn in verify check; do
+        codes=-
+        [ "$fn" = check ] && codes=$(awk -v o="${o[$fn]}" -v v="${v[$fn]}" \
+            'BEGIN { printf "%.0f%% OVERLOADED", v ? 100 * o / v : 0 }')
+        # shellcheck disable=SC2086
+        awk -v k="$keys" -v f="$fn" -v l="$(bench_median ${dlat[$fn]})" -v c="$(bench_median ${dcpu[$fn]})" \
+            -v h="${h[$fn]}" -v m="${m[$fn]}" -v codes="$codes" \
+            'BEGIN { printf "%-10s %-7s %12.2f %12.2f %9.1f%% %s\n", k, f, l, c, 100 * h / (h + m), codes }'
+    done
+    unset dlat dcpu h m o v
 done
 
 # ---- 3. admissions under load ----
