@@ -59,7 +59,7 @@ SHLIB_LINK  = -lsodium -lcrypto
 SUITES = regress isolation pgtap tap
 
 REGRESS        = reset_buckets token lifecycle verify status security badinput check replica addresses bounds \
-                 quota usage postgrest bulk owners headers apps blocks pause
+                 quota usage postgrest bulk bulk_import owners headers apps blocks pause
 REGRESS_OPTS   = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION      = revoke_across_backends limits_across_backends tenants_across_backends
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)

@@ -21,6 +21,10 @@
 # ak_use_pg (called by ak_install_deps) then exports PG_CONFIG and puts its
 # bindir first on PATH, so that make, psql, pg_prove and prove agree.
 
+# Packages some tests use when they can have them; a test that needs one
+# is skipped, saying why, when it is missing (pgbouncer: test/t/013_pgbouncer.pl).
+AK_OPTIONAL_PACKAGES="pgbouncer"
+
 ak_log() { printf '==> %s\n' "$*" >&2; }
 ak_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -66,6 +70,21 @@ ak_install_browser() {
         npm install --prefix "$AK_BROWSER_DIR" --no-save --no-audit --no-fund --silent \
             "$AK_PLAYWRIGHT" >/dev/null 2>&1 ||
         ak_log "could not install $AK_PLAYWRIGHT: the report's browser test will be skipped"
+}
+
+# Installs the optional packages that are missing, as root; one that cannot
+# be installed is reported, not fatal.
+ak_install_optional() {
+    local p
+    [ "$(id -u)" = 0 ] || return 0
+    for p in $AK_OPTIONAL_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" && continue
+        ak_log "installing $p"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 &&
+              DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null 2>&1; } ||
+            ak_log "could not install $p: the tests that need it will be skipped"
+    done
 }
 
 # The major version of the pg_config $1 ("15", "17", ...).
@@ -274,10 +293,10 @@ ak_cluster_stop() {
     ak_as_pg "$(ak_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# Makes a directory the postgres user can write, holding a copy of $2...
+# Makes a directory the postgres user can write, in $TMPDIR (default /tmp).
 ak_pg_workdir() {
     local dir
-    dir=$(mktemp -d /tmp/apikey.XXXXXX)
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/apikey.XXXXXX")
     chmod 755 "$dir"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     echo "$dir"

@@ -41,7 +41,7 @@ done
 port=${AK_TEST_PORT:-54320}
 start=$SECONDS
 ak_install_deps
-case " $suites " in *" tap "*) ak_install_browser ;; esac
+case " $suites " in *" tap "*) ak_install_browser; ak_install_optional ;; esac
 deps_seconds=$((SECONDS - start))
 start=$SECONDS
 ak_build_install "$here" || ak_die "build failed"

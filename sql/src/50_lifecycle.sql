@@ -81,73 +81,23 @@ AS 'MODULE_PATHNAME', 'apikey_enable';
 COMMENT ON FUNCTION apikey.enable(uuid) IS
 'Resumes a key paused by disable(); false if it was not disabled.  A key an admin disabled only an admin enables';
 
--- The bulk forms call the single ones, as the caller (SECURITY INVOKER):
--- the same owner checks and the same audit rows, all in the caller's
--- transaction, so one failure undoes the whole call.
+-- issue_bulk writes what issue() would, key by key, but set-based: every
+-- element is checked first, then keys and audit rows go in by batches
+-- (src/lifecycle/bulk.c).  Callers who are not admins may issue 100 keys
+-- per call, admins any number.  SECURITY DEFINER, as issue() is.
 
 CREATE FUNCTION apikey.issue_bulk(specs jsonb)
 RETURNS TABLE (key_id uuid, token text, display_prefix text)
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    spec    jsonb;
-    n       integer := 0;
-    unknown text;
-    state   text;
-    msg     text;
-    detail  text;
-    hint    text;
-BEGIN
-    IF specs IS NULL OR jsonb_typeof(specs) <> 'array' THEN
-        RAISE EXCEPTION 'invalid specs: it must be a JSON array of objects'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM apikey._bulk_limit('issue_bulk', jsonb_array_length(specs), 100);
-    FOR spec IN SELECT e FROM jsonb_array_elements(specs) AS e LOOP
-        n := n + 1;
-        IF jsonb_typeof(spec) <> 'object' THEN
-            RAISE EXCEPTION 'invalid specs: element % is not a JSON object', n
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        SELECT min(k) INTO unknown FROM jsonb_object_keys(spec) AS k
-         WHERE k <> ALL ('{owner,name,scopes,tier,expires_at,allowed_ips,metadata,prefix,org,rate_limits,max_uses}');
-        IF unknown IS NOT NULL THEN
-            RAISE EXCEPTION 'unknown key "%" in element % of specs', unknown, n
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'The keys are issue()''s arguments: owner, name, scopes, tier, expires_at, allowed_ips, metadata, prefix, org, rate_limits, max_uses.';
-        END IF;
-        BEGIN
-            RETURN QUERY
-            SELECT i.key_id, i.token, i.display_prefix
-              FROM apikey.issue(
-                       owner       => spec->>'owner',
-                       name        => spec->>'name',
-                       scopes      => coalesce((SELECT array_agg(s) FROM jsonb_array_elements_text(
-                                          nullif(spec->'scopes', 'null')) AS s), '{}'),
-                       tier        => coalesce(spec->>'tier', 'free'),
-                       expires_at  => (spec->>'expires_at')::timestamptz,
-                       allowed_ips => (SELECT array_agg(a::cidr) FROM jsonb_array_elements_text(
-                                          nullif(spec->'allowed_ips', 'null')) AS a),
-                       metadata    => coalesce(nullif(spec->'metadata', 'null'), '{}'),
-                       prefix      => coalesce(spec->>'prefix', 'ak_live'),
-                       org         => spec->>'org',
-                       rate_limits => nullif(spec->'rate_limits', 'null'),
-                       max_uses    => (spec->>'max_uses')::bigint) AS i;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-            detail := concat_ws(' ', nullif(detail, ''), format('In element %s of specs.', n));
-            IF hint = '' THEN
-                RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, DETAIL = detail;
-            END IF;
-            RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, DETAIL = detail, HINT = hint;
-        END;
-    END LOOP;
-END $$;
+LANGUAGE c VOLATILE ROWS 100
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'apikey_issue_bulk';
 
 COMMENT ON FUNCTION apikey.issue_bulk(jsonb) IS
-'Issues up to 100 keys from a JSON array of issue()''s named arguments, all or nothing';
+'Issues a key per element of a JSON array of issue()''s named arguments, all or nothing: up to 100 per call, any number for admins';
+
+-- revoke_bulk and update_bulk call the single forms, as the caller
+-- (SECURITY INVOKER): the same owner checks and the same audit rows, all in
+-- the caller's transaction, so one failure undoes the whole call.
 
 CREATE FUNCTION apikey.revoke_bulk(
     key_ids uuid[],

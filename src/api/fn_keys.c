@@ -13,10 +13,12 @@
 #include "auth/token.h"
 #include "core/tokenpath.h"
 #include "funcapi.h"
+#include "lifecycle/bulk.h"
 #include "lifecycle/keys.h"
 #include "lifecycle/leak.h"
 #include "lifecycle/validate.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(apikey_issue);
@@ -25,6 +27,7 @@ PG_FUNCTION_INFO_V1(apikey_revoke);
 PG_FUNCTION_INFO_V1(apikey_update);
 PG_FUNCTION_INFO_V1(apikey_introspect);
 PG_FUNCTION_INFO_V1(apikey_report_leak);
+PG_FUNCTION_INFO_V1(apikey_issue_bulk);
 
 #define AK_ARG_TEXT(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 #define AK_ARG_ARRAY(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_ARRAYTYPE_P(n))
@@ -154,4 +157,60 @@ apikey_report_leak(PG_FUNCTION_ARGS)
 	outcome = ak_report_leak(ak_token_arg(fcinfo, 0), AK_ARG_TEXT(1));
 	AK_TOKEN_PATH_END();
 	PG_RETURN_TEXT_P(cstring_to_text(outcome));
+}
+
+/*
+ * The result of a function returning tokens in bulk: materialized, like
+ * InitMaterializedSRF's, but in memory however large it grows -- a
+ * tuplestore past work_mem would write the tokens to a temporary file.
+ */
+static void
+ak_init_token_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	TupleDesc	desc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(desc);
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+											  false, MAX_KILOBYTES);
+	MemoryContextSwitchTo(old);
+}
+
+/* ak_keys_issue_bulk()'s emit: one row of issue_bulk() */
+static void
+ak_emit_new_key(const AkNewKey *key, void *arg)
+{
+	FunctionCallInfo fcinfo = (FunctionCallInfo) arg;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	values[0] = UUIDPGetDatum(&key->id);
+	values[1] = CStringGetTextDatum(key->token);
+	values[2] = CStringGetTextDatum(key->display_prefix);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	sodium_memzero(VARDATA(DatumGetPointer(values[1])), strlen(key->token));
+}
+
+/*
+ * apikey.issue_bulk(specs jsonb)
+ *	  RETURNS TABLE(key_id uuid, token text, display_prefix text)
+ */
+Datum
+apikey_issue_bulk(PG_FUNCTION_ARGS)
+{
+	AK_REQUIRE_PRELOAD();
+	ak_init_token_srf(fcinfo);
+	ak_keys_issue_bulk(AK_ARG_JSONB(0), ak_emit_new_key, fcinfo);
+	return (Datum) 0;
 }

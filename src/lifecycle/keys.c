@@ -93,7 +93,7 @@ ak_lock_key(Datum key_id, AkLockedKey *key, const char *action)
 
 
 /* Draws a new token into out, and returns its digest. */
-static bytea *
+bytea *
 ak_new_token(const char *prefix, size_t prefix_len, AkNewKey *out)
 {
 	bytea	   *digest;
@@ -144,9 +144,12 @@ ak_scopes_json(ArrayType *scopes)
 
 /* ---- issue ---- */
 
-/* Checks issue()'s arguments, in their order, and the caller's rights. */
-static void
-ak_validate_issue(const AkIssueArgs *a)
+/*
+ * Checks issue()'s arguments, in their order, and the caller's rights: all
+ * but the tier's existence, which needs SPI (ak_validate_tier).
+ */
+void
+ak_key_validate_issue(const AkIssueArgs *a)
 {
 	AkKeyBounds bounds;
 
@@ -183,8 +186,9 @@ ak_validate_issue(const AkIssueArgs *a)
 	ak_rights_require_within(&bounds, "issue a key for this owner");
 }
 
-static void
-ak_audit_issued(const AkIssueArgs *a, const AkNewKey *key)
+/* The detail of an "issued" audit row, the same for issue() and issue_bulk(). */
+char *
+ak_key_issued_detail(const AkIssueArgs *a, const AkNewKey *key)
 {
 	AkJsonObject detail = {0};
 
@@ -194,7 +198,7 @@ ak_audit_issued(const AkIssueArgs *a, const AkNewKey *key)
 	ak_json_add_raw(&detail, "scopes", a->scopes ? ak_scopes_json(a->scopes) : "[]");
 	ak_json_add_string(&detail, "expires_at",
 					   ak_timestamptz_text(TimestampTzGetDatum(a->expires_at), !a->has_expiry));
-	ak_audit("issued", &key->id, a->owner, ak_json_finish(&detail));
+	return ak_json_finish(&detail);
 }
 
 /*
@@ -206,10 +210,10 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 {
 	AkParams	p = {0};
 
-	ak_validate_issue(a);
+	ak_key_validate_issue(a);
 	SPI_connect();
 	ak_validate_tier(a->tier);
-	ak_validate_owner_key_count(a->owner);
+	ak_validate_owner_key_count(a->owner, 1);
 
 	ak_param(&p, TEXTOID, 0, false);	/* display prefix, set per attempt */
 	ak_param(&p, BYTEAOID, 0, false);	/* digest, set per attempt */
@@ -233,7 +237,7 @@ ak_key_issue(const AkIssueArgs *a, AkNewKey *out)
 					  " FROM (SELECT gen_random_uuid()) AS g(id)"
 					  " ON CONFLICT (prefix) DO NOTHING RETURNING id",
 					  &p, VARDATA_ANY(a->prefix), VARSIZE_ANY_EXHDR(a->prefix), out);
-	ak_audit_issued(a, out);
+	ak_audit("issued", &out->id, a->owner, ak_key_issued_detail(a, out));
 	SPI_finish();
 }
 

@@ -42,6 +42,9 @@ typedef struct AkNewKey
 } AkNewKey;
 
 extern void ak_key_issue(const AkIssueArgs *args, AkNewKey *out);
+extern void ak_key_validate_issue(const AkIssueArgs *args);
+extern char *ak_key_issued_detail(const AkIssueArgs *args, const AkNewKey *key);
+extern bytea *ak_new_token(const char *prefix, size_t prefix_len, AkNewKey *out);
 extern void ak_key_rotate(Datum key_id, const Interval *grace, AkNewKey *out);
 extern bool ak_key_revoke(Datum key_id, text *reason);
 extern Datum ak_key_update(Datum key_id, Jsonb *changes);

@@ -155,13 +155,14 @@ ak_validate_metadata(Jsonb *metadata)
 
 /*
  * A caller who is not an admin may have at most apikey.max_keys_per_owner
- * live keys: neither revoked, expired nor rotated away (a rotation swaps
- * one live key for another).  The owner's advisory lock serializes
- * concurrent issues, so that two cannot both pass at the limit.  Requires
- * an SPI connection.
+ * live keys, or its owner's max_keys when that is lower: neither revoked,
+ * expired nor rotated away (a rotation swaps one live key for another).
+ * adding: the keys about to be issued (issue_bulk() issues several).  The
+ * owner's advisory lock serializes concurrent issues, so that two cannot
+ * both pass at the limit.  Requires an SPI connection.
  */
 void
-ak_validate_owner_key_count(text *owner)
+ak_validate_owner_key_count(text *owner, int64 adding)
 {
 	AkParams	p = {0};
 	bool		isnull;
@@ -189,16 +190,21 @@ ak_validate_owner_key_count(text *owner)
 				"   AND (expires_at IS NULL OR expires_at > pg_catalog.now())",
 				&p, AK_SPI_ANY);
 	live = DatumGetInt64(ak_spi_value(0, 1, &isnull));
-	if (live >= max)
+	if (live + adding > max)
+	{
+		const char *bound = max == own_max ? "its max_keys (apikey.owner_limits)"
+			: "apikey.max_keys_per_owner";
+
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many API keys for owner \"%s\"", text_to_cstring(owner)),
-				 max == own_max ?
-				 errdetail("The owner has %lld live keys; its max_keys (apikey.owner_limits) is %lld.",
-						   (long long) live, (long long) max) :
-				 errdetail("The owner has %lld live keys; apikey.max_keys_per_owner is %lld.",
-						   (long long) live, (long long) max),
+				 adding > 1 ?
+				 errdetail("The owner has %lld live keys and asks for %lld more; %s is %lld.",
+						   (long long) live, (long long) adding, bound, (long long) max) :
+				 errdetail("The owner has %lld live keys; %s is %lld.",
+						   (long long) live, bound, (long long) max),
 				 errhint("Revoke the keys that are no longer used, or ask an administrator.")));
+	}
 }
 
 void

@@ -24,7 +24,7 @@ extern void ak_validate_text(text *t, const char *what, bool required);
 extern void ak_validate_scopes(ArrayType *scopes);
 extern void ak_validate_allowed_ips(ArrayType *ips);
 extern void ak_validate_metadata(Jsonb *metadata);
-extern void ak_validate_owner_key_count(text *owner);
+extern void ak_validate_owner_key_count(text *owner, int64 adding);
 extern void ak_validate_expires_at(TimestampTz expires_at);
 extern void ak_validate_rate_limits(Jsonb *limits);
 extern void ak_validate_prefix(text *prefix);

@@ -2,7 +2,7 @@
 -- Applications outside PostgREST, public endpoints and the anonymous tier
 -- (doc/apikey.md): check() with an endpoint and a method, the scope map
 -- for them, finish(), requests without a key.  (What finish() records in
--- usage and the audit log is the worker's: test/t/013_app_examples.pl.)
+-- usage and the audit log is the worker's: test/t/024_app_examples.pl.)
 --
 \set VERBOSITY terse
 
