@@ -43,7 +43,9 @@ ak_audit_origin_params(AkParams *p)
 	ak_param_ptr(p, TEXTOID, path ? cstring_to_text(path) : NULL);
 	ak_param(p, TEXTOID, CStringGetTextDatum(actor.session_role), false);
 	ak_param_ptr(p, TEXTOID, actor.subject ? cstring_to_text(actor.subject) : NULL);
-	ak_param_ptr(p, UUIDOID, actor.has_key ? &actor.key_id : NULL);
+	/* the parameters outlive this frame: the key id is copied */
+	ak_param_ptr(p, UUIDOID, actor.has_key ?
+				 memcpy(palloc(sizeof(pg_uuid_t)), &actor.key_id, sizeof(pg_uuid_t)) : NULL);
 }
 
 /*
