@@ -33,10 +33,12 @@ DOCS       = doc/apikey.md
 # order, one file per topic (as pg_cron and pg_partman build theirs).  It is
 # DATA_built: PGXS installs it and "make clean" removes it; it is not in git.
 # It also depends on the directory, so that adding or removing a source file
-# rebuilds it.  DATA is for the upgrade scripts, which are written by hand.
+# rebuilds it.  DATA is for the upgrade scripts, written by hand, and 0.1.0
+# as released (its script and its control file), to update from.
 SQL_SRC    = $(sort $(wildcard sql/src/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
+DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql)) \
+             $(wildcard $(EXTENSION)--*.control)
 
 PG_CPPFLAGS = -Isrc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-sign-compare -Wno-missing-field-initializers \

@@ -45,6 +45,7 @@ done
         SELECT 'column', a.attrelid::regclass || '.' || a.attname, a.attacl::text
           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
          WHERE c.relnamespace = 'apikey'::regnamespace AND a.attacl IS NOT NULL
+           AND NOT a.attisdropped
         UNION ALL
         SELECT 'function', p.oid::regprocedure::text, p.proacl::text
           FROM pg_proc p WHERE p.pronamespace = 'apikey'::regnamespace
@@ -55,8 +56,9 @@ done
         SELECT 'schema', n.nspname::text, n.nspacl::text
           FROM pg_namespace n WHERE n.nspname = 'apikey'
         UNION ALL
-        SELECT 'extconfig', e.extconfig::regclass[]::text, e.extcondition::text
-          FROM pg_extension e WHERE e.extname = 'apikey'
+        SELECT 'extconfig', c.table::regclass::text, c.condition
+          FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(\"table\", condition)
+         WHERE e.extname = 'apikey'
         ORDER BY 1, 2"
 } >"$out"
 echo "wrote $out ($(wc -l <"$out") lines)"

@@ -1,4 +1,4 @@
-/* apikey 0.1.0: API keys, rate limits and quotas inside PostgreSQL */
+/* apikey 0.2.0: API keys, rate limits and quotas inside PostgreSQL */
 
 \echo Use "CREATE EXTENSION apikey" to load this file. \quit
 

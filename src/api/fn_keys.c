@@ -71,6 +71,7 @@ apikey_issue(PG_FUNCTION_ARGS)
 	AkIssueArgs a;
 	AkNewKey	key;
 	int64		max_uses;
+	bool		has_max_uses;
 
 	AK_REQUIRE_PRELOAD();
 	InitMaterializedSRF(fcinfo, 0);
@@ -85,8 +86,10 @@ apikey_issue(PG_FUNCTION_ARGS)
 	a.prefix = AK_ARG_TEXT(7);
 	a.org = AK_ARG_TEXT(8);
 	a.rate_limits = AK_ARG_JSONB(9);
-	max_uses = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT64(10);
-	a.max_uses = PG_ARGISNULL(10) ? NULL : &max_uses;
+	/* 0.1.0's issue() has ten arguments: until ALTER EXTENSION UPDATE */
+	has_max_uses = PG_NARGS() > 10 && !PG_ARGISNULL(10);
+	max_uses = has_max_uses ? PG_GETARG_INT64(10) : 0;
+	a.max_uses = has_max_uses ? &max_uses : NULL;
 
 	ak_key_issue(&a, &key);
 	ak_return_new_key(fcinfo, &key, false);

@@ -53,6 +53,11 @@ ak_attnum(TupleDesc desc, const char *name)
 		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
 			return att->attnum;
 	}
-	elog(ERROR, "apikey: column \"%s\" is missing from its table", name);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("column \"%s\" of an apikey table does not exist", name),
+			 errdetail("The tables were made by another version of apikey than the server's library (%s).",
+					   APIKEY_VERSION),
+			 errhint("Run ALTER EXTENSION apikey UPDATE.")));
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }

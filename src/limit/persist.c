@@ -40,6 +40,7 @@
 
 #define AK_CELLS_DUMP_FILE		"pg_stat/apikey_buckets.stat"
 #define AK_CELLS_DUMP_MAGIC		0x414b4234	/* "AKB4" */
+#define AK_CELLS_DUMP_MAGIC_0_1	0x414b4233	/* "AKB3": apikey 0.1.0's */
 #define AK_CELLS_DUMP_FORMAT	4
 #define AK_PG_MAJOR				(PG_VERSION_NUM / 100)
 
@@ -216,7 +217,16 @@ ak_load_check(FILE *file)
 	long		records;
 
 	ak_dump_header(expected);
-	if (fread(header, sizeof(header), 1, file) != 1 ||
+	if (fread(header, sizeof(uint32), 1, file) == 1 && header[0] == AK_CELLS_DUMP_MAGIC_0_1)
+	{
+		/* an upgrade from 0.1.0: its buckets were kept per key, not lineage */
+		ereport(LOG,
+				(errmsg("ignoring file \"%s\" written by apikey 0.1.0", AK_CELLS_DUMP_FILE),
+				 errhint("Rate-limit buckets start full after this upgrade.")));
+		return -1;
+	}
+	if (fseek(file, 0, SEEK_SET) != 0 ||
+		fread(header, sizeof(header), 1, file) != 1 ||
 		fseek(file, -(long) (sizeof(count) + sizeof(trailer)), SEEK_END) != 0 ||
 		fread(&count, sizeof(count), 1, file) != 1 ||
 		fread(trailer, sizeof(trailer), 1, file) != 1 ||

@@ -107,21 +107,22 @@ ak_usage_checkpoint(AkUsagePending *pending)
  * Collects everything the backends counted in this database and writes it:
  * quota counters and events at every flush, usage at checkpoints; final:
  * the worker stops, everything is written now.  False when the extension
- * is not in the database any more.
+ * is not in the database any more (the worker leaves); outdated when its
+ * objects are another version's (nothing is written until the update).
  */
-bool
+AkExtensionState
 ak_worker_flush(AkUsagePending *pending, bool final)
 {
 	static int64 last_checkpoint = 0;
 	int64		now = GetCurrentTimestamp();
 	AkCountersWrite counters;
 	bool		ok;
+	AkExtensionState state = ak_extension_state();
 
-	if (!ak_extension_exists())
-	{
+	if (state == AK_EXTENSION_ABSENT)
 		ak_flush_nowhere(pending);
-		return false;
-	}
+	if (state != AK_EXTENSION_CURRENT)
+		return state;
 	ak_report_usage_dropped();
 	counters.n = ak_quota_counters_collect(MyDatabaseId, &counters.counters);
 	(void) ak_events_collect(final);
@@ -137,5 +138,5 @@ ak_worker_flush(AkUsagePending *pending, bool final)
 
 	if (ak_task_run("flush events", ak_write_events, NULL))
 		ak_events_written();
-	return true;
+	return state;
 }

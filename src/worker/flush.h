@@ -10,6 +10,7 @@
 #define AK_FLUSH_H
 
 #include "limit/quotastore.h"
+#include "worker/task.h"
 
 /* What the counters task writes. */
 typedef struct AkCountersWrite
@@ -47,6 +48,6 @@ extern int	ak_events_collect(bool all);
 extern void ak_write_events(void *arg);
 extern void ak_events_written(void);
 
-extern bool ak_worker_flush(AkUsagePending *pending, bool final);
+extern AkExtensionState ak_worker_flush(AkUsagePending *pending, bool final);
 
 #endif							/* AK_FLUSH_H */

@@ -16,6 +16,14 @@
 extern volatile sig_atomic_t ak_worker_stop_requested;
 
 extern bool ak_task_run(const char *what, void (*task) (void *), void *arg);
-extern bool ak_extension_exists(void);
+/* What the worker finds in its database (ak_extension_state). */
+typedef enum AkExtensionState
+{
+	AK_EXTENSION_ABSENT,		/* not installed, or dropped: leave */
+	AK_EXTENSION_OUTDATED,		/* another version's objects: wait */
+	AK_EXTENSION_CURRENT		/* this library's version: serve */
+} AkExtensionState;
+
+extern AkExtensionState ak_extension_state(void);
 
 #endif							/* AK_TASK_H */

@@ -12,8 +12,11 @@
  * altered by hand) is logged and the loop goes on (task.c).  A worker that
  * finds no extension in its database leaves and tells the launcher so;
  * one whose extension is dropped flushes nothing more and leaves the same
- * way.  At SIGTERM (the server stopping, or a statement that needs the
- * database alone) it flushes once more and leaves.
+ * way.  One that finds another version's objects (a new library
+ * installed, ALTER EXTENSION apikey UPDATE not yet run) says so once and
+ * writes nothing until the update.  At SIGTERM (the server stopping, or a
+ * statement that needs the database alone) it flushes once more and
+ * leaves.
  *
  *-------------------------------------------------------------------------
  */
@@ -76,6 +79,7 @@ apikey_worker_main(Datum arg)
 	TimestampTz next_maintenance;
 	MemoryContext loop_cxt;
 	AkUsagePending *pending;
+	AkExtensionState state;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, ak_worker_sigterm);
@@ -83,7 +87,8 @@ apikey_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	pgstat_report_appname(AK_WORKER_NAME);
 	SetConfigOption("lock_timeout", AK_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
-	if (!ak_extension_exists())
+	state = ak_extension_state();
+	if (state == AK_EXTENSION_ABSENT)
 		ak_worker_leave(true);
 	ak_launcher_worker_running();
 
@@ -95,7 +100,6 @@ apikey_worker_main(Datum arg)
 	{
 		MemoryContext old = MemoryContextSwitchTo(loop_cxt);
 		TimestampTz now = GetCurrentTimestamp();
-		bool		present = true;
 
 		if (ConfigReloadPending)
 		{
@@ -104,18 +108,19 @@ apikey_worker_main(Datum arg)
 		}
 		if (ak_worker_stop_requested || now >= next_flush)
 		{
-			present = ak_worker_flush(pending, ak_worker_stop_requested);
+			state = ak_worker_flush(pending, ak_worker_stop_requested);
 			next_flush = now + (int64) ak_flush_interval * 1000;
 		}
-		if (present && !ak_worker_stop_requested && now >= next_maintenance)
+		if (state == AK_EXTENSION_CURRENT && !ak_worker_stop_requested &&
+			now >= next_maintenance)
 		{
 			ak_worker_maintain();
 			next_maintenance = now + (int64) ak_maintenance_interval * 1000;
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_cxt);
-		if (!present || ak_worker_stop_requested)
-			ak_worker_leave(!present);
+		if (state == AK_EXTENSION_ABSENT || ak_worker_stop_requested)
+			ak_worker_leave(state == AK_EXTENSION_ABSENT);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(ak_ms_until(next_flush), ak_ms_until(next_maintenance)),
 						 PG_WAIT_EXTENSION);
