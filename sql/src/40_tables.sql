@@ -78,7 +78,7 @@ CREATE TABLE apikey.keys (
 ) WITH (fillfactor = 90);  -- room for the worker's HOT updates of last_used_at
 
 CREATE INDEX keys_owner_idx ON apikey.keys (owner);
--- the worker writes a rotation chain's quota counts to each of its keys
+-- owners' row-level security on quota_counters finds the keys of a lineage
 CREATE INDEX keys_lineage_idx ON apikey.keys (lineage);
 CREATE INDEX keys_expires_at_idx ON apikey.keys (expires_at)
     WHERE revoked_at IS NULL AND expires_at IS NOT NULL;
