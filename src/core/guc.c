@@ -678,7 +678,7 @@ static void
 ak_define_worker_settings(void)
 {
 	DefineCustomBoolVariable("apikey.track_usage",
-							 "Counts each key's requests per hour for apikey.usage_hourly.",
+							 "Counts each key's requests per hour, for apikey.usage_hours and the usage views.",
 							 "Quotas are counted either way.",
 							 &ak_track_usage,
 							 true,
@@ -741,7 +741,7 @@ ak_define_worker_settings(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.usage_retention",
-							"Age after which the worker deletes usage_hourly rows.",
+							"Age after which the worker deletes rows of apikey.usage_hours.",
 							"0 keeps them forever.",
 							&ak_usage_retention,
 							400 * 86400, 0, INT_MAX,

@@ -139,19 +139,29 @@ ak_event_count(const AkEventKey *key, const AkEvent *event)
 }
 
 /*
- * Counts an event in its entry; without room, in its database's entry for
- * the window and code alone; without room for that either, as dropped.
+ * Counts a denied request in its entry; without room, in its database's
+ * entry for the window and code alone, which names no key nor address
+ * (the event that makes that entry is stripped the same way, so the row
+ * written does not blame the first key counted); without room for that
+ * either, as dropped.
  */
 static void
-ak_event_add(AkEventKey *key, const AkEvent *event)
+ak_event_add_denied(AkEventKey *key, const AkEvent *event)
 {
+	AkEvent		anonymous;
+
 	if (ak_event_count(key, event))
 		return;
 	key->has_key = key->has_ip = false;
 	memset(&key->key_id, 0, sizeof(key->key_id));
 	memset(&key->ip, 0, sizeof(key->ip));
 	memset(key->display, 0, sizeof(key->display));
-	if (!ak_event_count(key, event))
+	anonymous = *event;
+	anonymous.has_key = anonymous.has_ip = false;
+	memset(&anonymous.key_id, 0, sizeof(anonymous.key_id));
+	memset(&anonymous.ip, 0, sizeof(anonymous.ip));
+	memset(anonymous.display, 0, sizeof(anonymous.display));
+	if (!ak_event_count(key, &anonymous))
 		ak_count(AK_EVENTS_DROPPED);
 }
 
@@ -248,7 +258,7 @@ ak_event_denied_as(AkCode code, int status, const pg_uuid_t *key_id,
 		event.display[display_len] = '\0';
 	}
 	ak_event_denied_key(&key, &event);
-	ak_event_add(&key, &event);
+	ak_event_add_denied(&key, &event);
 }
 
 /* A key's count crossed percent of its quota for a period. */
@@ -277,7 +287,9 @@ ak_event_quota_alert(const pg_uuid_t *key_id, AkPeriod period, int32 period_numb
 	key.window = period_number;
 	key.has_key = true;
 	key.key_id = *key_id;
-	ak_event_add(&key, &event);
+	/* an alert is about its key: without room it is dropped, and counted */
+	if (!ak_event_count(&key, &event))
+		ak_count(AK_EVENTS_DROPPED);
 }
 
 

@@ -7,7 +7,7 @@
  *	  - counters: the quota counters that changed -- keys' (per lineage),
  *		owners', keys' uses -- into quota_counters; then the keys' last use
  *		(flush_keys.c);
- *	  - usage: the current hour's rows of usage_hourly, and those of any
+ *	  - usage: the current hour's rows of usage_hours, and those of any
  *		hour that received requests since the last flush (flush_usage.c);
  *		then the entries of finished hours leave shared memory;
  *	  - events: access events and quota alerts into audit_log, with
