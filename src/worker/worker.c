@@ -105,6 +105,10 @@ apikey_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a shorter interval applies now, not after the old one ends */
+			next_flush = Min(next_flush, now + (int64) ak_flush_interval * 1000);
+			next_maintenance = Min(next_maintenance,
+								   now + (int64) ak_maintenance_interval * 1000);
 		}
 		if (ak_worker_stop_requested || now >= next_flush)
 		{

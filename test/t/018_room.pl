@@ -109,4 +109,45 @@ is($node->safe_psql('postgres', q{
 is(scalar(() = slurp_file($node->logfile) =~ /key memory uses \d+% of what/g), 1, 'the WARNING is logged once');
 
 $node->stop;
+
+# ---- access events without room ----
+# The worker writes events only every hour here, and the budget leaves the
+# event table little room: refused requests from more addresses than it
+# holds are counted in one entry of the window and code alone, which names
+# no address, or dropped and counted; a quota alert that finds no room is dropped and counted, and
+# never written without its key.
+$node = apikey_node('events', conf => q{
+apikey.shared_memory_budget = '1MB'
+apikey.flush_interval = '1h'
+apikey.denied_audit_window = '1s'
+log_statement = none
+});
+$node->safe_psql('postgres', q{
+    CREATE TABLE q AS SELECT key_id, token FROM apikey.issue('alerts');
+    SELECT apikey.update(key_id, '{"daily_quota": 10}') FROM q});
+$node->safe_psql('postgres', q{
+    SELECT count(apikey.check('ak_live_' || lpad(g::text, 38, 'x'),
+                              client_ip => '10.1.' || (g / 250) || '.' || (g % 250)))
+      FROM generate_series(1, 600) AS g});
+my $dropped_before = $node->safe_psql('postgres', 'SELECT events_dropped FROM apikey.stats');
+is($node->safe_psql('postgres',
+		q{SELECT string_agg((apikey.check(token)).code, ' ') FROM q, generate_series(1, 9)}),
+	'OK OK OK OK OK OK OK OK OK', 'the key crosses 80% of its quota with the event table full');
+cmp_ok($node->safe_psql('postgres', 'SELECT events_dropped FROM apikey.stats'), '>', $dropped_before,
+	'... its alert is dropped, and counted');
+# a reload with a shorter interval applies at once, not after the hour
+$node->append_conf('postgresql.conf', "apikey.flush_interval = '100ms'");
+$node->reload;
+poll_ok($node, 'postgres', q{
+    SELECT coalesce(sum((detail->>'count')::bigint), 0) + (SELECT events_dropped FROM apikey.stats)
+      FROM apikey.audit_log WHERE action = 'denied'}, '601',
+	'every refused request is in the audit log or counted as dropped, and so is the alert');
+is($node->safe_psql('postgres', q{
+    SELECT count(*) FROM apikey.audit_log
+     WHERE action = 'denied' AND (detail->>'count')::bigint > 1 AND client_ip IS NOT NULL}),
+	'0', 'no row counts the requests of other addresses under one address');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM apikey.audit_log WHERE action = 'quota_alert' AND key_id IS NULL}),
+	'0', 'no quota alert is written without its key');
+$node->stop;
 done_testing();
