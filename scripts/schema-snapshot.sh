@@ -38,27 +38,6 @@ done
         sed -E -e "s/WHERE oid = '[0-9]+'/WHERE oid = '<oid>'/" \
                -e "s/'apikey', false, '([^']*)', '\{[0-9,]*\}'/'apikey', false, '\1', '{<oids>}'/"
     echo "-- privileges of the members"
-    psql -d snapshot -A -F ' | ' -c "
-        SELECT 'class', c.oid::regclass::text, c.relacl::text
-          FROM pg_class c WHERE c.relnamespace = 'apikey'::regnamespace
-        UNION ALL
-        SELECT 'column', a.attrelid::regclass || '.' || a.attname, a.attacl::text
-          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-         WHERE c.relnamespace = 'apikey'::regnamespace AND a.attacl IS NOT NULL
-           AND NOT a.attisdropped
-        UNION ALL
-        SELECT 'function', p.oid::regprocedure::text, p.proacl::text
-          FROM pg_proc p WHERE p.pronamespace = 'apikey'::regnamespace
-        UNION ALL
-        SELECT 'type', t.oid::regtype::text, t.typacl::text
-          FROM pg_type t WHERE t.typnamespace = 'apikey'::regnamespace
-        UNION ALL
-        SELECT 'schema', n.nspname::text, n.nspacl::text
-          FROM pg_namespace n WHERE n.nspname = 'apikey'
-        UNION ALL
-        SELECT 'extconfig', c.table::regclass::text, c.condition
-          FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(\"table\", condition)
-         WHERE e.extname = 'apikey'
-        ORDER BY 1, 2"
+    psql -d snapshot -A -F ' | ' -f - <"$here/scripts/schema-privileges.sql"
 } >"$out"
 echo "wrote $out ($(wc -l <"$out") lines)"
