@@ -109,7 +109,7 @@ unmount_chroot() {
     for pid in $(chroot_pids "$dir"); do
         kill -9 "$pid" 2>/dev/null
     done
-    for m in dev/shm proc; do
+    for m in dev/pts dev/shm proc; do
         mountpoint -q "$dir/$m" && umount -l "$dir/$m"
     done
 }
@@ -156,9 +156,13 @@ configure_chroot() {
 
 mount_chroot() {
     local dir=$1
-    mkdir -p "$dir/proc" "$dir/dev/shm"
+    mkdir -p "$dir/proc" "$dir/dev/shm" "$dir/dev/pts"
     mountpoint -q "$dir/proc" || mount -t proc proc "$dir/proc" || return 1
     mountpoint -q "$dir/dev/shm" || mount -t tmpfs -o mode=1777 tmpfs "$dir/dev/shm"
+    # terminals of its own, for the tests that drive pg_apikey top in one:
+    # the chroot's /dev/ptmx opens the devpts instance beside it
+    mountpoint -q "$dir/dev/pts" ||
+        mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$dir/dev/pts"
 }
 
 # Copies the source tree (tracked and new files, no build products) to

@@ -177,7 +177,8 @@ sub members
 		$block =~ s/WHERE oid = '\d+'/WHERE oid = '<oid>'/g;
 		$block =~ s/^SET relfrozenxid = '\d+', relminmxid = '\d+'$/SET relfrozenxid/mg;
 		$block =~ s/^-- set missing value\.\n.*\n+//mg;
-		$block =~ s/^-- For binary upgrade, recreate dropped column\.\n(?:.*\n){4}ALTER TABLE ONLY \S+ DROP COLUMN .*\n+//mg;
+		# one column at a time up to 16, all together from 17
+		$block =~ s/^-- For binary upgrade, recreate dropped columns?\.\n(?:.*\n)*?(?:ALTER TABLE ONLY \S+ DROP COLUMN .*\n)+\n*//mg;
 		$block =~ s/^\s*"\.+pg\.dropped\.\d+\.+" INTEGER \/\* dummy \*\/,\n//mg;
 		$block =~ s/\n+$//;
 		push @blocks, $block;
