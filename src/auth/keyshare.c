@@ -56,6 +56,7 @@
 #include "auth/keyread.h"
 #include "auth/keyshare.h"
 #include "core/clock.h"
+#include "core/counters.h"
 #include "core/secret.h"
 #include "core/guc.h"
 #include "miscadmin.h"
@@ -250,7 +251,11 @@ ak_keyshare_get(const AkKeyShareRead *r, const uint8 *digest, MemoryContext dest
 	}
 	ak_shash_release(&ak_keyshare, hash);
 	if (size == 0)
+	{
+		ak_count(AK_SHARED_KEY_MISSES);
 		return NULL;
+	}
+	ak_count(AK_SHARED_KEY_HITS);
 
 	info = MemoryContextAlloc(dest, size);
 	memcpy(info, copy.data, size);
@@ -341,9 +346,9 @@ ak_keyshare_prepare(Oid relid, bool keys)
 		ak_keyshare_changed_relid = relid;
 }
 
-/* The bytes an entry takes, for the documentation's sizing. */
-Size
-ak_keyshare_entry_size(void)
+/* Entries in the shared cache now, empty or stale ones included. */
+int64
+ak_keyshare_count(void)
 {
-	return sizeof(AkKeyShareEntry);
+	return ak_shash_count(&ak_keyshare);
 }

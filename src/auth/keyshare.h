@@ -32,6 +32,6 @@ extern void ak_keyshare_put(const AkKeyShareRead *r, const uint8 *digest,
 
 extern void ak_keyshare_prepare(Oid relid, bool keys);
 extern void ak_keyshare_forget(const uint8 *digest);
-extern Size ak_keyshare_entry_size(void);
+extern int64 ak_keyshare_count(void);
 
 #endif							/* AK_KEYSHARE_H */

@@ -36,7 +36,10 @@ sub limit_value
 
 # revoked: shared by one backend, revoked by another, verified by a third
 is(code('revoked'), 'VALID', 'a key verified in one backend (and shared)');
+my $hits = $node->safe_psql('postgres', 'SELECT shared_key_hits FROM apikey.stats');
 is(code('revoked'), 'VALID', 'and in another, from the shared cache');
+is($node->safe_psql('postgres', "SELECT shared_key_hits - $hits, shared_keys > 0 FROM apikey.stats"),
+	'1|t', 'which counted one shared hit');
 $node->safe_psql('postgres', q{SELECT apikey.revoke(key_id) FROM tok WHERE what = 'revoked'});
 is(code('revoked'), 'REVOKED', 'revoked in a third: a new backend sees it at once');
 
