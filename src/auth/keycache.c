@@ -420,7 +420,7 @@ ak_keycache_note_change(Oid relid, const uint8 *digest)
 {
 	if (ak_cache_context == NULL)
 		ak_cache_init();
-	ak_keyshare_prepare(relid, digest != NULL);
+	ak_keyshare_prepare(relid, digest);
 	switch (ak_inval_note(relid, digest))
 	{
 		case AK_INVAL_ONE:

@@ -301,8 +301,11 @@ ak_keyshare_put(const AkKeyShareRead *r, const uint8 *digest, const AkKeyInfo *i
 /*
  * The key of digest changed (NULL: every key): empties its entry, or makes
  * every entry stale.  Called by the ring's publisher holding the
- * ring's lock, at commit: cannot fail once the area is attached, which
- * ak_keyshare_prepare made sure of.
+ * ring's lock, at commit, where an error would be a PANIC: the area is
+ * attached, and the segments of the digest's partition mapped, since
+ * ak_keyshare_prepare -- unless the area grew a segment in between, which
+ * this backend then maps here (as dsa_get_address does), the one way left
+ * for this to fail.
  */
 void
 ak_keyshare_forget(const uint8 *digest)
@@ -331,19 +334,29 @@ ak_keyshare_forget(const uint8 *digest)
 }
 
 /*
- * A transaction is changing keys of relation relid (apikey.keys, or
- * another table when any key may change): attaches the area now, while an
- * error is still allowed, so that ak_keyshare_forget at commit need not,
- * and remembers which apikey.keys its digests are of.
+ * A transaction is changing the key of digest in relation relid
+ * (apikey.keys; digest NULL: any key, of another table): attaches the area
+ * and looks the entry up now, while an error is still allowed, so that
+ * ak_keyshare_forget at commit finds what it needs mapped; and remembers
+ * which apikey.keys the digests are of.
  */
 void
-ak_keyshare_prepare(Oid relid, bool keys)
+ak_keyshare_prepare(Oid relid, const uint8 *digest)
 {
+	AkKeyShareKey key;
+	uint32		hash;
+	void	   *found;
+
 	if (ak_keyshare_shared == NULL)
 		return;
 	(void) ak_area();
-	if (keys)
-		ak_keyshare_changed_relid = relid;
+	if (digest == NULL)
+		return;
+	ak_keyshare_changed_relid = relid;
+	ak_keyshare_key(&key, digest, relid);
+	hash = ak_keyshare_hash(&key, sizeof(key));
+	(void) ak_shash_find(&ak_keyshare, &key, &hash, 1, &found, false, NULL, 0);
+	ak_shash_release(&ak_keyshare, hash);
 }
 
 /* Entries in the shared cache now, empty or stale ones included. */

@@ -30,7 +30,7 @@ extern AkKeyInfo *ak_keyshare_get(const AkKeyShareRead *r, const uint8 *digest,
 extern void ak_keyshare_put(const AkKeyShareRead *r, const uint8 *digest,
 							const AkKeyInfo *info);
 
-extern void ak_keyshare_prepare(Oid relid, bool keys);
+extern void ak_keyshare_prepare(Oid relid, const uint8 *digest);
 extern void ak_keyshare_forget(const uint8 *digest);
 extern int64 ak_keyshare_count(void);
 
