@@ -39,14 +39,17 @@
  *	  - a filler notes the generation, then the ring's sequence number,
  *		before it takes the snapshot it reads the key with, and stores what
  *		it read only if, under the partition lock, the ring has not moved.
- *		A change its snapshot missed committed before it advanced the ring:
- *		either the filler sees the ring moved and stores nothing, or it
- *		stored first and the publisher, after advancing, empties the entry
- *		(or bumps the generation past the one the entry was stored with);
- *	  - so once COMMIT has returned, no entry holds what it changed; a
- *		backend that has applied a ring message to its own cache read the
- *		ring under its lock, so after the publisher emptied the entries:
- *		what it copies from here afterwards is not older than the message.
+ *		A change its snapshot missed became visible after the snapshot,
+ *		so advanced the ring after the filler noted it: either the filler
+ *		sees the ring moved and stores nothing, or it stored first and the
+ *		publisher, after advancing, empties the entry (or bumps the
+ *		generation past the one the entry was stored with);
+ *	  - so once COMMIT has returned, no entry holds what it changed;
+ *	  - a backend's own cache has applied the ring up to a position it read
+ *		under the ring's lock, so after every publisher before it emptied
+ *		its entries: what it copies from here is not older than what it
+ *		applied, and a later message it applies at its next lookup.
+ *	  A transaction that changed keys neither reads nor fills the table.
  *
  *-------------------------------------------------------------------------
  */
