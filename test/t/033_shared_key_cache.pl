@@ -91,6 +91,8 @@ isnt($node->safe_psql('postgres', "SELECT (apikey.verify('$dropped')).code"), 'V
 # off, verification is the same
 $node->safe_psql('postgres', 'ALTER SYSTEM SET apikey.shared_key_cache = off');
 $node->reload;
+$node->poll_query_until('postgres', 'SHOW apikey.shared_key_cache', 'off')
+  or die 'apikey.shared_key_cache stayed on';
 my ($token) = $node->safe_psql('postgres', q{SELECT token FROM apikey.issue('bob')});
 is($node->safe_psql('postgres', "SELECT (apikey.verify('$token')).code"), 'VALID',
 	'apikey.shared_key_cache = off: verified from the tables');
