@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "auth/keyinval.h"
+#include "auth/keyshare.h"
 #include "auth/nonces.h"
 #include "core/counters.h"
 #include "core/guc.h"
@@ -69,6 +70,7 @@ ak_shmem_request(void)
 	ak_events_request();
 	ak_launcher_request();
 	ak_nonces_request();
+	ak_keyshare_request();
 	RequestAddinShmemSpace(ak_blocklist_shmem_size());
 }
 
@@ -92,6 +94,7 @@ ak_shmem_startup(void)
 	ak_launcher_shmem_init();
 	ak_nonces_persist_start(ak_nonces_attach());
 	ak_blocklist_shmem_init();
+	ak_keyshare_attach();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -171,7 +171,10 @@ CREATE FUNCTION apikey._stats(
     OUT shared_memory_used   bigint,
     OUT shared_memory_budget bigint,
     OUT shadow_limited_total bigint,
-    OUT anonymous_total      bigint)
+    OUT anonymous_total      bigint,
+    OUT shared_key_hits      bigint,
+    OUT shared_key_misses    bigint,
+    OUT shared_keys          bigint)
 RETURNS record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'apikey_stats';

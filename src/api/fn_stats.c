@@ -9,6 +9,7 @@
 #include "apikey.h"
 
 #include "access/htup_details.h"
+#include "auth/keyshare.h"
 #include "core/counters.h"
 #include "core/util.h"
 #include "commands/dbcommands.h"
@@ -50,8 +51,8 @@ apikey_stats(PG_FUNCTION_ARGS)
 		AK_BLOCKED, AK_OVERLOADED, AK_CACHE_HITS, AK_CACHE_MISSES,
 	};
 	TupleDesc	desc;
-	Datum		values[lengthof(columns) + 3 + AK_MEMORY_COLUMNS + 2];
-	bool		nulls[lengthof(columns) + 3 + AK_MEMORY_COLUMNS + 2] = {false};
+	Datum		values[lengthof(columns) + 3 + AK_MEMORY_COLUMNS + 5];
+	bool		nulls[lengthof(columns) + 3 + AK_MEMORY_COLUMNS + 5] = {false};
 	int			n = 0;
 	int64		in_use = 0;
 	int64		capacity = 0;
@@ -77,6 +78,9 @@ apikey_stats(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum(area.budget);
 	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_SHADOW_LIMITED));
 	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_ANONYMOUS));
+	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_SHARED_KEY_HITS));
+	values[n++] = Int64GetDatum((int64) ak_counter_total(AK_SHARED_KEY_MISSES));
+	values[n++] = Int64GetDatum(ak_keyshare_count());
 	Assert(n == desc->natts);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -28,6 +28,11 @@
  *	  On a hot standby, where no trigger runs, the relcache invalidation of
  *	  apikey.keys or apikey.tiers that a commit carries empties the cache.
  *
+ * Under this cache, a miss looks in the shared key cache (keyshare.c)
+ * before the tables, and shares what it read: a key one backend read is a
+ * hit for the others' misses.  Its exactness rests on the ring too: see
+ * keyshare.c.
+ *
  *-------------------------------------------------------------------------
  */
 #include "apikey.h"
@@ -36,6 +41,7 @@
 #include "auth/keycache.h"
 #include "auth/keyinval.h"
 #include "auth/keyread.h"
+#include "auth/keyshare.h"
 #include "core/counters.h"
 #include "core/guc.h"
 #include "utils/hsearch.h"
@@ -129,7 +135,7 @@ ak_cache_init(void)
 											 "apikey key cache",
 											 ALLOCSET_DEFAULT_SIZES);
 	CacheRegisterRelcacheCallback(ak_relcache_callback, (Datum) 0);
-	ak_ring_seen = ak_inval_ring_next();
+	ak_ring_seen = ak_inval_ring_position();
 	ak_cache_reset();
 }
 
@@ -197,14 +203,15 @@ ak_cache_sync(void)
 			ak_flush_requested = true;
 	}
 
-	next = ak_inval_ring_next();
 	if (unlikely(ak_flush_requested))
 	{
 		ak_flush_requested = false;
 		ak_cache_reset();
-		ak_ring_seen = next;
+		/* under the ring's lock, for the shared cache (keyshare.c) */
+		ak_ring_seen = ak_inval_ring_position();
 		return;
 	}
+	next = ak_inval_ring_next();
 	if (likely(next == ak_ring_seen))
 		return;
 
@@ -328,6 +335,30 @@ ak_keycache_probe(const uint8 *digest, const AkKeyInfo **key)
 }
 
 /*
+ * The key of a digest into dest: from the shared cache, else from the
+ * tables, and then shared.  The shared cache is exact for this backend
+ * because ak_ring_seen was read under the ring's lock (keyshare.c); a
+ * transaction that changed keys reads its own changes, not shared.
+ */
+static AkKeyInfo *
+ak_cache_read(const uint8 *digest, MemoryContext dest)
+{
+	AkKeyShareRead r;
+	AkKeyInfo  *info;
+
+	if (!ak_keyshare_usable() || ak_inval_changed())
+		return ak_key_read_by_digest(digest, dest);
+	ak_keyshare_begin(&r, ak_inval_next);
+	info = ak_keyshare_get(&r, digest, dest);
+	if (info)
+		return info;
+	info = ak_key_read_by_digest(digest, dest);
+	if (info)
+		ak_keyshare_put(&r, digest, info);
+	return info;
+}
+
+/*
  * Reads the key of a digest that ak_keycache_probe did not find, caches
  * the answer, and returns it (NULL: no such key).
  */
@@ -338,8 +369,8 @@ ak_keycache_fill(const uint8 *digest)
 
 	ak_count(AK_CACHE_MISSES);
 	if (ak_max_keys_cached <= 0)
-		return ak_key_read_by_digest(digest, CurrentMemoryContext);
-	info = ak_key_read_by_digest(digest, ak_cache_context);
+		return ak_cache_read(digest, CurrentMemoryContext);
+	info = ak_cache_read(digest, ak_cache_context);
 	ak_cache_insert(digest, info);
 	return info;
 }
@@ -389,6 +420,7 @@ ak_keycache_note_change(Oid relid, const uint8 *digest)
 {
 	if (ak_cache_context == NULL)
 		ak_cache_init();
+	ak_keyshare_prepare(relid, digest);
 	switch (ak_inval_note(relid, digest))
 	{
 		case AK_INVAL_ONE:
@@ -439,7 +471,7 @@ ak_keycache_at_xact_end(XactEvent event)
 		case XACT_EVENT_COMMIT:
 			if (changed)
 			{
-				ak_inval_publish();
+				ak_inval_publish(ak_keyshare_forget);
 				ak_evict_changed_locally();
 			}
 			ak_inval_forget();

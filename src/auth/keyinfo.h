@@ -104,6 +104,7 @@ typedef struct AkKeyInfo
 	Jsonb	   *metadata;
 	char	  **scopes;
 	inet	  **allowed;
+	uint32		packed_size;	/* the bytes of the chunk */
 } AkKeyInfo;
 
 /* The hint of the quota counter, after those of the limits. */

@@ -25,7 +25,11 @@
  *	  apply them after releasing it.  AkInvalRing.next is also read without
  *	  the lock, as the fast "anything new?" test; a reader that sees it move
  *	  takes the lock before touching a message, so it never reads one that
- *	  is half written.  Nothing else is done while the lock is held.
+ *	  is half written.  The publisher also empties the shared key cache's
+ *	  entries of the changed digests while it holds the lock (taking their
+ *	  partition locks after it: the one nesting; keyshare.c), so that a
+ *	  reader that took the lock after the ring moved finds them emptied.
+ *	  Nothing else is done while the lock is held.
  *
  *-------------------------------------------------------------------------
  */
@@ -102,9 +106,30 @@ ak_inval_ring_read(uint64 from, uint64 *next, AkInvalMessage *out)
 	return count <= AK_INVAL_RING_SIZE ? (int) count : -1;
 }
 
-/* Appends this transaction's changes to the ring.  Cannot fail. */
+/*
+ * The ring's sequence number, read under its lock: after any publisher
+ * that advanced it has also emptied the shared cache's entries (see
+ * ak_inval_publish).
+ */
+uint64
+ak_inval_ring_position(void)
+{
+	uint64		next;
+
+	LWLockAcquire(ak_ring->lock, LW_SHARED);
+	next = pg_atomic_read_u64(&ak_ring->next);
+	LWLockRelease(ak_ring->lock);
+	return next;
+}
+
+/*
+ * Appends this transaction's changes to the ring, then, still holding its
+ * lock, calls forget for each changed digest (NULL: every key), so that a
+ * backend that read the ring under the lock is past both (keyshare.c).
+ * Cannot fail, nor may forget.
+ */
 void
-ak_inval_publish(void)
+ak_inval_publish(void (*forget) (const uint8 *digest))
 {
 	uint64		next;
 
@@ -129,6 +154,15 @@ ak_inval_publish(void)
 		}
 	}
 	pg_atomic_write_u64(&ak_ring->next, next);
+	if (ak_pending_all)
+		forget(NULL);
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, ak_pending)
+			forget(lfirst(lc));
+	}
 	LWLockRelease(ak_ring->lock);
 }
 

@@ -49,7 +49,8 @@ extern AkInvalNote ak_inval_note(Oid relid, const uint8 *digest);
 extern bool ak_inval_changed(void);
 extern const List *ak_inval_pending(bool *all);
 extern void ak_inval_check_prepare(void);
-extern void ak_inval_publish(void);
+extern uint64 ak_inval_ring_position(void);
+extern void ak_inval_publish(void (*forget) (const uint8 *digest));
 extern void ak_inval_forget(void);
 
 #endif							/* AK_KEYINVAL_H */

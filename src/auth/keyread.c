@@ -406,11 +406,36 @@ ak_owner_has_limits(text *owner, Oid nsp, Snapshot snapshot)
 	return hash_search(ak_owners, name, HASH_FIND, NULL) != NULL;
 }
 
-/* The verification cache was emptied: the owners with limits are read again. */
+/*
+ * The verification cache was emptied: the owners with limits are read
+ * again, and which relation apikey.keys is looked up again (it may have
+ * been dropped and created again).
+ */
 void
 ak_keyread_forget_owners(void)
 {
 	ak_owners = NULL;
+	ak_keys_relid = InvalidOid;
+	ak_tiers_relid = InvalidOid;
+}
+
+/*
+ * apikey.keys, as the next read will open it (InvalidOid when the
+ * extension is not there): what the shared key cache's entries are of.
+ */
+Oid
+ak_keyread_keys_relid(void)
+{
+	if (!OidIsValid(ak_keys_relid))
+	{
+		Oid			nsp = get_namespace_oid(AK_SCHEMA, true);
+
+		if (!OidIsValid(nsp))
+			return InvalidOid;
+		ak_keys_relid = get_relname_relid("keys", nsp);
+		ak_tiers_relid = get_relname_relid("tiers", nsp);
+	}
+	return ak_keys_relid;
 }
 
 /*
@@ -561,7 +586,59 @@ ak_key_pack(HeapTuple tuple, Relation rel, const AkKeysColumns *cols, Oid nsp,
 	pack.base = MemoryContextAllocZero(dest, pack.used);
 	pack.used = 0;
 	ak_keyinfo_pack(&row, &pack);
+	((AkKeyInfo *) pack.base)->packed_size = pack.used;
 	return (AkKeyInfo *) pack.base;
+}
+
+/* The bytes of a packed key, all in its chunk. */
+Size
+ak_keyinfo_size(const AkKeyInfo *info)
+{
+	return info->packed_size;
+}
+
+/* p, a pointer into a chunk that was at from, moved with it by delta. */
+#define AK_MOVED(p, delta) \
+	((p) == NULL ? NULL : (void *) ((char *) (p) + (delta)))
+
+/*
+ * A packed key copied byte for byte from a chunk at from (in this process
+ * or another): its pointers are moved to the copy, and its limiter hints
+ * emptied -- they are addresses this process did not find.
+ */
+void
+ak_keyinfo_relocate(AkKeyInfo *info, uintptr_t from)
+{
+	ptrdiff_t	delta = (ptrdiff_t) ((uintptr_t) info - from);
+	AkOwnerLimits *o;
+
+	info->limits = AK_MOVED(info->limits, delta);
+	info->owner_limits = AK_MOVED(info->owner_limits, delta);
+	info->cell_hints = AK_MOVED(info->cell_hints, delta);
+	info->policy_header = AK_MOVED(info->policy_header, delta);
+	info->owner = AK_MOVED(info->owner, delta);
+	info->scopes_array = AK_MOVED(info->scopes_array, delta);
+	info->tier = AK_MOVED(info->tier, delta);
+	info->display_prefix = AK_MOVED(info->display_prefix, delta);
+	info->org = AK_MOVED(info->org, delta);
+	info->name = AK_MOVED(info->name, delta);
+	info->metadata = AK_MOVED(info->metadata, delta);
+	info->scopes = AK_MOVED(info->scopes, delta);
+	info->allowed = AK_MOVED(info->allowed, delta);
+	for (int i = 0; i < info->nscopes; i++)
+		info->scopes[i] = AK_MOVED(info->scopes[i], delta);
+	for (int i = 0; i < info->nallowed; i++)
+		info->allowed[i] = AK_MOVED(info->allowed[i], delta);
+	memset(info->cell_hints, 0, (info->nlimits + 2) * sizeof(void *));
+
+	o = unconstify(AkOwnerLimits *, info->owner_limits);
+	if (o)
+	{
+		o->limits = AK_MOVED(o->limits, delta);
+		o->cell_hints = AK_MOVED(o->cell_hints, delta);
+		o->policy_header = AK_MOVED(o->policy_header, delta);
+		memset(o->cell_hints, 0, (o->nlimits + 1) * sizeof(void *));
+	}
 }
 
 /* What a read of a key sets up and tears down. */

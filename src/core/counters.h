@@ -23,6 +23,8 @@ typedef enum AkCounter
 	AK_USAGE_DROPPED,			/* not in the view: the worker logs it */
 	AK_SHADOW_LIMITED,			/* requests a shadow limit would have refused */
 	AK_ANONYMOUS,				/* requests without a key, admitted or not */
+	AK_SHARED_KEY_HITS,			/* a backend's cache missed, the shared one hit */
+	AK_SHARED_KEY_MISSES,		/* both missed */
 	AK_NUM_COUNTERS
 } AkCounter;
 

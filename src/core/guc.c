@@ -81,6 +81,13 @@ int			ak_signature_max_skew = 300;	/* s */
 int			ak_max_nonces = 50000;
 
 /*
+ * apikey.shared_key_cache: a miss of a backend's verification cache looks
+ * in a cache shared by all backends before it reads the tables (auth/
+ * keyshare.c), so that a million keys need not be read once per backend.
+ */
+bool		ak_shared_key_cache = true;
+
+/*
  * apikey.max_keys_cached: keys each backend keeps in its verification
  * cache; 0 reads the table at every verification.
  */
@@ -531,6 +538,15 @@ ak_define_key_settings(void)
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("apikey.shared_key_cache",
+							 "Shares the keys read by any backend with the others' caches.",
+							 "A miss of a backend's cache then looks in shared memory before the tables.",
+							 &ak_shared_key_cache,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("apikey.max_keys_cached",
 							"Keys each backend keeps in its verification cache.",

@@ -33,6 +33,7 @@ extern char *ak_signing_key_file;
 extern int	ak_signature_max_skew;
 extern int	ak_max_nonces;
 extern int	ak_max_keys_cached;
+extern bool ak_shared_key_cache;
 extern int	ak_max_metadata_size;
 extern int	ak_max_keys_per_owner;
 

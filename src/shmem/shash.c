@@ -532,6 +532,35 @@ ak_shash_find(AkShash *sh, const void *keys, const uint32 *hash, int n,
 }
 
 /*
+ * Finds the entry key -- or, with create, creates it if missing -- and
+ * returns with its partition's lock held exclusively, for a module whose
+ * entries' state is the partition lock's rather than the spinlock's (the
+ * shared key cache: it copies a whole value in and out).  *found is NULL
+ * when it is missing and !create.  Returns false, without the lock, when
+ * there is no room even for idle entries' reuse at now_us.  Not to be
+ * called holding a spinlock or another partition's lock.
+ */
+bool
+ak_shash_find_exclusive(AkShash *sh, const void *key, uint32 hash, void **found,
+						bool create, const void *init_arg, int64 now_us)
+{
+	dsa_area   *a = ak_area();
+	uint32		p = hash & sh->partition_mask;
+	LWLock	   *lock = &sh->locks[p].lock;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (!create)
+	{
+		*found = ak_shash_lookup(sh, a, &sh->shared->partition[p], key, hash);
+		return true;
+	}
+	if (ak_shash_enter_all(sh, a, p, key, &hash, 1, found, init_arg, now_us))
+		return true;
+	LWLockRelease(lock);
+	return false;
+}
+
+/*
  * How many entries ever left the partition of hash: a reader that saw an
  * entry missing can learn whether one left since.  Caller holds that
  * partition's lock.

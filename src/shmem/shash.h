@@ -106,6 +106,9 @@ extern uint32 ak_shash_hash(const AkShash *sh, const void *key);
 extern bool ak_shash_find(AkShash *sh, const void *keys, const uint32 *hash,
 						  int n, void **found, bool create, const void *init_arg,
 						  int64 now_us);
+extern bool ak_shash_find_exclusive(AkShash *sh, const void *key, uint32 hash,
+									void **found, bool create, const void *init_arg,
+									int64 now_us);
 extern uint64 ak_shash_evictions(const AkShash *sh, uint32 hash);
 
 typedef bool (*AkShashVisit) (void *entry, void *arg);

@@ -73,7 +73,8 @@ SELECT columns_are('apikey', 'stats', ARRAY[
     'cache_misses', 'buckets_in_use', 'buckets_capacity', 'events_dropped',
     'key_buckets', 'address_buckets', 'named_buckets', 'concurrency_slots',
     'quota_counters', 'cooldowns', 'shared_memory_used', 'shared_memory_budget',
-    'shadow_limited_total', 'anonymous_total']);
+    'shadow_limited_total', 'anonymous_total', 'shared_key_hits', 'shared_key_misses',
+    'shared_keys']);
 SELECT columns_are('apikey', 'bucket_use', ARRAY['class', 'role', 'database', 'buckets']);
 -- the columns of 0.1.0 (and their live quota counts, and status) first;
 -- columns added to keys since follow, as an upgrade's CREATE OR REPLACE

@@ -86,7 +86,13 @@ is(scalar(@tokens), 6, 'six tokens were issued');
 # An error raised deep in a verification (here: its tier's table is gone)
 # is logged without the statement that carries the token.  Statement
 # logging is off for this session, as it would be for an application role.
+# The key was verified before: without the shared key cache, this new
+# backend reads it from the tables.
 my $literal = $tokens[1];
+$sql->('ALTER SYSTEM SET apikey.shared_key_cache = off');
+$node->reload;
+$node->poll_query_until('postgres', 'SHOW apikey.shared_key_cache', 'off')
+  or die 'apikey.shared_key_cache stayed on';
 ($ret, $out, $err) = $node->psql('postgres', qq{
     SET log_statement = none;
     SET log_min_error_statement = error;
@@ -96,6 +102,8 @@ my $literal = $tokens[1];
     ROLLBACK;
     SELECT 1/0 AS unrelated_error;
 }, on_error_stop => 0);
+$sql->('ALTER SYSTEM RESET apikey.shared_key_cache');
+$node->reload;
 like($err, qr/relation "apikey.tiers" does not exist/, 'a miss without its tier table fails');
 my $log_now = slurp_file($node->logfile);
 like($log_now, qr/ERROR:  55000: relation "apikey.tiers" does not exist/, 'the error is logged');
