@@ -52,7 +52,7 @@ tar -C "$here" --exclude=./.git -cf - . | tar -C "$tree" -xf - || ak_die "could 
 sanflags="-fsanitize=$sanitizers -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 ak_log "building apikey with -fsanitize=$sanitizers"
 make -C "$tree" -s clean >/dev/null
-make -C "$tree" -s -j"$(nproc)" COPT="$sanflags" SHLIB_LINK="-lsodium -fsanitize=$sanitizers" >/dev/null \
+make -C "$tree" -s -j"$(nproc)" COPT="$sanflags" LDFLAGS_SL="-fsanitize=$sanitizers" >/dev/null \
     || ak_die "the sanitized build failed"
 make -C "$tree" -s install >/dev/null || ak_die "could not install the sanitized build"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$work"

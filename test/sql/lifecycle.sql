@@ -131,9 +131,10 @@ SELECT apikey.revoke('00000000-0000-0000-0000-000000000001');
 SELECT token FROM apikey.rotate('00000000-0000-0000-0000-000000000001');
 SELECT name FROM apikey.update('00000000-0000-0000-0000-000000000001', '{}');
 
--- the audit trail of the whole story, in order
+-- the audit trail of the whole story, in order (refused verifications
+-- are written when their apikey.denied_audit_window ends: maybe not yet)
 SELECT action, owner, actor, status, detail ? 'display_prefix' AS names_key
-  FROM apikey.audit_log WHERE owner = 'acme' ORDER BY id;
+  FROM apikey.audit_log WHERE owner = 'acme' AND action <> 'denied' ORDER BY id;
 
 -- audit rows are immutable, even for the superuser
 UPDATE apikey.audit_log SET actor = 'mallory';
