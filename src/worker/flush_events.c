@@ -57,7 +57,8 @@ ak_events_collect(bool all)
 			repalloc(ak_backlog, size * sizeof(AkEvent));
 		ak_backlog_size = size;
 	}
-	memcpy(ak_backlog + ak_nbacklog, taken, n * sizeof(AkEvent));
+	if (n > 0)					/* memcpy() takes no null pointer, even for 0 bytes */
+		memcpy(ak_backlog + ak_nbacklog, taken, n * sizeof(AkEvent));
 	ak_nbacklog += n;
 	pfree(taken);
 	return ak_nbacklog;
