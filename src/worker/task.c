@@ -154,4 +154,3 @@ ak_extension_state(void)
 	MemoryContextSwitchTo(cxt);	/* the commit left us in TopMemoryContext */
 	return state;
 }
-

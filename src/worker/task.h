@@ -16,6 +16,7 @@
 extern volatile sig_atomic_t ak_worker_stop_requested;
 
 extern bool ak_task_run(const char *what, void (*task) (void *), void *arg);
+
 /* What the worker finds in its database (ak_extension_state). */
 typedef enum AkExtensionState
 {
