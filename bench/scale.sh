@@ -180,7 +180,7 @@ shmem_used() {
                                                'concurrency_slots', 'quota_counters')")
     if [ -n "$cols" ]; then
         psql -At -F ', ' -c "SELECT $cols FROM apikey.stats" |
-            awk -v c="$cols" 'BEGIN { split(c, n, ", ") } { split($0, v, ", "); for (i in n) printf "%s%s %s", (i > 1 ? ", " : ""), n[i], v[i]; print "" }'
+            awk -v c="$cols" 'BEGIN { split(c, n, ", ") } { split($0, v, ", "); for (i = 1; i in n; i++) printf "%s%s %s", (i > 1 ? ", " : ""), n[i], v[i]; print "" }'
     else
         # apikey's tables are allocated whole at start: the server's
         # shared memory does not move; what fills is the bucket table
@@ -251,7 +251,7 @@ count_in() {
         "$bindir/postgres" --single -D "$work/data" -c shared_preload_libraries=apikey \
         postgres < "$work/run.sql" > "$work/cg.log" 2>&1
     callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.out" 2>/dev/null |
-        awk -v fn=":$fn " 'index($0, fn) && !found { gsub(",", "", $1); print $1; found = 1 }' |
+        awk -v fn=":$fn " -v fn2=":${fn}_0_2 " '(index($0, fn) || index($0, fn2)) && !found { gsub(",", "", $1); print $1; found = 1 }' |
         grep . || { grep -v "^==" "$work/cg.log" | tail -5 >&2; echo 0; }
 }
 
