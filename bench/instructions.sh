@@ -53,7 +53,7 @@ count() {
         "$(ak_bindir)/postgres" --single -D "$work/data" -c shared_preload_libraries=apikey \
         postgres < "$sql" >/dev/null 2>&1
     callgrind_annotate --inclusive=yes "$work/cg.out" 2>/dev/null |
-        awk -v fn=":$fn " 'index($0, fn) && !found { gsub(",", "", $1); print $1; found = 1 }'
+        awk -v fn=":$fn " -v fn2=":${fn}_0_2 " '(index($0, fn) || index($0, fn2)) && !found { gsub(",", "", $1); print $1; found = 1 }'
 }
 
 per_call() {

@@ -182,7 +182,7 @@ shmem_used() {
                                                'concurrency_slots', 'quota_counters')")
     if [ -n "$cols" ]; then
         psql -At -F ', ' -c "SELECT $cols FROM apikey.stats" |
-            awk -v c="$cols" 'BEGIN { split(c, n, ", ") } { split($0, v, ", "); for (i in n) printf "%s%s %s", (i > 1 ? ", " : ""), n[i], v[i]; print "" }'
+            awk -v c="$cols" 'BEGIN { split(c, n, ", ") } { split($0, v, ", "); for (i = 1; i in n; i++) printf "%s%s %s", (i > 1 ? ", " : ""), n[i], v[i]; print "" }'
     else
         # apikey's tables are allocated whole at start: the server's
         # shared memory does not move; what fills is the bucket table
