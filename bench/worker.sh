@@ -23,7 +23,9 @@
 # do not miss.  Benchmarks are not tests: nothing here fails on a number.
 #
 # Usage: sudo bash bench/worker.sh [SECONDS, default 20] [CLIENTS, default 8]
-#        AK_BENCH_KEYS="10000 100000", AK_BENCH_WARM=10, AK_BENCH_PORT=54359
+#        AK_BENCH_KEYS="10000 100000", AK_BENCH_WARM=10, AK_BENCH_PORT=54359,
+#        AK_BENCH_CONF: one more postgresql.conf line, e.g.
+#        "apikey.flush_interval = '5s'" (what a longer crash-loss bound buys)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/scripts/lib.sh"
@@ -45,7 +47,8 @@ AK_PORT_VAR=AK_BENCH_PORT    # named by the error if the port is taken
 trap 'ak_cluster_stop "$work"; rm -rf "$work"' EXIT
 ak_cluster_start "$work" "$port" "max_connections = 150" "shared_buffers = 512MB" \
     "shared_preload_libraries = 'apikey, pg_stat_statements'" \
-    "pg_stat_statements.track = all" "log_min_messages = warning" "max_wal_size = 4GB"
+    "pg_stat_statements.track = all" "log_min_messages = warning" "max_wal_size = 4GB" \
+    ${AK_BENCH_CONF:+"$AK_BENCH_CONF"}
 export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 bindir=$(ak_bindir)
 psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
