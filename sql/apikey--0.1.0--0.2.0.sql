@@ -101,6 +101,22 @@ ALTER TABLE apikey.scope_map
 -- (part 2), which adds what shared memory holds and is not written yet.
 ALTER TABLE apikey.usage_hourly RENAME TO usage_hours;
 ALTER TABLE apikey.usage_hours RENAME CONSTRAINT usage_hourly_pkey TO usage_hours_pkey;
+-- From PostgreSQL 18, NOT NULL constraints have names, made from the table's:
+-- they follow the rename, as a new install names them.
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT conname FROM pg_catalog.pg_constraint
+              WHERE conrelid OPERATOR(pg_catalog.=) 'apikey.usage_hours'::pg_catalog.regclass
+                AND conname OPERATOR(pg_catalog.~) '^usage_hourly_.*_not_null$'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE apikey.usage_hours RENAME CONSTRAINT %I TO %I',
+                                  c.conname,
+                                  pg_catalog.regexp_replace(c.conname, '^usage_hourly_', 'usage_hours_'));
+    END LOOP;
+END
+$$;
 ALTER INDEX apikey.usage_hourly_hour_idx RENAME TO usage_hours_hour_idx;
 ALTER POLICY usage_hourly_admin ON apikey.usage_hours RENAME TO usage_hours_admin;
 ALTER POLICY usage_hourly_owner ON apikey.usage_hours RENAME TO usage_hours_owner;

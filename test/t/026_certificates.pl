@@ -56,8 +56,8 @@ sub fingerprint
 
 sub plain_fingerprint { return lc(fingerprint($_[0]) =~ s/://gr) }
 
-my $port = $ENV{AK_TEST_PORT} ? $ENV{AK_TEST_PORT} + 20 : undef;
-my $node = apikey_node('certs', port => $port, conf => qq{
+# the cluster's own free port: it checks 127.0.0.1 too
+my $node = apikey_node('certs', conf => qq{
 listen_addresses = '127.0.0.1'
 apikey.denied_audit_window = '1s'
 ssl = on
@@ -68,7 +68,7 @@ apikey.flush_interval = 50ms
 });
 $node->append_conf('pg_hba.conf', 'hostssl all all 127.0.0.1/32 trust');
 $node->reload;
-$port = $node->port;
+my $port = $node->port;
 my $sql = sub { $node->safe_psql('postgres', shift) };
 
 sub lit
