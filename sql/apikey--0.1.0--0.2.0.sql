@@ -3,9 +3,9 @@
 \echo Use "ALTER EXTENSION apikey UPDATE TO '0.2.0'" to load this file. \quit
 
 -- The objects of 0.2.0 from those of 0.1.0, data kept: the result is the
--- catalog a fresh CREATE EXTENSION makes (scripts/schema-snapshot.sh
--- compares them in test/t/028_upgrade.pl), but for the schema, which
--- stays the extension's namespace rather than its member (apikey.control),
+-- catalog a fresh CREATE EXTENSION makes (test/t/028_upgrade.pl compares
+-- them with pg_dump --binary-upgrade), but for the schema, which stays the
+-- extension's namespace rather than its member (apikey--0.1.0.control),
 -- and the columns keys dropped, which stay in its row as dropped columns.
 --
 -- 1. What changes shape: tables altered, data moved.  2. The objects of
