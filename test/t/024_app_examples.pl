@@ -101,9 +101,13 @@ SKIP:
 	skip 'skipped: node is not installed', 10 unless have('node') && have('npm');
 	my $modules = PostgreSQL::Test::Utils::tempdir('npm');
 	my ($npm_out, $npm_err);
-	my $ok = IPC::Run::run([ 'npm', 'install', '--no-audit', '--no-fund', '--silent',
-			'--prefix', $modules, 'pg' ], '>', \$npm_out, '2>', \$npm_err);
-	ok($ok, 'npm installs pg') or diag($npm_err);
+	# the registry is the network's: a bounded wait, not a hung suite
+	my $ok = eval {
+		IPC::Run::run([ 'npm', 'install', '--no-audit', '--no-fund', '--silent',
+				'--prefix', $modules, 'pg' ], '>', \$npm_out, '2>', \$npm_err,
+			IPC::Run::timeout(180));
+	};
+	ok($ok, 'npm installs pg') or diag($@ || $npm_err);
 	my ($h, $port) = start_server([ 'node', "$examples/node/server.js" ],
 		{ NODE_PATH => "$modules/node_modules" });
 	exercise('node', $port);
