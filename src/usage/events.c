@@ -138,33 +138,6 @@ ak_event_count(const AkEventKey *key, const AkEvent *event)
 	return true;
 }
 
-/*
- * Counts a denied request in its entry; without room, in its database's
- * entry for the window and code alone, which names no key nor address
- * (the event that makes that entry is stripped the same way, so the row
- * written does not blame the first key counted); without room for that
- * either, as dropped.
- */
-static void
-ak_event_add_denied(AkEventKey *key, const AkEvent *event)
-{
-	AkEvent		anonymous;
-
-	if (ak_event_count(key, event))
-		return;
-	key->has_key = key->has_ip = false;
-	memset(&key->key_id, 0, sizeof(key->key_id));
-	memset(&key->ip, 0, sizeof(key->ip));
-	memset(key->display, 0, sizeof(key->display));
-	anonymous = *event;
-	anonymous.has_key = anonymous.has_ip = false;
-	memset(&anonymous.key_id, 0, sizeof(anonymous.key_id));
-	memset(&anonymous.ip, 0, sizeof(anonymous.ip));
-	memset(anonymous.display, 0, sizeof(anonymous.display));
-	if (!ak_event_count(key, &anonymous))
-		ak_count(AK_EVENTS_DROPPED);
-}
-
 static void
 ak_event_init(AkEvent *event, AkEventKind kind)
 {
@@ -200,6 +173,31 @@ ak_event_denied_key(AkEventKey *key, const AkEvent *event)
 }
 
 /*
+ * Counts a denied request in its entry; without room, in its database's
+ * entry for the window and code alone: the event stripped of its key,
+ * address and prefix, so the row written does not blame the first one
+ * counted; without room for that either, as dropped.
+ */
+static void
+ak_event_add_denied(const AkEvent *event)
+{
+	AkEventKey	key;
+	AkEvent		anonymous;
+
+	ak_event_denied_key(&key, event);
+	if (ak_event_count(&key, event))
+		return;
+	anonymous = *event;
+	anonymous.has_key = anonymous.has_ip = false;
+	memset(&anonymous.key_id, 0, sizeof(anonymous.key_id));
+	memset(&anonymous.ip, 0, sizeof(anonymous.ip));
+	memset(anonymous.display, 0, sizeof(anonymous.display));
+	ak_event_denied_key(&key, &anonymous);
+	if (!ak_event_count(&key, &anonymous))
+		ak_count(AK_EVENTS_DROPPED);
+}
+
+/*
  * A failed verification.  display is the display prefix of a well-formed
  * token, or NULL; key_id the key it named, if any.  Nothing is counted on
  * a standby, where no worker would write it.
@@ -223,7 +221,6 @@ ak_event_denied_as(AkCode code, int status, const pg_uuid_t *key_id,
 				   size_t display_len, const char *method, const char *path)
 {
 	AkEvent		event;
-	AkEventKey	key;
 
 	if (RecoveryInProgress())
 		return;
@@ -257,8 +254,7 @@ ak_event_denied_as(AkCode code, int status, const pg_uuid_t *key_id,
 		memcpy(event.display, display, display_len);
 		event.display[display_len] = '\0';
 	}
-	ak_event_denied_key(&key, &event);
-	ak_event_add_denied(&key, &event);
+	ak_event_add_denied(&event);
 }
 
 /* A key's count crossed percent of its quota for a period. */
