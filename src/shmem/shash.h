@@ -38,6 +38,11 @@
  *	  - A module may pin an entry -- keep it from being removed -- by state
  *		its spec->retire callback honours (a held slot, a dirty counter);
  *		a pinned entry may be changed with its spinlock alone.
+ *	  - A table whose values are too large for a spinlock's few operations
+ *		(the shared key cache, auth/keyshare.c) may instead give them to the
+ *		partition lock: read holding it shared (ak_shash_find), written
+ *		holding it exclusively (ak_shash_find_exclusive); "live" stays the
+ *		spinlock's.
  *
  *-------------------------------------------------------------------------
  */
